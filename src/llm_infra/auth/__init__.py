@@ -1,0 +1,3 @@
+"""llm_infra.auth (not yet built)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""llm_infra.fs (not yet built)."""
+
+__all__: list[str] = []

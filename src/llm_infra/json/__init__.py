@@ -1,0 +1,3 @@
+"""llm_infra.json (not yet built)."""
+
+__all__: list[str] = []

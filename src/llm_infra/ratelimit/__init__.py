@@ -1,0 +1,3 @@
+"""llm_infra.ratelimit (not yet built)."""
+
+__all__: list[str] = []

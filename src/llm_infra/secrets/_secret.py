@@ -1,0 +1,82 @@
+"""``Secret[T]``: a value that masks itself everywhere except ``.reveal()``."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, Generic, NoReturn, TypeVar, final
+
+T = TypeVar("T")
+
+MASK = "**********"
+
+
+@final
+class Secret(Generic[T]):
+    """Wrap a sensitive value so that it never reaches logs, reprs, errors or JSON by accident.
+
+    ``repr`` and ``str`` give ``Secret('**********')``; formatting, logging and
+    ``llm_infra.json.dumps`` give the mask; pickling and copying to text raise. Equality
+    between two secrets of ``str``/``bytes`` runs in constant time. Read the value with
+    ``.reveal()``, as late as possible.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: T) -> None:
+        object.__setattr__(self, "_value", value)
+
+    def reveal(self) -> T:
+        """Return the wrapped value. Call it at the point of use only."""
+        value: T = object.__getattribute__(self, "_value")
+        return value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    def __str__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    def __format__(self, format_spec: str) -> str:
+        return str(self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        mine, theirs = self.reveal(), other.reveal()
+        if isinstance(mine, str) and isinstance(theirs, str):
+            return hmac.compare_digest(mine.encode(), theirs.encode())
+        if isinstance(mine, bytes | bytearray) and isinstance(theirs, bytes | bytearray):
+            return hmac.compare_digest(bytes(mine), bytes(theirs))
+        return bool(mine == theirs)
+
+    def __hash__(self) -> int:
+        # Hash of the type only: a hash of the value would leak information about it.
+        return hash(Secret)
+
+    def __bool__(self) -> bool:
+        return bool(self.reveal())
+
+    def __len__(self) -> NoReturn:
+        raise TypeError("len() of a Secret is not available; use len(secret.reveal())")
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError("Secret is immutable")
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a Secret cannot be pickled; reveal() it explicitly if you must serialize it")
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise TypeError("a Secret cannot be pickled; reveal() it explicitly if you must serialize it")
+
+    def __copy__(self) -> Secret[T]:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret[T]:
+        return self
+
+
+def reveal(value: object) -> object:
+    """Reveal ``value`` when it is a ``Secret``; return anything else unchanged."""
+    return value.reveal() if isinstance(value, Secret) else value

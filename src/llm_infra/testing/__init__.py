@@ -1,0 +1,8 @@
+"""Public test doubles and conformance suites for code built on llm-infra.
+
+``FakeClock`` drives every time-dependent component without sleeping.
+"""
+
+from llm_infra.testing._clock import FakeClock as FakeClock
+
+__all__ = ["FakeClock"]
