@@ -76,7 +76,7 @@ class ErrorContext:
 
 
 def _caller_location() -> SourceLocation | None:
-    frame = sys._getframe(2)  # noqa: SLF001 - the cheapest way to find the raise site
+    frame = sys._getframe(2)
     first = frame
     while frame is not None:
         filename = frame.f_code.co_filename
@@ -222,7 +222,11 @@ class InfraError(Exception):
                 "timestamp": ctx.timestamp.isoformat(),
                 "location": None
                 if ctx.location is None
-                else {"file": ctx.location.file, "line": ctx.location.line, "function": ctx.location.function},
+                else {
+                    "file": ctx.location.file,
+                    "line": ctx.location.line,
+                    "function": ctx.location.function,
+                },
                 "trace_id": None if ctx.trace_ids is None else ctx.trace_ids.trace_id,
                 "span_id": None if ctx.trace_ids is None else ctx.trace_ids.span_id,
                 "attributes": _json_safe(ctx.attributes),

@@ -6,7 +6,7 @@ import json as _stdjson
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TypeVar, final
+from typing import Literal, TypeVar, final
 
 from llm_infra.errors._base import InfraError
 from llm_infra.errors._types import (
@@ -44,7 +44,7 @@ class error_context:  # noqa: N801 - used like a function: ``with error_context(
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> Literal[False]:
         if isinstance(exc, InfraError):
             attributes = exc.context.attributes
             for key, value in self._attrs.items():
@@ -56,7 +56,7 @@ class error_context:  # noqa: N801 - used like a function: ``with error_context(
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> Literal[False]:
         return self.__exit__(exc_type, exc, tb)
 
 

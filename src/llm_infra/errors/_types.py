@@ -189,7 +189,7 @@ class SerializationError(InfraError, ValueError):
         self,
         message: str,
         *,
-        format: str | None = None,  # noqa: A002 - the spec's field name
+        format: str | None = None,
         line: int | None = None,
         column: int | None = None,
         path: str | None = None,

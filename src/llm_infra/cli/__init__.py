@@ -1,3 +1,0 @@
-"""llm_infra.cli (not yet built)."""
-
-__all__: list[str] = []

@@ -1,3 +1,0 @@
-"""llm_infra.mq (not yet built)."""
-
-__all__: list[str] = []
