@@ -1,0 +1,353 @@
+"""Digital signatures: Ed25519 and ECDSA P-256 signers and verifiers over ``cryptography``."""
+
+from __future__ import annotations
+
+from typing import Literal, final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+from llm_infra.crypto._keys import (
+    KeyInput,
+    jwk_thumbprint,
+    load_private_key,
+    load_public_key,
+    private_key_to_jwk,
+    private_key_to_pem,
+    public_key_to_jwk,
+    public_key_to_pem,
+)
+from llm_infra.errors import CryptoError
+from llm_infra.secrets import Secret
+
+SignatureEncoding = Literal["raw", "der"]
+"""ECDSA signature encodings: ``raw`` is r||s (64 bytes, as JWS uses), ``der`` is ASN.1 (X.509, TLS)."""
+
+_P256_SIG = 64
+_ED25519_SIG = 64
+
+
+def _bad_signature() -> CryptoError:
+    return CryptoError("signature verification failed", code="crypto.invalid_signature", operation="verify")
+
+
+def _wrong_type(expected: str) -> CryptoError:
+    return CryptoError(f"expected an {expected} key", code="crypto.invalid_key", operation="load_key")
+
+
+def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    raise TypeError(f"expected bytes or str, got {type(data).__name__}")
+
+
+@final
+class Ed25519Verifier:
+    """Verify Ed25519 signatures (RFC 8032) with one public key.
+
+    Args:
+        public_key: an ``Ed25519PublicKey`` (or private key), SubjectPublicKeyInfo PEM, or an
+            ``OKP``/``Ed25519`` JWK.
+
+    Raises:
+        CryptoError: ``crypto.invalid_key`` if the key is not an Ed25519 key.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, public_key: KeyInput | Ed25519Signer | Ed25519Verifier) -> None:
+        if isinstance(public_key, Ed25519Verifier):
+            public_key = public_key.public_key
+        elif isinstance(public_key, Ed25519Signer):
+            public_key = public_key.private_key
+        key = load_public_key(public_key)
+        if not isinstance(key, ed25519.Ed25519PublicKey):
+            raise _wrong_type("Ed25519")
+        self._key = key
+
+    @classmethod
+    def from_public_bytes(cls, raw: bytes) -> Ed25519Verifier:
+        """Build a verifier from the 32-byte raw public key."""
+        if len(raw) != 32:
+            raise CryptoError(
+                "an Ed25519 public key is 32 bytes", code="crypto.invalid_key_size", operation="load_key"
+            )
+        return cls(ed25519.Ed25519PublicKey.from_public_bytes(raw))
+
+    @property
+    def public_key(self) -> ed25519.Ed25519PublicKey:
+        """The ``cryptography`` public key object."""
+        return self._key
+
+    def public_bytes(self) -> bytes:
+        """The 32-byte raw public key."""
+        return self._key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    def public_pem(self) -> bytes:
+        """The public key as SubjectPublicKeyInfo PEM."""
+        return public_key_to_pem(self._key)
+
+    def public_jwk(self) -> dict[str, str]:
+        """The public key as an RFC 8037 ``OKP`` JWK."""
+        return public_key_to_jwk(self._key)
+
+    def verify(self, signature: bytes, data: bytes | str) -> None:
+        """Check that ``signature`` is a valid signature of ``data``.
+
+        Args:
+            signature: the 64-byte signature.
+            data: the signed message (``str`` is UTF-8 encoded).
+
+        Raises:
+            CryptoError: ``crypto.invalid_signature`` (one opaque error for every failure).
+        """
+        if not isinstance(signature, bytes | bytearray | memoryview) or len(signature) != _ED25519_SIG:
+            raise _bad_signature()
+        signature = bytes(signature)
+        try:
+            self._key.verify(signature, _as_bytes(data))
+        except InvalidSignature:
+            raise _bad_signature() from None
+
+    def is_valid(self, signature: bytes, data: bytes | str) -> bool:
+        """Like ``verify`` but return ``False`` instead of raising."""
+        try:
+            self.verify(signature, data)
+        except CryptoError:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"Ed25519Verifier(thumbprint={jwk_thumbprint(self._key)!r})"
+
+
+@final
+class Ed25519Signer:
+    """Sign with an Ed25519 private key (deterministic, 64-byte signatures).
+
+    Args:
+        private_key: an ``Ed25519PrivateKey``, PKCS#8 PEM or a private ``OKP`` JWK.
+        password: the PEM's password, when it is encrypted.
+
+    Raises:
+        CryptoError: ``crypto.invalid_key`` if the key is not an Ed25519 private key.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, private_key: KeyInput, *, password: bytes | Secret[bytes] | None = None) -> None:
+        key = load_private_key(private_key, password=password)
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise _wrong_type("Ed25519")
+        self._key = key
+
+    @classmethod
+    def generate(cls) -> Ed25519Signer:
+        """A signer with a fresh random key."""
+        return cls(ed25519.Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_private_bytes(cls, raw: bytes | Secret[bytes]) -> Ed25519Signer:
+        """Build a signer from the 32-byte raw private key (seed)."""
+        value = raw.reveal() if isinstance(raw, Secret) else raw
+        if len(value) != 32:
+            raise CryptoError(
+                "an Ed25519 private key is 32 bytes", code="crypto.invalid_key_size", operation="load_key"
+            )
+        return cls(ed25519.Ed25519PrivateKey.from_private_bytes(value))
+
+    @property
+    def private_key(self) -> ed25519.Ed25519PrivateKey:
+        """The ``cryptography`` private key object."""
+        return self._key
+
+    def verifier(self) -> Ed25519Verifier:
+        """The matching verifier."""
+        return Ed25519Verifier(self._key.public_key())
+
+    def sign(self, data: bytes | str) -> bytes:
+        """Sign ``data`` (``str`` is UTF-8 encoded); return the 64-byte signature."""
+        return self._key.sign(_as_bytes(data))
+
+    def private_pem(self, *, password: bytes | Secret[bytes] | None = None) -> Secret[bytes]:
+        """The private key as PKCS#8 PEM (encrypted with ``password`` if given), in a ``Secret``."""
+        return private_key_to_pem(self._key, password=password)
+
+    def private_jwk(self) -> Secret[dict[str, str]]:
+        """The private key as an ``OKP`` JWK with ``d``, in a ``Secret``."""
+        return private_key_to_jwk(self._key)
+
+    def public_jwk(self) -> dict[str, str]:
+        """The public key as an ``OKP`` JWK."""
+        return public_key_to_jwk(self._key)
+
+    def public_pem(self) -> bytes:
+        """The public key as SubjectPublicKeyInfo PEM."""
+        return public_key_to_pem(self._key)
+
+    def __repr__(self) -> str:
+        return f"Ed25519Signer(thumbprint={jwk_thumbprint(self._key)!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a signer holds a private key and cannot be pickled")
+
+
+def _check_encoding(encoding: str) -> None:
+    if encoding not in ("raw", "der"):
+        raise ValueError("encoding must be 'raw' or 'der'")
+
+
+@final
+class EcdsaP256Verifier:
+    """Verify ECDSA P-256/SHA-256 signatures, raw (r||s, 64 bytes) or DER.
+
+    Args:
+        public_key: an ``EllipticCurvePublicKey`` on P-256 (or private key), PEM, or an ``EC``
+            JWK with ``crv`` ``P-256``.
+
+    Raises:
+        CryptoError: ``crypto.invalid_key`` if the key is not a P-256 key.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, public_key: KeyInput | EcdsaP256Signer | EcdsaP256Verifier) -> None:
+        if isinstance(public_key, EcdsaP256Verifier):
+            public_key = public_key.public_key
+        elif isinstance(public_key, EcdsaP256Signer):
+            public_key = public_key.private_key
+        key = load_public_key(public_key)
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise _wrong_type("EC P-256")
+        self._key = key
+
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The ``cryptography`` public key object."""
+        return self._key
+
+    def public_pem(self) -> bytes:
+        """The public key as SubjectPublicKeyInfo PEM."""
+        return public_key_to_pem(self._key)
+
+    def public_jwk(self) -> dict[str, str]:
+        """The public key as an ``EC`` JWK."""
+        return public_key_to_jwk(self._key)
+
+    def verify(self, signature: bytes, data: bytes | str, *, encoding: SignatureEncoding = "raw") -> None:
+        """Check that ``signature`` is a valid signature of ``data``.
+
+        Args:
+            signature: r||s (``raw``, exactly 64 bytes) or an ASN.1 DER ``Ecdsa-Sig-Value``.
+            data: the signed message (``str`` is UTF-8 encoded).
+            encoding: ``"raw"`` (default, as JWS) or ``"der"``.
+
+        Raises:
+            CryptoError: ``crypto.invalid_signature`` (one opaque error for every failure).
+        """
+        _check_encoding(encoding)
+        if not isinstance(signature, bytes | bytearray | memoryview):
+            raise _bad_signature()
+        signature = bytes(signature)
+        if encoding == "raw":
+            if len(signature) != _P256_SIG:
+                raise _bad_signature()
+            der = encode_dss_signature(
+                int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+            )
+        else:
+            der = signature
+        try:
+            self._key.verify(der, _as_bytes(data), ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise _bad_signature() from None
+
+    def is_valid(self, signature: bytes, data: bytes | str, *, encoding: SignatureEncoding = "raw") -> bool:
+        """Like ``verify`` but return ``False`` instead of raising."""
+        try:
+            self.verify(signature, data, encoding=encoding)
+        except CryptoError:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"EcdsaP256Verifier(thumbprint={jwk_thumbprint(self._key)!r})"
+
+
+@final
+class EcdsaP256Signer:
+    """Sign with an ECDSA P-256 private key over SHA-256.
+
+    Args:
+        private_key: an ``EllipticCurvePrivateKey`` on P-256, PKCS#8/SEC1 PEM or a private
+            ``EC`` JWK.
+        password: the PEM's password, when it is encrypted.
+
+    Raises:
+        CryptoError: ``crypto.invalid_key`` if the key is not a P-256 private key.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, private_key: KeyInput, *, password: bytes | Secret[bytes] | None = None) -> None:
+        key = load_private_key(private_key, password=password)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise _wrong_type("EC P-256")
+        self._key = key
+
+    @classmethod
+    def generate(cls) -> EcdsaP256Signer:
+        """A signer with a fresh random key."""
+        return cls(ec.generate_private_key(ec.SECP256R1()))
+
+    @property
+    def private_key(self) -> ec.EllipticCurvePrivateKey:
+        """The ``cryptography`` private key object."""
+        return self._key
+
+    def verifier(self) -> EcdsaP256Verifier:
+        """The matching verifier."""
+        return EcdsaP256Verifier(self._key.public_key())
+
+    def sign(self, data: bytes | str, *, encoding: SignatureEncoding = "raw") -> bytes:
+        """Sign ``data``; return r||s (``raw``, 64 bytes, the default) or DER."""
+        _check_encoding(encoding)
+        der = self._key.sign(_as_bytes(data), ec.ECDSA(hashes.SHA256()))
+        if encoding == "der":
+            return der
+        r, s = decode_dss_signature(der)
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    def private_pem(self, *, password: bytes | Secret[bytes] | None = None) -> Secret[bytes]:
+        """The private key as PKCS#8 PEM (encrypted with ``password`` if given), in a ``Secret``."""
+        return private_key_to_pem(self._key, password=password)
+
+    def private_jwk(self) -> Secret[dict[str, str]]:
+        """The private key as an ``EC`` JWK with ``d``, in a ``Secret``."""
+        return private_key_to_jwk(self._key)
+
+    def public_jwk(self) -> dict[str, str]:
+        """The public key as an ``EC`` JWK."""
+        return public_key_to_jwk(self._key)
+
+    def public_pem(self) -> bytes:
+        """The public key as SubjectPublicKeyInfo PEM."""
+        return public_key_to_pem(self._key)
+
+    def __repr__(self) -> str:
+        return f"EcdsaP256Signer(thumbprint={jwk_thumbprint(self._key)!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a signer holds a private key and cannot be pickled")
