@@ -13,8 +13,24 @@ Example::
     'alice'
 """
 
+from llm_infra.crypto._aead import KEY_SIZE as KEY_SIZE
+from llm_infra.crypto._aead import MAX_ENCRYPTIONS as MAX_ENCRYPTIONS
+from llm_infra.crypto._aead import NONCE_SIZE as NONCE_SIZE
+from llm_infra.crypto._aead import TAG_SIZE as TAG_SIZE
+from llm_infra.crypto._aead import Aes256GcmCipher as Aes256GcmCipher
+from llm_infra.crypto._aead import Keyring as Keyring
 from llm_infra.crypto._b64 import b64url_decode as b64url_decode
 from llm_infra.crypto._b64 import b64url_encode as b64url_encode
+from llm_infra.crypto._hash import HashAlgorithm as HashAlgorithm
+from llm_infra.crypto._hash import Hasher as Hasher
+from llm_infra.crypto._hash import blake2b as blake2b
+from llm_infra.crypto._hash import blake3 as blake3
+from llm_infra.crypto._hash import constant_time_eq as constant_time_eq
+from llm_infra.crypto._hash import hash_file as hash_file
+from llm_infra.crypto._hash import hash_stream as hash_stream
+from llm_infra.crypto._hash import hmac_sha256 as hmac_sha256
+from llm_infra.crypto._hash import sha256 as sha256
+from llm_infra.crypto._hash import sha512 as sha512
 from llm_infra.crypto._jwt import ALGORITHMS as ALGORITHMS
 from llm_infra.crypto._jwt import MAX_TOKEN_BYTES as MAX_TOKEN_BYTES
 from llm_infra.crypto._jwt import JwksCache as JwksCache
@@ -22,6 +38,10 @@ from llm_infra.crypto._jwt import JwtKey as JwtKey
 from llm_infra.crypto._jwt import JwtSigner as JwtSigner
 from llm_infra.crypto._jwt import JwtValidator as JwtValidator
 from llm_infra.crypto._jwt import KeySource as KeySource
+from llm_infra.crypto._jwt import SignerOptions as SignerOptions
+from llm_infra.crypto._jwt import ValidatorOptions as ValidatorOptions
+from llm_infra.crypto._kdf import OWASP_MINIMUMS as OWASP_MINIMUMS
+from llm_infra.crypto._kdf import derive_key as derive_key
 from llm_infra.crypto._keys import jwk_thumbprint as jwk_thumbprint
 from llm_infra.crypto._keys import load_private_key as load_private_key
 from llm_infra.crypto._keys import load_public_key as load_public_key
@@ -29,25 +49,47 @@ from llm_infra.crypto._keys import private_key_to_jwk as private_key_to_jwk
 from llm_infra.crypto._keys import private_key_to_pem as private_key_to_pem
 from llm_infra.crypto._keys import public_key_to_jwk as public_key_to_jwk
 from llm_infra.crypto._keys import public_key_to_pem as public_key_to_pem
+from llm_infra.crypto._password import PasswordHasher as PasswordHasher
 from llm_infra.crypto._sign import EcdsaP256Signer as EcdsaP256Signer
 from llm_infra.crypto._sign import EcdsaP256Verifier as EcdsaP256Verifier
 from llm_infra.crypto._sign import Ed25519Signer as Ed25519Signer
 from llm_infra.crypto._sign import Ed25519Verifier as Ed25519Verifier
+from llm_infra.crypto._sign import SignatureEncoding as SignatureEncoding
 
 __all__ = [
     "ALGORITHMS",
-    "MAX_TOKEN_BYTES",
+    "Aes256GcmCipher",
     "EcdsaP256Signer",
     "EcdsaP256Verifier",
     "Ed25519Signer",
     "Ed25519Verifier",
+    "HashAlgorithm",
+    "Hasher",
     "JwksCache",
     "JwtKey",
     "JwtSigner",
     "JwtValidator",
+    "KEY_SIZE",
     "KeySource",
+    "Keyring",
+    "MAX_ENCRYPTIONS",
+    "MAX_TOKEN_BYTES",
+    "NONCE_SIZE",
+    "OWASP_MINIMUMS",
+    "PasswordHasher",
+    "SignatureEncoding",
+    "SignerOptions",
+    "TAG_SIZE",
+    "ValidatorOptions",
     "b64url_decode",
     "b64url_encode",
+    "blake2b",
+    "blake3",
+    "constant_time_eq",
+    "derive_key",
+    "hash_file",
+    "hash_stream",
+    "hmac_sha256",
     "jwk_thumbprint",
     "load_private_key",
     "load_public_key",
@@ -55,4 +97,6 @@ __all__ = [
     "private_key_to_pem",
     "public_key_to_jwk",
     "public_key_to_pem",
+    "sha256",
+    "sha512",
 ]

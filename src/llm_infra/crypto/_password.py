@@ -1,0 +1,137 @@
+"""Password hashing with Argon2id (PHC strings) over argon2-cffi, with a parameter floor."""
+
+from __future__ import annotations
+
+from typing import Final, final
+
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from llm_infra.crypto._kdf import (
+    DEFAULT_MEMORY_COST,
+    DEFAULT_PARALLELISM,
+    DEFAULT_TIME_COST,
+    as_secret_bytes,
+    check_argon2_params,
+)
+from llm_infra.errors import ConfigError, CryptoError
+from llm_infra.secrets import Secret
+
+DEFAULT_MAX_PASSWORD_BYTES: Final = 1024
+_PREFIX: Final = "$argon2id$"
+
+
+@final
+class PasswordHasher:
+    """Hash and verify passwords with Argon2id; refuses parameters under OWASP's minimum.
+
+    The defaults are RFC 9106's second recommendation (t=3, m=64 MiB, p=4). Hashes are PHC
+    strings (``$argon2id$v=19$m=...,t=...,p=...$salt$hash``) carrying their parameters, so
+    ``needs_rehash`` can tell when a stored hash is weaker than the current policy.
+
+    Args:
+        time_cost: passes over memory.
+        memory_cost: memory in KiB.
+        parallelism: lanes.
+        hash_len: output bytes (16-64).
+        salt_len: random salt bytes (16-64).
+        max_password_bytes: longer passwords are refused (bounds the work an attacker can ask for).
+
+    Raises:
+        ConfigError: for parameters under OWASP's minimum or out of range.
+
+    .. warning::
+        Verify at login, then call ``needs_rehash`` and store a fresh hash when it says so.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_hasher", "max_password_bytes")
+
+    def __init__(
+        self,
+        *,
+        time_cost: int = DEFAULT_TIME_COST,
+        memory_cost: int = DEFAULT_MEMORY_COST,
+        parallelism: int = DEFAULT_PARALLELISM,
+        hash_len: int = 32,
+        salt_len: int = 16,
+        max_password_bytes: int = DEFAULT_MAX_PASSWORD_BYTES,
+    ) -> None:
+        check_argon2_params(time_cost, memory_cost, parallelism)
+        if not isinstance(hash_len, int) or not 16 <= hash_len <= 64:
+            raise ConfigError("hash_len must be between 16 and 64", key="hash_len")
+        if not isinstance(salt_len, int) or not 16 <= salt_len <= 64:
+            raise ConfigError("salt_len must be between 16 and 64", key="salt_len")
+        if not isinstance(max_password_bytes, int) or not 8 <= max_password_bytes <= 1 << 16:
+            raise ConfigError("max_password_bytes must be between 8 and 65536", key="max_password_bytes")
+        self.max_password_bytes = max_password_bytes
+        self._hasher = argon2.PasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_cost,
+            parallelism=parallelism,
+            hash_len=hash_len,
+            salt_len=salt_len,
+            type=argon2.Type.ID,
+        )
+
+    def hash(self, password: str | bytes | Secret[str] | Secret[bytes]) -> str:
+        """Hash ``password`` with a fresh random salt; return the PHC string.
+
+        Raises:
+            CryptoError: ``crypto.password_too_long`` above ``max_password_bytes``;
+                ``crypto.invalid_input`` for an empty password.
+        """
+        raw = as_secret_bytes(password, "password")
+        if not raw:
+            raise CryptoError("the password is empty", code="crypto.invalid_input", operation="hash_password")
+        if len(raw) > self.max_password_bytes:
+            raise CryptoError(
+                f"passwords are limited to {self.max_password_bytes} bytes",
+                code="crypto.password_too_long",
+                operation="hash_password",
+            )
+        return self._hasher.hash(raw)
+
+    def verify(self, password_hash: str, password: str | bytes | Secret[str] | Secret[bytes]) -> bool:
+        """Whether ``password`` matches ``password_hash`` (constant-time inside libargon2).
+
+        Returns ``False`` for a wrong, empty or over-long password.
+
+        Raises:
+            CryptoError: ``crypto.invalid_hash`` when ``password_hash`` is not an Argon2id PHC string
+                (a corrupt store, not a wrong password).
+        """
+        if not isinstance(password_hash, str) or not password_hash.startswith(_PREFIX):
+            raise CryptoError(
+                "not an Argon2id password hash", code="crypto.invalid_hash", operation="verify_password"
+            )
+        raw = as_secret_bytes(password, "password")
+        if not raw or len(raw) > self.max_password_bytes:
+            return False
+        try:
+            return self._hasher.verify(password_hash, raw)
+        except VerifyMismatchError:
+            return False
+        except InvalidHashError:
+            raise CryptoError(
+                "not an Argon2id password hash", code="crypto.invalid_hash", operation="verify_password"
+            ) from None
+        except VerificationError:
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether ``password_hash`` was made with other parameters (or another Argon2 variant)."""
+        if not isinstance(password_hash, str) or not password_hash.startswith(_PREFIX):
+            return True
+        try:
+            return self._hasher.check_needs_rehash(password_hash)
+        except (InvalidHashError, ValueError):
+            return True
+
+    def __repr__(self) -> str:
+        h = self._hasher
+        return (
+            f"PasswordHasher(time_cost={h.time_cost}, memory_cost={h.memory_cost}, "
+            f"parallelism={h.parallelism}, max_password_bytes={self.max_password_bytes})"
+        )
