@@ -1,0 +1,627 @@
+"""``OtelConfig``, ``ExporterConfig`` and ``BatchSettings``: what ``init_otel`` builds, validated up front."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal, final
+from urllib.parse import unquote, urlsplit
+
+from llm_infra.errors import ConfigError
+from llm_infra.secrets import MASK, Secret
+
+ExporterKind = Literal["otlp", "console", "memory", "none"]
+OtlpProtocol = Literal["http/protobuf", "grpc"]
+Compression = Literal["none", "gzip", "deflate"]
+
+DEFAULT_OTLP_HTTP_ENDPOINT = "http://localhost:4318"
+"""OTLP over HTTP listens on 4318."""
+DEFAULT_OTLP_GRPC_ENDPOINT = "http://localhost:4317"
+"""OTLP over gRPC listens on 4317."""
+
+GRPC_EXPORTER_PIP = "pip install opentelemetry-exporter-otlp-proto-grpc"
+_GRPC_MODULE = "opentelemetry.exporter.otlp.proto.grpc"
+_SIGNAL_SUFFIXES = ("/v1/traces", "/v1/metrics", "/v1/logs")
+
+# Standard OpenTelemetry environment variables honoured by ``OtelConfig.from_config``.
+ENV_SDK_DISABLED = "OTEL_SDK_DISABLED"
+"""``true`` turns the SDK off: spans and metrics stay no-ops."""
+ENV_SERVICE_NAME = "OTEL_SERVICE_NAME"
+"""Overrides ``otel.service.name``."""
+ENV_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
+"""``key=value,key2=value2`` (values percent-decoded), merged over ``otel.resource.attributes``."""
+ENV_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
+"""``otlp``, ``console`` or ``none``."""
+ENV_TRACES_SAMPLER = "OTEL_TRACES_SAMPLER"
+"""``always_on``, ``always_off``, ``traceidratio`` or their ``parentbased_`` forms."""
+ENV_TRACES_SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
+"""The ratio for the ``traceidratio`` samplers."""
+ENV_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+"""Base endpoint; the signal paths ``/v1/traces`` etc. are appended for HTTP."""
+ENV_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+"""Full URL for traces only (used as is)."""
+ENV_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+"""``http/protobuf`` or ``grpc``."""
+ENV_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+"""``key=value,...`` headers sent with every export (values become ``Secret``)."""
+ENV_OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
+"""Export timeout in milliseconds."""
+ENV_OTLP_COMPRESSION = "OTEL_EXPORTER_OTLP_COMPRESSION"
+"""``gzip`` or ``none``."""
+ENV_BSP_MAX_QUEUE_SIZE = "OTEL_BSP_MAX_QUEUE_SIZE"
+"""Bounded span queue size."""
+ENV_BSP_SCHEDULE_DELAY = "OTEL_BSP_SCHEDULE_DELAY"
+"""Delay between two exports, in milliseconds."""
+ENV_BSP_MAX_EXPORT_BATCH_SIZE = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
+"""Spans per export request."""
+ENV_METRIC_EXPORT_INTERVAL = "OTEL_METRIC_EXPORT_INTERVAL"
+"""Periodic metric export interval, in milliseconds."""
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}", key=name)
+
+
+def _normalize_headers(
+    headers: Mapping[str, str | Secret[str]] | None,
+) -> tuple[tuple[str, Secret[str]], ...]:
+    out: list[tuple[str, Secret[str]]] = []
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"invalid exporter header name {name!r}", key="otel.exporter.otlp.headers")
+        secret = value if isinstance(value, Secret) else Secret(str(value))
+        out.append((name.strip().lower(), secret))
+    return tuple(sorted(out, key=lambda item: item[0]))
+
+
+def _strip_signal_path(endpoint: str) -> str:
+    endpoint = endpoint.rstrip("/")
+    for suffix in _SIGNAL_SUFFIXES:
+        if endpoint.endswith(suffix):
+            return endpoint[: -len(suffix)]
+    return endpoint
+
+
+def grpc_exporter_available() -> bool:
+    """Whether ``opentelemetry-exporter-otlp-proto-grpc`` is importable."""
+    try:
+        return importlib.util.find_spec(_GRPC_MODULE) is not None
+    except (ImportError, ValueError):  # pragma: no cover - a broken parent package
+        return False
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExporterConfig:
+    """Where telemetry goes. Build it with ``otlp()``, ``console()``, ``memory()`` or ``none()``.
+
+    One exporter config serves all three signals (traces, metrics, logs).
+
+    Attributes:
+        kind: ``otlp``, ``console``, ``memory`` (tests) or ``none``.
+        endpoint: OTLP base endpoint (HTTP: ``/v1/traces`` etc. are appended; gRPC: host and port).
+        protocol: ``http/protobuf`` (port 4318) or ``grpc`` (port 4317).
+        headers: sent with every export; values are kept as ``Secret`` and masked in ``repr``.
+        timeout: seconds per export request.
+        compression: ``none``, ``gzip`` or ``deflate`` (HTTP only).
+        pretty: console only: indent the JSON.
+        traces_endpoint: full URL for traces, overriding ``endpoint`` for that signal.
+        stream: console only: where to write (``sys.stdout`` when None).
+
+    .. versionadded:: 0.1.0
+    """
+
+    kind: ExporterKind = "otlp"
+    endpoint: str = DEFAULT_OTLP_HTTP_ENDPOINT
+    protocol: OtlpProtocol = "http/protobuf"
+    headers: tuple[tuple[str, Secret[str]], ...] = ()
+    timeout: float = 10.0
+    compression: Compression = "none"
+    pretty: bool = True
+    traces_endpoint: str | None = None
+    stream: IO[str] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("otlp", "console", "memory", "none"):
+            raise ConfigError(
+                f"unknown exporter kind {self.kind!r}; expected otlp, console, memory or none",
+                key="otel.exporter.type",
+            )
+        if self.protocol not in ("http/protobuf", "grpc"):
+            raise ConfigError(
+                f"unsupported OTLP protocol {self.protocol!r}; expected 'http/protobuf' or 'grpc'",
+                key="otel.exporter.otlp.protocol",
+            )
+        if self.compression not in ("none", "gzip", "deflate"):
+            raise ConfigError(
+                f"unsupported compression {self.compression!r}; expected none, gzip or deflate",
+                key="otel.exporter.otlp.compression",
+            )
+        _check_positive("otel.exporter.otlp.timeout_secs", self.timeout)
+        if self.kind == "otlp":
+            for url in (self.endpoint, self.traces_endpoint):
+                if url is None:
+                    continue
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    raise ConfigError(
+                        f"OTLP endpoint must be an http(s) URL with a host, got {url!r}",
+                        key="otel.exporter.otlp.endpoint",
+                        remediation=["Use http://localhost:4318 (HTTP) or http://localhost:4317 (gRPC)."],
+                    )
+            if self.protocol == "grpc" and not grpc_exporter_available():
+                raise ConfigError(
+                    f"the OTLP gRPC exporter is not installed; run: {GRPC_EXPORTER_PIP}",
+                    code="config.missing_extra",
+                    key="otel.exporter.otlp.protocol",
+                    remediation=[GRPC_EXPORTER_PIP, "or use protocol='http/protobuf' (port 4318)"],
+                )
+
+    def __repr__(self) -> str:
+        if self.kind != "otlp":
+            extra = f", pretty={self.pretty!r}" if self.kind == "console" else ""
+            return f"ExporterConfig(kind={self.kind!r}{extra})"
+        headers = {name: MASK for name, _ in self.headers}
+        return (
+            f"ExporterConfig(kind='otlp', endpoint={self.endpoint!r}, protocol={self.protocol!r}, "
+            f"headers={headers!r}, timeout={self.timeout!r}, compression={self.compression!r})"
+        )
+
+    @classmethod
+    def otlp(
+        cls,
+        endpoint: str | None = None,
+        *,
+        protocol: OtlpProtocol = "http/protobuf",
+        headers: Mapping[str, str | Secret[str]] | None = None,
+        timeout: float = 10.0,
+        compression: Compression = "none",
+        traces_endpoint: str | None = None,
+    ) -> ExporterConfig:
+        """Export over OTLP to a collector.
+
+        Args:
+            endpoint: base URL; defaults to ``http://localhost:4318`` (HTTP) or
+                ``http://localhost:4317`` (gRPC). A trailing ``/v1/traces`` is accepted and stripped.
+            protocol: ``http/protobuf`` or ``grpc`` (needs ``opentelemetry-exporter-otlp-proto-grpc``).
+            headers: sent with every export (e.g. an API key); values may be ``Secret``.
+            timeout: seconds per export request, retries included.
+            compression: ``none``, ``gzip`` or ``deflate``.
+            traces_endpoint: full URL for traces, used as is.
+
+        Raises:
+            ConfigError: bad URL, protocol or compression, or gRPC requested but not installed.
+        """
+        if endpoint is None:
+            endpoint = DEFAULT_OTLP_GRPC_ENDPOINT if protocol == "grpc" else DEFAULT_OTLP_HTTP_ENDPOINT
+        return cls(
+            kind="otlp",
+            endpoint=_strip_signal_path(endpoint),
+            protocol=protocol,
+            headers=_normalize_headers(headers),
+            timeout=timeout,
+            compression=compression,
+            traces_endpoint=traces_endpoint,
+        )
+
+    @classmethod
+    def console(cls, pretty: bool = True, *, stream: IO[str] | None = None) -> ExporterConfig:
+        """Print spans, metrics and logs as JSON (for debugging; the spec's ``Stdout { pretty }``)."""
+        return cls(kind="console", pretty=pretty, stream=stream)
+
+    @classmethod
+    def memory(cls) -> ExporterConfig:
+        """Keep everything in memory (tests): read it back from the ``OtelGuard``."""
+        return cls(kind="memory")
+
+    @classmethod
+    def none(cls) -> ExporterConfig:
+        """Export nothing; spans are still created, so trace context still propagates."""
+        return cls(kind="none")
+
+    def signal_endpoint(self, signal: Literal["traces", "metrics", "logs"]) -> str:
+        """The URL (HTTP) or target (gRPC) for one signal."""
+        if signal == "traces" and self.traces_endpoint is not None:
+            return self.traces_endpoint
+        if self.protocol == "grpc":
+            return self.endpoint
+        return f"{self.endpoint}/v1/{signal}"
+
+    def revealed_headers(self) -> dict[str, str]:
+        """The headers with their values revealed, for the exporter only."""
+        return {name: value.reveal() for name, value in self.headers}
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchSettings:
+    """The bounded span buffer between the application and the exporter.
+
+    Attributes:
+        max_queue_size: spans held while the exporter is slow or down; beyond it new spans are
+            dropped (and counted), never blocking the caller.
+        max_export_batch_size: spans per export request.
+        schedule_delay: seconds between two exports when the queue is not full.
+        max_export_attempts: attempts per batch before it is dropped (and counted).
+        retry_backoff: seconds before the first re-attempt; doubles on each one.
+
+    .. versionadded:: 0.1.0
+    """
+
+    max_queue_size: int = 2048
+    max_export_batch_size: int = 512
+    schedule_delay: float = 5.0
+    max_export_attempts: int = 3
+    retry_backoff: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_queue_size", "max_export_batch_size", "max_export_attempts"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}", key=f"otel.batch.{name}")
+        if self.max_export_batch_size > self.max_queue_size:
+            raise ConfigError(
+                "max_export_batch_size must not exceed max_queue_size",
+                key="otel.batch.max_export_batch_size",
+            )
+        _check_positive("otel.batch.schedule_delay", self.schedule_delay)
+        _check_positive("otel.batch.retry_backoff", self.retry_backoff)
+
+
+AttributeValue = str | bool | int | float
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OtelConfig:
+    """Everything ``init_otel`` needs.
+
+    Attributes:
+        service_name: ``service.name`` (required).
+        service_version: ``service.version``.
+        namespace: ``service.namespace``.
+        environment: ``deployment.environment`` (``development`` by default).
+        exporter: where traces, metrics and logs go (OTLP over HTTP to localhost:4318 by default).
+        sampling_ratio: fraction of new traces recorded, 0.0 to 1.0.
+        parent_based: follow the sampling decision of an incoming parent span.
+        resource_attributes: extra resource attributes.
+        metric_export_interval: seconds between two periodic metric exports.
+        prometheus: expose metrics for ``metrics_exposition()`` (a ``/metrics`` endpoint).
+        capture_logs: forward the root logger's records to the OpenTelemetry log pipeline.
+        batch: the bounded span buffer.
+        shutdown_timeout: seconds ``OtelGuard.shutdown`` may spend flushing.
+        enabled: False installs nothing (``OTEL_SDK_DISABLED=true``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    service_name: str
+    service_version: str | None = None
+    namespace: str | None = None
+    environment: str = "development"
+    exporter: ExporterConfig = field(default_factory=ExporterConfig.otlp)
+    sampling_ratio: float = 1.0
+    parent_based: bool = True
+    resource_attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    metric_export_interval: float = 60.0
+    prometheus: bool = True
+    capture_logs: bool = False
+    batch: BatchSettings = field(default_factory=BatchSettings)
+    shutdown_timeout: float = 5.0
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.service_name, str) or not self.service_name.strip():
+            raise ConfigError(
+                "otel.service.name is required and must be a non-empty string",
+                key="otel.service.name",
+                remediation=["Set otel.service.name in the config, or OTEL_SERVICE_NAME in the environment."],
+            )
+        ratio = self.sampling_ratio
+        if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0.0 <= ratio <= 1.0:
+            raise ConfigError(
+                f"sampling_ratio must be between 0.0 and 1.0, got {ratio!r}", key="otel.sampling.ratio"
+            )
+        if not isinstance(self.exporter, ExporterConfig):
+            raise ConfigError("exporter must be an ExporterConfig", key="otel.exporter.type")
+        _check_positive("otel.metrics.interval_secs", self.metric_export_interval)
+        _check_positive("otel.shutdown_timeout_secs", self.shutdown_timeout)
+        for key, value in self.resource_attributes.items():
+            if not isinstance(key, str) or not isinstance(value, str | bool | int | float):
+                raise ConfigError(
+                    f"resource attribute {key!r} must map a string to a str/bool/int/float",
+                    key="otel.resource.attributes",
+                )
+        # A private copy, so that mutating the caller's dict later changes nothing.
+        object.__setattr__(self, "resource_attributes", dict(self.resource_attributes))
+
+    def resource(self) -> dict[str, AttributeValue]:
+        """The resource attributes: extras first, then the service identity on top."""
+        attrs: dict[str, AttributeValue] = dict(self.resource_attributes)
+        attrs["service.name"] = self.service_name
+        if self.service_version:
+            attrs["service.version"] = self.service_version
+        if self.namespace:
+            attrs["service.namespace"] = self.namespace
+        attrs["deployment.environment"] = self.environment
+        attrs["deployment.environment.name"] = self.environment
+        return attrs
+
+    @classmethod
+    def from_config(cls, cfg: Any, *, environ: Mapping[str, str] | None = None, **overrides: Any) -> OtelConfig:
+        """Read the ``otel.*`` keys of a config, then apply the standard ``OTEL_*`` variables.
+
+        Keys: ``otel.service.name`` (required), ``otel.service.version``, ``otel.service.namespace``,
+        ``otel.environment``, ``otel.exporter.type`` (``otlp``/``jaeger``/``stdout``/``console``/
+        ``memory``/``none``), ``otel.exporter.otlp.endpoint``/``.protocol``/``.headers``/
+        ``.timeout_secs``/``.compression``, ``otel.exporter.jaeger.endpoint`` (Jaeger ingests OTLP),
+        ``otel.exporter.stdout.pretty``, ``otel.resource.attributes``, ``otel.sampling.ratio``,
+        ``otel.sampling.parent_based``, ``otel.metrics.interval_secs``, ``otel.metrics.prometheus``,
+        ``otel.logs.capture``, ``otel.enabled``.
+
+        The ``OTEL_*`` variables (``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_ENDPOINT``, ...) win
+        over the config, as operators expect; explicit ``overrides`` win over both.
+
+        Args:
+            cfg: a ``llm_infra.config.Config`` (anything with ``get(name, default)``), or a nested dict.
+            environ: the environment to read (``os.environ`` when None).
+            **overrides: ``OtelConfig`` fields set explicitly.
+
+        Raises:
+            ConfigError: a missing service name or any invalid value, naming the key.
+        """
+        env = os.environ if environ is None else environ
+        return _from_config(cls, cfg, env, overrides)
+
+
+# --- reading config and environment ----------------------------------------------------------------
+
+_MISSING: Any = object()
+
+
+def cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
+    """Read a dotted key from a ``Config``-like object (``get(name, default)``) or a nested mapping."""
+    if cfg is None:
+        return default
+    value = _MISSING
+    getter = getattr(cfg, "get", None)
+    if getter is not None:
+        try:
+            value = getter(key, _MISSING)
+        except (KeyError, LookupError, TypeError):
+            value = _MISSING
+    if value is _MISSING and isinstance(cfg, Mapping):
+        node: Any = cfg
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return default
+            node = node[part]
+        value = node
+    if value is _MISSING:
+        return default
+    return value.reveal() if isinstance(value, Secret) and not key.endswith("headers") else value
+
+
+def parse_pairs(text: str, key: str) -> dict[str, str]:
+    """Parse ``k=v,k2=v2`` (the OTEL_* list format; values are percent-decoded)."""
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"malformed {key} entry {item.strip()!r}; expected key=value", key=key)
+        out[unquote(name.strip())] = unquote(value.strip())
+    return out
+
+
+def _as_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{key} must be a boolean, got {value!r}", key=key)
+
+
+def _as_float(value: Any, key: str, scale: float = 1.0) -> float:
+    try:
+        number = float(value) * scale
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key} must be a number, got {value!r}", key=key) from exc
+    return number
+
+
+def _as_int(value: Any, key: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key} must be an integer, got {value!r}", key=key) from exc
+
+
+def _mapping(value: Any, key: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return parse_pairs(value, key)
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    raise ConfigError(f"{key} must be a table or a 'k=v,...' string, got {type(value).__name__}", key=key)
+
+
+_SAMPLERS: dict[str, tuple[float | None, bool]] = {
+    "always_on": (1.0, False),
+    "always_off": (0.0, False),
+    "traceidratio": (None, False),
+    "parentbased_always_on": (1.0, True),
+    "parentbased_always_off": (0.0, True),
+    "parentbased_traceidratio": (None, True),
+}
+
+
+def _from_config(
+    cls: type[OtelConfig], cfg: Any, env: Mapping[str, str], overrides: dict[str, Any]
+) -> OtelConfig:
+    fields: dict[str, Any] = {}
+
+    fields["service_name"] = env.get(ENV_SERVICE_NAME) or cfg_get(cfg, "otel.service.name")
+    for name, key in (("service_version", "otel.service.version"), ("namespace", "otel.service.namespace")):
+        value = cfg_get(cfg, key)
+        if value is not None:
+            fields[name] = str(value)
+    environment = cfg_get(cfg, "otel.environment")
+    if environment is not None:
+        fields["environment"] = str(environment)
+
+    resource = _mapping(cfg_get(cfg, "otel.resource.attributes"), "otel.resource.attributes")
+    if env.get(ENV_RESOURCE_ATTRIBUTES):
+        from_env = parse_pairs(env[ENV_RESOURCE_ATTRIBUTES], ENV_RESOURCE_ATTRIBUTES)
+        if "service.name" in from_env and not fields.get("service_name"):
+            fields["service_name"] = from_env["service.name"]
+        resource.update(from_env)
+    fields["resource_attributes"] = {
+        k: v if isinstance(v, str | bool | int | float) else str(v) for k, v in resource.items()
+    }
+
+    ratio = cfg_get(cfg, "otel.sampling.ratio")
+    if ratio is not None:
+        fields["sampling_ratio"] = _as_float(ratio, "otel.sampling.ratio")
+    parent_based = cfg_get(cfg, "otel.sampling.parent_based")
+    if parent_based is not None:
+        fields["parent_based"] = _as_bool(parent_based, "otel.sampling.parent_based")
+    sampler = env.get(ENV_TRACES_SAMPLER, "").strip().lower()
+    if sampler:
+        if sampler not in _SAMPLERS:
+            raise ConfigError(
+                f"unsupported {ENV_TRACES_SAMPLER}={sampler!r}; expected one of {', '.join(_SAMPLERS)}",
+                key=ENV_TRACES_SAMPLER,
+                source="env",
+            )
+        fixed, parent = _SAMPLERS[sampler]
+        fields["parent_based"] = parent
+        if fixed is None:
+            arg = env.get(ENV_TRACES_SAMPLER_ARG, "1.0")
+            fields["sampling_ratio"] = _as_float(arg, ENV_TRACES_SAMPLER_ARG)
+        else:
+            fields["sampling_ratio"] = fixed
+
+    interval = cfg_get(cfg, "otel.metrics.interval_secs")
+    if interval is not None:
+        fields["metric_export_interval"] = _as_float(interval, "otel.metrics.interval_secs")
+    if env.get(ENV_METRIC_EXPORT_INTERVAL):
+        fields["metric_export_interval"] = _as_float(
+            env[ENV_METRIC_EXPORT_INTERVAL], ENV_METRIC_EXPORT_INTERVAL, 1e-3
+        )
+    prometheus = cfg_get(cfg, "otel.metrics.prometheus")
+    if prometheus is not None:
+        fields["prometheus"] = _as_bool(prometheus, "otel.metrics.prometheus")
+    capture_logs = cfg_get(cfg, "otel.logs.capture")
+    if capture_logs is not None:
+        fields["capture_logs"] = _as_bool(capture_logs, "otel.logs.capture")
+    enabled = cfg_get(cfg, "otel.enabled")
+    if enabled is not None:
+        fields["enabled"] = _as_bool(enabled, "otel.enabled")
+    if env.get(ENV_SDK_DISABLED) and _as_bool(env[ENV_SDK_DISABLED], ENV_SDK_DISABLED):
+        fields["enabled"] = False
+
+    fields["batch"] = _batch_from(cfg, env)
+    fields["exporter"] = _exporter_from(cfg, env)
+    fields.update(overrides)
+    if not fields.get("service_name"):
+        fields["service_name"] = ""  # OtelConfig raises the ConfigError naming otel.service.name
+    return cls(**fields)
+
+
+def _batch_from(cfg: Any, env: Mapping[str, str]) -> BatchSettings:
+    values: dict[str, Any] = {}
+    for name in ("max_queue_size", "max_export_batch_size", "max_export_attempts"):
+        value = cfg_get(cfg, f"otel.batch.{name}")
+        if value is not None:
+            values[name] = _as_int(value, f"otel.batch.{name}")
+    for name in ("schedule_delay", "retry_backoff"):
+        value = cfg_get(cfg, f"otel.batch.{name}")
+        if value is not None:
+            values[name] = _as_float(value, f"otel.batch.{name}")
+    if env.get(ENV_BSP_MAX_QUEUE_SIZE):
+        values["max_queue_size"] = _as_int(env[ENV_BSP_MAX_QUEUE_SIZE], ENV_BSP_MAX_QUEUE_SIZE)
+    if env.get(ENV_BSP_MAX_EXPORT_BATCH_SIZE):
+        values["max_export_batch_size"] = _as_int(
+            env[ENV_BSP_MAX_EXPORT_BATCH_SIZE], ENV_BSP_MAX_EXPORT_BATCH_SIZE
+        )
+    if env.get(ENV_BSP_SCHEDULE_DELAY):
+        values["schedule_delay"] = _as_float(env[ENV_BSP_SCHEDULE_DELAY], ENV_BSP_SCHEDULE_DELAY, 1e-3)
+    if "max_export_batch_size" not in values:
+        # A small queue implies smaller batches; an explicit pair is validated as given.
+        queue = values.get("max_queue_size", BatchSettings().max_queue_size)
+        values["max_export_batch_size"] = min(queue, BatchSettings().max_export_batch_size)
+    return BatchSettings(**values)
+
+
+_EXPORTER_ALIASES = {"stdout": "console", "logging": "console"}
+
+
+def _exporter_from(cfg: Any, env: Mapping[str, str]) -> ExporterConfig:
+    kind = str(cfg_get(cfg, "otel.exporter.type", "otlp")).strip().lower()
+    env_kind = env.get(ENV_TRACES_EXPORTER, "").split(",")[0].strip().lower()
+    if env_kind:
+        kind = env_kind
+    kind = _EXPORTER_ALIASES.get(kind, kind)
+    if kind == "console":
+        pretty = cfg_get(cfg, "otel.exporter.stdout.pretty", True)
+        return ExporterConfig.console(_as_bool(pretty, "otel.exporter.stdout.pretty"))
+    if kind == "memory":
+        return ExporterConfig.memory()
+    if kind == "none":
+        return ExporterConfig.none()
+    if kind == "jaeger":
+        endpoint = cfg_get(cfg, "otel.exporter.jaeger.endpoint")
+        if not endpoint:
+            raise ConfigError(
+                "otel.exporter.jaeger.endpoint is required when otel.exporter.type is 'jaeger'",
+                key="otel.exporter.jaeger.endpoint",
+                remediation=["Jaeger ingests OTLP: point it at Jaeger's OTLP HTTP port, e.g. http://jaeger:4318."],
+            )
+        return ExporterConfig.otlp(str(endpoint))
+    if kind != "otlp":
+        raise ConfigError(
+            f"unsupported exporter type {kind!r}; expected otlp, jaeger, stdout, console, memory or none",
+            key="otel.exporter.type",
+        )
+
+    protocol = str(cfg_get(cfg, "otel.exporter.otlp.protocol", "http/protobuf")).strip().lower()
+    protocol = env.get(ENV_OTLP_PROTOCOL, "").strip().lower() or protocol
+    if protocol in ("http", "http-protobuf"):
+        protocol = "http/protobuf"
+    if protocol not in ("http/protobuf", "grpc"):
+        raise ConfigError(
+            f"unsupported OTLP protocol {protocol!r}; expected 'http/protobuf' or 'grpc' (http/json is not shipped)",
+            key="otel.exporter.otlp.protocol",
+        )
+    endpoint = env.get(ENV_OTLP_ENDPOINT) or cfg_get(cfg, "otel.exporter.otlp.endpoint")
+    headers: dict[str, str | Secret[str]] = {}
+    raw_headers = cfg_get(cfg, "otel.exporter.otlp.headers")
+    if isinstance(raw_headers, Secret):
+        raw_headers = raw_headers.reveal()
+    for name, value in _mapping(raw_headers, "otel.exporter.otlp.headers").items():
+        headers[name] = value if isinstance(value, Secret) else str(value)
+    if env.get(ENV_OTLP_HEADERS):
+        headers.update(parse_pairs(env[ENV_OTLP_HEADERS], ENV_OTLP_HEADERS))
+    timeout = _as_float(cfg_get(cfg, "otel.exporter.otlp.timeout_secs", 10.0), "otel.exporter.otlp.timeout_secs")
+    if env.get(ENV_OTLP_TIMEOUT):
+        timeout = _as_float(env[ENV_OTLP_TIMEOUT], ENV_OTLP_TIMEOUT, 1e-3)
+    compression = str(cfg_get(cfg, "otel.exporter.otlp.compression", "none") or "none").strip().lower()
+    compression = env.get(ENV_OTLP_COMPRESSION, "").strip().lower() or compression
+    return ExporterConfig.otlp(
+        None if endpoint is None else str(endpoint),
+        protocol=protocol,  # type: ignore[arg-type]  # validated just above
+        headers=headers,
+        timeout=timeout,
+        compression=compression,  # type: ignore[arg-type]  # validated by ExporterConfig
+        traces_endpoint=env.get(ENV_OTLP_TRACES_ENDPOINT) or None,
+    )
+
