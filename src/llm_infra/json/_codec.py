@@ -1,0 +1,300 @@
+"""``loads``/``dumps`` over orjson with limits, line/column errors and secret masking."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from itertools import accumulate, repeat
+from operator import getitem
+from pathlib import PurePath
+from typing import Any, Final
+
+import numpy as np
+import orjson
+
+from llm_infra.errors import ConfigError, InfraError, SerializationError
+from llm_infra.secrets import MASK, Secret
+
+ORJSON_MAX_DEPTH: Final = 1024
+"""orjson's own nesting limit; ``max_depth`` cannot exceed it."""
+
+DEFAULT_MAX_DEPTH: Final = 512
+
+_loads = orjson.loads
+_dumps = orjson.dumps
+_DecodeError = orjson.JSONDecodeError
+_EncodeError = orjson.JSONEncodeError
+_OPTIONS = (0, orjson.OPT_SORT_KEYS, orjson.OPT_INDENT_2, orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+_NUMPY_OPTION = orjson.OPT_SERIALIZE_NUMPY
+_NUMPY_COUNT_THRESHOLD = 16_384  # above this many bytes numpy counts brackets faster than bytes.count
+
+
+def _non_finite_error(path: str) -> SerializationError:
+    return SerializationError(
+        f"NaN and Infinity are not valid JSON (at {path or 'the document root'})",
+        format="json",
+        path=path or "",
+        code="json.non_finite",
+        remediation=["Replace non-finite numbers (e.g. with None) before encoding."],
+    )
+
+
+def _default(obj: Any) -> Any:
+    """Encode what orjson does not: secrets (masked), numpy, sets, Decimal, paths, models, errors."""
+    if isinstance(obj, Secret):
+        return MASK
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "fc" and not np.isfinite(obj).all():
+            raise _non_finite_error("")
+        try:
+            return orjson.Fragment(_dumps(obj, option=_NUMPY_OPTION))
+        except _EncodeError:
+            return obj.tolist()  # non-contiguous or exotic dtypes: orjson encodes the list
+    if isinstance(obj, np.generic):
+        value = obj.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _non_finite_error("")
+        return value
+    if isinstance(obj, set | frozenset):
+        try:
+            return sorted(obj)
+        except TypeError:
+            return list(obj)
+    if isinstance(obj, Decimal):
+        if not obj.is_finite():
+            raise _non_finite_error("")
+        return str(obj)
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, InfraError):
+        return obj.to_dict()
+    model_dump = getattr(obj, "model_dump", None)
+    if callable(model_dump):  # pydantic models, without importing pydantic
+        return model_dump(mode="json")
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__module__}.{type(obj).__qualname__}")
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def find_non_finite(obj: Any) -> str | None:
+    """Return the JSON Pointer of the first NaN/Infinity float in ``obj``, or None.
+
+    Walks dicts, lists, tuples and dataclasses (what orjson encodes natively); numpy values are
+    checked by the encoder itself.
+    """
+    stack: list[tuple[Any, str]] = [(obj, "")]
+    isfinite = math.isfinite
+    while stack:
+        value, path = stack.pop()
+        kind = type(value)
+        if kind is float:
+            if not isfinite(value):
+                return path
+        elif kind is dict or isinstance(value, Mapping):
+            stack.extend((v, f"{path}/{_escape(str(k))}") for k, v in value.items())
+        elif kind is list or kind is tuple or isinstance(value, list | tuple):
+            stack.extend((v, f"{path}/{i}") for i, v in enumerate(value))
+        elif isinstance(value, float):
+            if not isfinite(value):
+                return path
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            stack.extend((getattr(value, f.name), f"{path}/{f.name}") for f in dataclasses.fields(value))
+    return None
+
+
+def _encode_error(exc: Exception) -> SerializationError:
+    cause = exc.__cause__
+    if isinstance(cause, SerializationError):
+        return cause
+    message = str(exc)
+    return SerializationError(
+        f"cannot encode as JSON: {message}",
+        format="json",
+        code="json.unserializable",
+        remediation=[
+            "Pass dicts with str keys, lists, str, int (64-bit), float, bool, None, dataclasses, "
+            "datetimes, UUIDs, enums or numpy arrays; convert anything else first.",
+        ],
+    )
+
+
+def dumps(obj: Any, *, sort_keys: bool = False, indent: bool = False, check_finite: bool = False) -> bytes:
+    """Encode ``obj`` as compact UTF-8 JSON bytes (orjson underneath).
+
+    Beyond orjson's native types (dict, list, tuple, str, int, float, bool, None, dataclasses,
+    datetimes as RFC 3339, UUIDs, enums) this encodes numpy arrays and scalars, sets (sorted
+    when possible), ``Decimal`` (as a string), paths, pydantic models (``model_dump(mode="json")``)
+    and ``InfraError`` (``to_dict()``). A ``Secret`` is written as ``"**********"``.
+
+    Args:
+        obj: the value to encode.
+        sort_keys: sort object keys (by code point).
+        indent: pretty-print with two spaces.
+        check_finite: walk the document and reject a Python ``float`` NaN/Infinity, which orjson
+            otherwise writes as ``null``. numpy values are always checked. Off by default because
+            the walk costs more than the encoding itself; ``dumps_canonical`` always checks.
+
+    Raises:
+        SerializationError: ``json.unserializable`` (unsupported type, non-str key, integer
+            beyond 64 bits, cycle) or ``json.non_finite`` (NaN/Infinity, with its ``path``).
+
+    .. versionadded:: 0.1.0
+    """
+    try:
+        out: bytes = _dumps(obj, default=_default, option=_OPTIONS[sort_keys + 2 * indent])
+    except _EncodeError as exc:
+        raise _encode_error(exc) from exc
+    if check_finite:
+        path = find_non_finite(obj)
+        if path is not None:
+            raise _non_finite_error(path)
+    return out
+
+
+def dumps_canonical(obj: Any) -> bytes:
+    """Encode ``obj`` deterministically, for hashing and signing.
+
+    Keys are sorted by code point, there is no whitespace, floats use the shortest round-trip
+    form, and NaN/Infinity are rejected. Equal inputs always give identical bytes. This is not
+    RFC 8785 (JCS): JCS sorts keys by UTF-16 code units and formats numbers like ECMAScript,
+    which differs for keys beyond U+FFFF and for large or tiny floats.
+
+    Raises:
+        SerializationError: as ``dumps``.
+
+    .. versionadded:: 0.1.0
+    """
+    return dumps(obj, sort_keys=True, check_finite=True)
+
+
+def _check_limits(max_depth: int, max_bytes: int | None) -> None:
+    if not 1 <= max_depth <= ORJSON_MAX_DEPTH:
+        raise ConfigError(
+            f"max_depth must be in 1..{ORJSON_MAX_DEPTH}, got {max_depth}",
+            key="max_depth",
+            code="json.invalid_limit",
+        )
+    if max_bytes is not None and max_bytes < 0:
+        raise ConfigError("max_bytes must be >= 0", key="max_bytes", code="json.invalid_limit")
+
+
+def _decode_error(exc: orjson.JSONDecodeError, column_shift: int = 0) -> SerializationError:
+    line, column = exc.lineno, exc.colno
+    if line == 1:
+        column -= column_shift
+    return SerializationError(
+        f"invalid JSON at line {line}, column {column}: {exc.msg}",
+        format="json",
+        line=line,
+        column=column,
+        code="json.invalid",
+    )
+
+
+def _too_deep(max_depth: int, line: int | None, column: int | None) -> SerializationError:
+    where = f" at line {line}, column {column}" if line is not None else ""
+    return SerializationError(
+        f"JSON nesting exceeds max_depth={max_depth}{where}",
+        format="json",
+        line=line,
+        column=column,
+        code="json.too_deep",
+        context={"max_depth": max_depth},
+    )
+
+
+def _utf8_length(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _opener_count(data: bytes | bytearray | str) -> int:
+    if isinstance(data, str):
+        return data.count("[") + data.count("{")
+    if len(data) > _NUMPY_COUNT_THRESHOLD:
+        # '[' (0x5B) and '{' (0x7B) are the only bytes that become 0x7B when bit 5 is set.
+        return int(np.count_nonzero((np.frombuffer(data, np.uint8) | 32) == 0x7B))
+    return data.count(b"[") + data.count(b"{")
+
+
+def _loads_bounded(data: bytes | bytearray | str, max_depth: int) -> Any:
+    # orjson refuses nesting deeper than 1024. Wrapping the document in (1024 - max_depth) arrays
+    # makes that same check enforce max_depth, in C, without walking the result in Python.
+    levels = ORJSON_MAX_DEPTH - max_depth
+    if isinstance(data, str):
+        wrapped: bytes | str = "[" * levels + data + "]" * levels
+    else:
+        wrapped = b"[" * levels + bytes(data) + b"]" * levels
+    try:
+        outer = _loads(wrapped)
+    except _DecodeError as exc:
+        try:
+            _loads(data)
+        except _DecodeError as own:
+            raise _decode_error(own) from own
+        # The document alone is valid, so the wrapper only failed on depth. orjson points just
+        # past the opening bracket that went too deep; report that bracket itself.
+        column = exc.colno - 1 - (levels if exc.lineno == 1 else 0)
+        raise _too_deep(max_depth, exc.lineno, column) from exc
+    # Each wrapper level must hold exactly one element, else the document closed a wrapper
+    # bracket itself (it was not one JSON value) and is parsed alone to report its error.
+    chain = list(accumulate(repeat(0, levels), getitem, initial=outer))
+    if max(map(len, chain[:levels])) != 1:
+        try:
+            return _loads(data)
+        except _DecodeError as own:
+            raise _decode_error(own) from own
+    return chain[levels]
+
+
+def loads(
+    data: bytes | bytearray | memoryview | str,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_bytes: int | None = None,
+) -> Any:
+    """Decode JSON (RFC 8259) with limits.
+
+    NaN, Infinity, trailing commas, comments and invalid UTF-8 are rejected. Integers beyond
+    64 bits decode as floats (orjson's behaviour).
+
+    Args:
+        data: UTF-8 bytes or a str.
+        max_depth: the deepest nesting of arrays/objects accepted (1..1024; ``[]`` is depth 1).
+        max_bytes: the largest accepted document in UTF-8 bytes, or None for no limit.
+
+    Raises:
+        SerializationError: ``json.invalid`` with 1-based ``line`` and ``column`` (in characters);
+            ``json.too_deep``; ``json.too_large``.
+        ConfigError: on an out-of-range limit.
+
+    .. versionadded:: 0.1.0
+    """
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    size = len(data)
+    if max_bytes is not None:
+        if max_bytes < 0:
+            _check_limits(max_depth, max_bytes)
+        if size > max_bytes or (
+            isinstance(data, str) and size * 4 > max_bytes and _utf8_length(data) > max_bytes
+        ):
+            raise SerializationError(
+                f"JSON document exceeds max_bytes={max_bytes}",
+                format="json",
+                code="json.too_large",
+                context={"max_bytes": max_bytes},
+            )
+    if max_depth != DEFAULT_MAX_DEPTH and not 1 <= max_depth <= ORJSON_MAX_DEPTH:
+        _check_limits(max_depth, max_bytes)
+    # A document of depth d has at least d openers and 2d bytes; skip the check when it cannot
+    # be deeper than max_depth.
+    if max_depth < ORJSON_MAX_DEPTH and size > 2 * max_depth and _opener_count(data) > max_depth:
+        return _loads_bounded(data, max_depth)
+    try:
+        return _loads(data)
+    except _DecodeError as exc:
+        raise _decode_error(exc) from exc
