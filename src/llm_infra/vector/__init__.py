@@ -1,3 +1,72 @@
-"""llm_infra.vector (not yet built)."""
+"""Vector store: an embedded HNSW engine with durable storage, planned filtering and compression.
 
-__all__: list[str] = []
+``open_store(path, VectorStoreConfig(...))`` opens (or creates) a local store: SQLite (WAL) is
+the durable source of truth, faiss HNSW the derived, checksummed index. Scores are
+higher-is-better for every distance. Filters are ``MetadataFilter`` objects (``Eq``, ``Ne``,
+``In``, ``NotIn``, ``Range``, ``Exists``, ``And``, ``Or``, ``Not``) or their Mongo-like dict form.
+See docs/vector.md.
+"""
+
+from llm_infra.vector._async import AsyncLocalVectorStore as AsyncLocalVectorStore
+from llm_infra.vector._async import open_async_store as open_async_store
+from llm_infra.vector._config import CompressionConfig as CompressionConfig
+from llm_infra.vector._config import Distance as Distance
+from llm_infra.vector._config import HnswConfig as HnswConfig
+from llm_infra.vector._config import VectorStoreConfig as VectorStoreConfig
+from llm_infra.vector._config import VectorStoreConfigBuilder as VectorStoreConfigBuilder
+from llm_infra.vector._filters import And as And
+from llm_infra.vector._filters import Eq as Eq
+from llm_infra.vector._filters import Exists as Exists
+from llm_infra.vector._filters import In as In
+from llm_infra.vector._filters import MetadataFilter as MetadataFilter
+from llm_infra.vector._filters import Ne as Ne
+from llm_infra.vector._filters import Not as Not
+from llm_infra.vector._filters import NotIn as NotIn
+from llm_infra.vector._filters import Or as Or
+from llm_infra.vector._filters import Range as Range
+from llm_infra.vector._filters import parse_filter as parse_filter
+from llm_infra.vector._normalize import EmbeddingNormalizer as EmbeddingNormalizer
+from llm_infra.vector._normalize import normalize as normalize
+from llm_infra.vector._protocols import AsyncVectorStore as AsyncVectorStore
+from llm_infra.vector._protocols import VectorStore as VectorStore
+from llm_infra.vector._query import AsyncSearchQuery as AsyncSearchQuery
+from llm_infra.vector._query import SearchQuery as SearchQuery
+from llm_infra.vector._store import LocalVectorStore as LocalVectorStore
+from llm_infra.vector._store import open_store as open_store
+from llm_infra.vector._types import SearchResult as SearchResult
+from llm_infra.vector._types import StoreStats as StoreStats
+from llm_infra.vector._types import VectorRecord as VectorRecord
+from llm_infra.vector._types import VerifyReport as VerifyReport
+
+__all__ = [
+    "And",
+    "AsyncLocalVectorStore",
+    "AsyncSearchQuery",
+    "AsyncVectorStore",
+    "CompressionConfig",
+    "Distance",
+    "EmbeddingNormalizer",
+    "Eq",
+    "Exists",
+    "HnswConfig",
+    "In",
+    "LocalVectorStore",
+    "MetadataFilter",
+    "Ne",
+    "Not",
+    "NotIn",
+    "Or",
+    "Range",
+    "SearchQuery",
+    "SearchResult",
+    "StoreStats",
+    "VectorRecord",
+    "VectorStore",
+    "VectorStoreConfig",
+    "VectorStoreConfigBuilder",
+    "VerifyReport",
+    "normalize",
+    "open_async_store",
+    "open_store",
+    "parse_filter",
+]

@@ -1,0 +1,217 @@
+"""The ``VectorStore`` and ``AsyncVectorStore`` protocols every backend implements."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from llm_infra.errors import BatchResult
+    from llm_infra.vector._filters import MetadataFilter
+    from llm_infra.vector._query import AsyncSearchQuery, SearchQuery
+    from llm_infra.vector._store import Progress
+    from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """A vector collection: CRUD, batch writes, filtered similarity search and maintenance.
+
+    Scores are higher-is-better for every distance. Filters are ``MetadataFilter`` objects or
+    their dict form. ``llm_infra.testing.VectorStoreContract`` checks an implementation.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+        """Insert a new vector (``AlreadyExistsError`` when the id exists)."""
+        ...
+
+    def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+        """Insert or replace."""
+        ...
+
+    def insert_batch(
+        self,
+        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> BatchResult:
+        """Insert many; bad items fail alone."""
+        ...
+
+    def upsert_batch(
+        self,
+        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> BatchResult:
+        """Insert or replace many; bad items fail alone."""
+        ...
+
+    def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:  # noqa: A002 - the spec's name
+        """The record, or None."""
+        ...
+
+    def delete(self, id: str) -> bool:  # noqa: A002 - the spec's name
+        """Delete; True when it existed."""
+        ...
+
+    def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:  # noqa: A002 - the spec's name
+        """Replace the metadata (``NotFoundError`` when the id is unknown)."""
+        ...
+
+    def search(
+        self,
+        vector: Any,
+        k: int = 10,
+        filter: MetadataFilter | Mapping[str, Any] | None = None,  # noqa: A002 - the spec's name
+        ef_search: int | None = None,
+        *,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+        with_metadata: bool = True,
+    ) -> list[SearchResult]:
+        """The ``k`` best matches, best first."""
+        ...
+
+    def query(self, vector: Any) -> SearchQuery:
+        """A fluent query."""
+        ...
+
+    def count(self) -> int:
+        """Live vectors."""
+        ...
+
+    def stats(self) -> StoreStats:
+        """Sizes, parameters and freshness."""
+        ...
+
+    def flush(self) -> None:
+        """Make everything indexed and persisted."""
+        ...
+
+    def snapshot(self, dest: str | os.PathLike[str]) -> None:
+        """A consistent copy at ``dest``."""
+        ...
+
+    def verify(self) -> VerifyReport:
+        """Integrity check."""
+        ...
+
+    def rebuild(self, progress: Progress | None = None) -> None:
+        """Rebuild the index from the source of truth."""
+        ...
+
+    def close(self) -> None:
+        """Release everything (idempotent)."""
+        ...
+
+    def __enter__(self) -> VectorStore: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+@runtime_checkable
+class AsyncVectorStore(Protocol):
+    """The async twin of ``VectorStore``: the same methods, awaitable (``aclose`` closes).
+
+    .. versionadded:: 0.1.0
+    """
+
+    async def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+        """Insert a new vector."""
+        ...
+
+    async def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+        """Insert or replace."""
+        ...
+
+    async def insert_batch(
+        self,
+        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> BatchResult:
+        """Insert many; bad items fail alone."""
+        ...
+
+    async def upsert_batch(
+        self,
+        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> BatchResult:
+        """Insert or replace many."""
+        ...
+
+    async def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:  # noqa: A002 - the spec's name
+        """The record, or None."""
+        ...
+
+    async def delete(self, id: str) -> bool:  # noqa: A002 - the spec's name
+        """Delete; True when it existed."""
+        ...
+
+    async def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:  # noqa: A002 - the spec's name
+        """Replace the metadata."""
+        ...
+
+    async def search(
+        self,
+        vector: Any,
+        k: int = 10,
+        filter: MetadataFilter | Mapping[str, Any] | None = None,  # noqa: A002 - the spec's name
+        ef_search: int | None = None,
+        *,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+        with_metadata: bool = True,
+    ) -> list[SearchResult]:
+        """The ``k`` best matches, best first."""
+        ...
+
+    def query(self, vector: Any) -> AsyncSearchQuery:
+        """A fluent query whose ``execute()`` is awaitable."""
+        ...
+
+    async def count(self) -> int:
+        """Live vectors."""
+        ...
+
+    async def stats(self) -> StoreStats:
+        """Sizes, parameters and freshness."""
+        ...
+
+    async def flush(self) -> None:
+        """Make everything indexed and persisted."""
+        ...
+
+    async def snapshot(self, dest: str | os.PathLike[str]) -> None:
+        """A consistent copy at ``dest``."""
+        ...
+
+    async def verify(self) -> VerifyReport:
+        """Integrity check."""
+        ...
+
+    async def rebuild(self, progress: Progress | None = None) -> None:
+        """Rebuild the index from the source of truth."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release everything (idempotent)."""
+        ...

@@ -1,0 +1,183 @@
+"""In-memory building blocks of the local engine: a readers-writer lock and the vector slab."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+import numpy as np
+
+
+class _ReadGuard:
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: RWLock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire_read()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release_read()
+
+
+class _WriteGuard:
+    __slots__ = ("_lock",)
+
+    def __init__(self, lock: RWLock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        self._lock.acquire_write()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._lock.release_write()
+
+
+class RWLock:
+    """Many readers or one writer; a waiting writer blocks new readers (no writer starvation)."""
+
+    __slots__ = ("_cond", "_readers", "_writer", "_writers_waiting", "read", "write")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+        self.read = _ReadGuard(self)
+        self.write = _WriteGuard(self)
+
+    def acquire_read(self) -> None:
+        """Enter as a reader."""
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        """Leave as a reader."""
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
+
+    def acquire_write(self) -> None:
+        """Enter as the writer."""
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writer = True
+
+    def release_write(self) -> None:
+        """Leave as the writer."""
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+
+
+class VectorSlab:
+    """Search-space vectors of slots ``[0, n)``: ``base`` rows ``[0, B)`` then RAM rows ``[B, n)``.
+
+    ``base`` is the faiss storage of a float32 graph (zero copy), a memory-mapped vectors file
+    (compressed tiers on disk) or empty; the RAM part grows by doubling and is consumed from
+    the front (``rebase``) as the graph absorbs it, so appends and absorption stay O(1) amortized.
+    """
+
+    __slots__ = ("_buf", "_len", "_off", "base", "dims")
+
+    def __init__(self, dims: int) -> None:
+        self.dims = dims
+        self.base: np.ndarray = np.empty((0, dims), dtype=np.float32)
+        self._buf = np.empty((64, dims), dtype=np.float32)
+        self._off = 0
+        self._len = 0
+
+    @property
+    def n_base(self) -> int:
+        """Rows held by ``base``."""
+        return int(self.base.shape[0])
+
+    @property
+    def n(self) -> int:
+        """All rows."""
+        return self.n_base + self._len
+
+    def ram_bytes(self) -> int:
+        """Bytes of the RAM part (capacity)."""
+        return int(self._buf.nbytes)
+
+    def append(self, rows: np.ndarray) -> None:
+        """Add rows after the last one."""
+        need = self._off + self._len + rows.shape[0]
+        if need > self._buf.shape[0]:
+            live = self._buf[self._off : self._off + self._len]
+            cap = max(64, 2 * (self._len + rows.shape[0]))
+            buf = np.empty((cap, self.dims), dtype=np.float32)
+            buf[: self._len] = live
+            self._buf, self._off = buf, 0
+        start = self._off + self._len
+        self._buf[start : start + rows.shape[0]] = rows
+        self._len += rows.shape[0]
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        """Rows ``[lo, hi)``: a view when they lie in one part, else a copy."""
+        b = self.n_base
+        if lo >= b:
+            return self._buf[self._off + lo - b : self._off + hi - b]
+        if hi <= b:
+            return self.base[lo:hi]
+        return np.concatenate([self.base[lo:b], self._buf[self._off : self._off + hi - b]])
+
+    def gather(self, slots: np.ndarray) -> np.ndarray:
+        """Rows at ``slots`` (any order), as a new array."""
+        b = self.n_base
+        if slots.size == 0:
+            return np.empty((0, self.dims), dtype=np.float32)
+        if b == 0:
+            return self._buf[slots + self._off]
+        lo, hi = int(slots.min()), int(slots.max())
+        if hi < b:
+            return np.asarray(self.base[slots], dtype=np.float32)
+        if lo >= b:
+            return self._buf[slots + (self._off - b)]
+        out = np.empty((slots.shape[0], self.dims), dtype=np.float32)
+        in_base = slots < b
+        out[in_base] = self.base[slots[in_base]]
+        out[~in_base] = self._buf[slots[~in_base] + (self._off - b)]
+        return out
+
+    def rebase(self, base: np.ndarray) -> None:
+        """Let ``base`` (covering rows ``[0, len(base))``) replace the front of the RAM part."""
+        consumed = base.shape[0] - self.n_base
+        if consumed < 0 or consumed > self._len:
+            raise ValueError("rebase must extend the base within the existing rows")
+        self._off += consumed
+        self._len -= consumed
+        self.base = base
+        if self._len == 0:
+            self._off = 0
+        elif self._off > self._buf.shape[0] // 2:
+            self._buf = self._buf[self._off : self._off + self._len].copy()
+            self._off = 0
+
+    def materialize(self) -> None:
+        """Copy ``base`` into RAM (before the object backing it goes away)."""
+        if self.n_base == 0:
+            return
+        ram = self._buf[self._off : self._off + self._len]
+        merged = np.empty((self.n_base + self._len, self.dims), dtype=np.float32)
+        merged[: self.n_base] = self.base
+        merged[self.n_base :] = ram
+        self.base = np.empty((0, self.dims), dtype=np.float32)
+        self._buf, self._off, self._len = merged, 0, merged.shape[0]
+
+    def replace(self, base: np.ndarray, ram: np.ndarray) -> None:
+        """Start over with a new base and RAM part."""
+        self.base = base
+        self._buf = np.array(ram, dtype=np.float32, copy=True).reshape(-1, self.dims)
+        self._off = 0
+        self._len = self._buf.shape[0]
