@@ -1,0 +1,241 @@
+"""The design's configuration keys (CATALOG.md §3) as ``Key`` constants, and their documentation table.
+
+Run ``python -m llm_infra.config._keys docs/config.md`` to regenerate the table in the docs
+(between the ``keys:start``/``keys:end`` markers); a test fails when it is out of date.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from llm_infra.config._casts import float_range, int_range, one_of, str_map
+from llm_infra.config._key import Key
+
+# --------------------------------------------------------------------------- vector.*
+
+VECTOR_COLLECTION = Key("vector.collection", cast=str, doc="Collection name for the vector store.")
+"""``vector.collection`` (str, required): collection name for the vector store."""
+
+VECTOR_DIMENSIONS = Key("vector.dimensions", cast=int_range(1, 65536), doc="Vector dimensions.")
+"""``vector.dimensions`` (int in [1, 65536], required): vector dimensions."""
+
+VECTOR_DISTANCE = Key(
+    "vector.distance",
+    cast=one_of("cosine", "l2", "dot", aliases={"euclidean": "l2", "inner_product": "dot", "ip": "dot"}),
+    default="cosine",
+    doc="Distance metric ('euclidean' is read as 'l2', 'inner_product' as 'dot').",
+)
+"""``vector.distance`` (``'cosine' | 'l2' | 'dot'``, default ``'cosine'``): distance metric."""
+
+VECTOR_HNSW_M = Key("vector.hnsw.m", cast=int_range(2, 512), default=16, doc="HNSW M (graph degree).")
+"""``vector.hnsw.m`` (int, default 16): HNSW M parameter."""
+
+VECTOR_HNSW_EF_CONSTRUCTION = Key(
+    "vector.hnsw.ef_construction", cast=int_range(1, 100_000), default=200, doc="HNSW ef_construction."
+)
+"""``vector.hnsw.ef_construction`` (int, default 200)."""
+
+VECTOR_HNSW_EF_SEARCH = Key(
+    "vector.hnsw.ef_search", cast=int_range(1, 100_000), default=100, doc="HNSW ef_search (query-time beam)."
+)
+"""``vector.hnsw.ef_search`` (int, default 100)."""
+
+VECTOR_COMPRESSION_ENABLED = Key(
+    "vector.compression.enabled", cast=bool, default=True, doc="Store vectors compressed."
+)
+"""``vector.compression.enabled`` (bool, default true)."""
+
+# --------------------------------------------------------------------------- http.*
+
+HTTP_TIMEOUT_SECS = Key(
+    "http.timeout_secs", cast=float_range(0.0, None), default=30.0, doc="Request timeout in seconds."
+)
+"""``http.timeout_secs`` (float, default 30)."""
+
+HTTP_MAX_RETRIES = Key(
+    "http.max_retries", cast=int_range(0, 100), default=3, doc="Retries after the first attempt."
+)
+"""``http.max_retries`` (int, default 3)."""
+
+HTTP_RETRY_DELAY_MS = Key(
+    "http.retry_delay_ms", cast=int_range(0, None), default=1000, doc="Base delay between retries, ms."
+)
+"""``http.retry_delay_ms`` (int, default 1000)."""
+
+HTTP_USER_AGENT = Key("http.user_agent", cast=str, default="infra-http/1.0", doc="User-Agent header.")
+"""``http.user_agent`` (str, default ``infra-http/1.0``)."""
+
+# --------------------------------------------------------------------------- otel.*
+
+OTEL_SERVICE_NAME = Key("otel.service.name", cast=str, doc="service.name resource attribute.")
+"""``otel.service.name`` (str, required)."""
+
+OTEL_SERVICE_VERSION = Key("otel.service.version", cast=str, default=None, doc="service.version attribute.")
+"""``otel.service.version`` (str, optional)."""
+
+OTEL_SERVICE_NAMESPACE = Key(
+    "otel.service.namespace", cast=str, default=None, doc="service.namespace attribute."
+)
+"""``otel.service.namespace`` (str, optional)."""
+
+OTEL_ENVIRONMENT = Key(
+    "otel.environment", cast=str, default="development", doc="deployment.environment attribute."
+)
+"""``otel.environment`` (str, default ``development``)."""
+
+OTEL_SAMPLING_RATIO = Key(
+    "otel.sampling_ratio", cast=float_range(0.0, 1.0), default=1.0, doc="Fraction of traces sampled."
+)
+"""``otel.sampling_ratio`` (float in [0, 1], default 1.0)."""
+
+OTEL_EXPORTER_TYPE = Key(
+    "otel.exporter.type",
+    cast=one_of("otlp", "jaeger", "stdout", "none", aliases={"console": "stdout"}),
+    default="otlp",
+    doc="Exporter ('console' is read as 'stdout').",
+)
+"""``otel.exporter.type`` (``'otlp' | 'jaeger' | 'stdout' | 'none'``, default ``otlp``)."""
+
+OTEL_EXPORTER_OTLP_ENDPOINT = Key(
+    "otel.exporter.otlp.endpoint", cast=str, default="http://localhost:4317", doc="OTLP collector endpoint."
+)
+"""``otel.exporter.otlp.endpoint`` (str, default ``http://localhost:4317``)."""
+
+OTEL_EXPORTER_OTLP_PROTOCOL = Key(
+    "otel.exporter.otlp.protocol", cast=one_of("grpc", "http/protobuf"), default="grpc", doc="OTLP protocol."
+)
+"""``otel.exporter.otlp.protocol`` (``'grpc' | 'http/protobuf'``, default ``grpc``)."""
+
+OTEL_EXPORTER_OTLP_HEADERS = Key(
+    "otel.exporter.otlp.headers",
+    cast=str_map,
+    default=None,
+    secret=True,
+    doc="Headers sent to the collector (often an API key): a table or 'k=v,k2=v2'.",
+)
+"""``otel.exporter.otlp.headers`` (secret map, optional)."""
+
+OTEL_EXPORTER_OTLP_TIMEOUT_SECS = Key(
+    "otel.exporter.otlp.timeout_secs", cast=float_range(0.0, None), default=30.0, doc="Export timeout, s."
+)
+"""``otel.exporter.otlp.timeout_secs`` (float, default 30)."""
+
+OTEL_EXPORTER_OTLP_COMPRESSION = Key(
+    "otel.exporter.otlp.compression", cast=one_of("gzip", "none"), default=None, doc="OTLP compression."
+)
+"""``otel.exporter.otlp.compression`` (``'gzip' | 'none'``, optional)."""
+
+OTEL_EXPORTER_JAEGER_ENDPOINT = Key(
+    "otel.exporter.jaeger.endpoint",
+    cast=str,
+    default=None,
+    doc="Jaeger endpoint (required when otel.exporter.type is 'jaeger').",
+)
+"""``otel.exporter.jaeger.endpoint`` (str; required with the jaeger exporter)."""
+
+OTEL_EXPORTER_STDOUT_PRETTY = Key(
+    "otel.exporter.stdout.pretty", cast=bool, default=True, doc="Pretty-print spans on stdout."
+)
+"""``otel.exporter.stdout.pretty`` (bool, default true)."""
+
+_NO_ATTRIBUTES: Mapping[str, str] = MappingProxyType({})
+
+OTEL_RESOURCE_ATTRIBUTES = Key(
+    "otel.resource.attributes",
+    cast=str_map,
+    default=_NO_ATTRIBUTES,
+    doc="Extra resource attributes (table or 'k=v,...').",
+)
+"""``otel.resource.attributes`` (map, default empty)."""
+
+OTEL_METRICS_EXPORT_INTERVAL_SECS = Key(
+    "otel.metrics.export_interval_secs",
+    cast=float_range(0.001, None),
+    default=60.0,
+    doc="Metric export interval, s.",
+)
+"""``otel.metrics.export_interval_secs`` (float, default 60)."""
+
+DESIGN_KEYS: tuple[Key[Any], ...] = (
+    VECTOR_COLLECTION,
+    VECTOR_DIMENSIONS,
+    VECTOR_DISTANCE,
+    VECTOR_HNSW_M,
+    VECTOR_HNSW_EF_CONSTRUCTION,
+    VECTOR_HNSW_EF_SEARCH,
+    VECTOR_COMPRESSION_ENABLED,
+    HTTP_TIMEOUT_SECS,
+    HTTP_MAX_RETRIES,
+    HTTP_RETRY_DELAY_MS,
+    HTTP_USER_AGENT,
+    OTEL_SERVICE_NAME,
+    OTEL_SERVICE_VERSION,
+    OTEL_SERVICE_NAMESPACE,
+    OTEL_ENVIRONMENT,
+    OTEL_SAMPLING_RATIO,
+    OTEL_EXPORTER_TYPE,
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_TIMEOUT_SECS,
+    OTEL_EXPORTER_OTLP_COMPRESSION,
+    OTEL_EXPORTER_JAEGER_ENDPOINT,
+    OTEL_EXPORTER_STDOUT_PRETTY,
+    OTEL_RESOURCE_ATTRIBUTES,
+    OTEL_METRICS_EXPORT_INTERVAL_SECS,
+)
+"""Every key of the design (vector.*, http.*, otel.*), in documentation order."""
+
+TABLE_START = "<!-- keys:start (generated by `python -m llm_infra.config._keys docs/config.md`) -->"
+TABLE_END = "<!-- keys:end -->"
+
+
+def key_table(keys: Iterable[Key[Any]] = DESIGN_KEYS, *, prefix: str = "LLM_") -> str:
+    """A Markdown table of keys: name, environment variable, type, default, description.
+
+    .. versionadded:: 0.1.0
+    """
+    rows = [
+        "| Key | Environment variable | Type | Default | Description |",
+        "|---|---|---|---|---|",
+    ]
+    for key in keys:
+        cells = [
+            f"`{key.name}`",
+            f"`{key.env_var(prefix)}`",
+            key.type_name.replace("|", "\\|"),
+            "required" if key.required else ("unset" if key.default is None else f"`{key.default_repr()}`"),
+            key.doc.replace("|", "\\|"),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def render_doc(text: str, keys: Iterable[Key[Any]] = DESIGN_KEYS) -> str:
+    """``text`` with the region between the table markers replaced by a fresh ``key_table``."""
+    start = text.index(TABLE_START) + len(TABLE_START)
+    end = text.index(TABLE_END)
+    return text[:start] + "\n" + key_table(keys) + text[end:]
+
+
+def main(argv: list[str]) -> int:
+    """Regenerate the key table in the Markdown files given (``--check`` only compares)."""
+    check = "--check" in argv
+    stale = False
+    for path in (arg for arg in argv if arg != "--check"):
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        fresh = render_doc(text)
+        if fresh != text:
+            stale = True
+            if not check:
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(fresh)
+    return 1 if (check and stale) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,177 @@
+"""Nested configuration trees: deep merge, lookup, leaves, freezing.
+
+A tree is a ``dict`` of ``str`` to values; any ``Mapping`` value is a section, anything else
+(scalars, lists, ``Secret``) is a leaf. ``None`` means "not set" and never enters a tree.
+
+Merge rule (associative, property-tested): sections merge key by key, recursively; a leaf
+replaces a leaf, and a list is a leaf, so a later list replaces an earlier one wholesale; a
+section meeting a leaf is a conflict (``ConfigError``) whichever comes first. Raising on that
+conflict is what keeps the merge associative: "replace a section by a scalar" followed by
+"merge a section in" would give different answers depending on the grouping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+from llm_infra.secrets import MASK, Secret
+
+Path = tuple[str, ...]
+ConflictHandler = Callable[[Path], NoReturn]
+
+_ABSENT: Any = object()
+
+
+def display(path: Path) -> str:
+    """Dotted display name of a path; a segment that itself contains a dot is double-quoted."""
+    return ".".join(f'"{part}"' if "." in part else part for part in path)
+
+
+def freeze(value: object) -> object:
+    """Make a leaf immutable: lists become tuples and mappings inside them read-only views."""
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+    return value
+
+
+def copy_tree(tree: Mapping[str, object]) -> dict[str, object]:
+    """A fresh tree with fresh section dicts, frozen leaves and ``None`` leaves dropped."""
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            out[key] = copy_tree(value)
+        elif value is not None:
+            out[key] = freeze(value) if isinstance(value, list | tuple) else value
+    return out
+
+
+def merge_into(
+    dst: dict[str, object], src: Mapping[str, object], on_conflict: ConflictHandler, prefix: Path = ()
+) -> None:
+    """Merge ``src`` over ``dst`` in place (``dst`` must own its section dicts)."""
+    for key, value in src.items():
+        current = dst.get(key, _ABSENT)
+        if isinstance(value, Mapping):
+            if current is _ABSENT:
+                dst[key] = copy_tree(value)
+            elif isinstance(current, dict):
+                merge_into(current, value, on_conflict, (*prefix, key))
+            else:
+                on_conflict((*prefix, key))
+        elif value is not None:
+            if isinstance(current, Mapping):
+                on_conflict((*prefix, key))
+            dst[key] = freeze(value) if isinstance(value, list | tuple) else value
+
+
+def merge_trees(trees: list[Mapping[str, object]], on_conflict: ConflictHandler) -> dict[str, object]:
+    """Merge trees left to right (later wins) into a new tree."""
+    out: dict[str, object] = {}
+    for tree in trees:
+        merge_into(out, tree, on_conflict)
+    return out
+
+
+def lookup(tree: Mapping[str, object], path: Path) -> object:
+    """The value at ``path`` or the module's ``_ABSENT`` sentinel (see ``is_absent``)."""
+    node: object = tree
+    for part in path:
+        if not isinstance(node, Mapping):
+            return _ABSENT
+        node = node.get(part, _ABSENT)
+        if node is _ABSENT:
+            return _ABSENT
+    return node
+
+
+def is_absent(value: object) -> bool:
+    """True for the sentinel ``lookup`` returns when a path is not set."""
+    return value is _ABSENT
+
+
+def set_path(tree: dict[str, object], path: Path, value: object, on_conflict: ConflictHandler) -> None:
+    """Set ``path`` to ``value`` in a tree it owns, creating sections; conflicts call ``on_conflict``."""
+    node = tree
+    for index, part in enumerate(path[:-1]):
+        child = node.get(part, _ABSENT)
+        if child is _ABSENT:
+            child = {}
+            node[part] = child
+        elif not isinstance(child, dict):
+            on_conflict(path[: index + 1])
+        node = child
+    last = path[-1]
+    if isinstance(value, Mapping):
+        current = node.get(last, _ABSENT)
+        if current is _ABSENT:
+            node[last] = copy_tree(value)
+        elif isinstance(current, dict):
+            merge_into(current, value, on_conflict, path)
+        else:
+            on_conflict(path)
+    elif value is not None:
+        if isinstance(node.get(last), Mapping):
+            on_conflict(path)
+        node[last] = value
+
+
+def replace_leaf(tree: dict[str, object], path: Path, value: object) -> None:
+    """Overwrite an existing value at ``path`` (the sections along it must be dicts)."""
+    node: Any = tree
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+
+
+def iter_leaves(tree: Mapping[str, object], prefix: Path = ()) -> Iterator[tuple[Path, object]]:
+    """Every leaf as ``(path, value)``, depth first in insertion order."""
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            yield from iter_leaves(value, (*prefix, key))
+        else:
+            yield (*prefix, key), value
+
+
+def thaw(value: object, *, reveal_secrets: bool, secret: bool = False) -> object:
+    """Plain Python data for ``to_dict``: dicts, lists, and masks (or revealed values) for secrets."""
+    if isinstance(value, Secret):
+        if not reveal_secrets:
+            return MASK
+        return thaw(value.reveal(), reveal_secrets=True)
+    if secret and not reveal_secrets:
+        return MASK
+    if isinstance(value, Mapping):
+        return {k: thaw(v, reveal_secrets=reveal_secrets) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [thaw(v, reveal_secrets=reveal_secrets) for v in value]
+    return value
+
+
+def expand_dotted(data: Mapping[Any, object], on_conflict: ConflictHandler) -> dict[str, object]:
+    """A tree from a mapping whose top-level keys may be dotted (``{"vector.dimensions": 3}``).
+
+    Only top-level keys are split; nested keys are taken literally, so a key containing a dot
+    (an OTel resource attribute such as ``service.name``) can still be set by nesting it.
+    """
+    out: dict[str, object] = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"configuration keys must be non-empty strings, got {key!r}")
+        path = tuple(key.split("."))
+        if any(not part for part in path):
+            raise TypeError(f"invalid dotted key {key!r}: empty segment")
+        set_path(out, path, _check_keys(value), on_conflict)
+    return out
+
+
+def _check_keys(value: object) -> object:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key:
+                raise TypeError(f"configuration keys must be non-empty strings, got {key!r}")
+            _check_keys(item)
+    return value
