@@ -1,0 +1,267 @@
+"""In-process state of the three algorithms: one dict per limit, a lock, O(1) per decision.
+
+Time is a parameter (``now`` in seconds on any clock that only moves forward); nothing here
+reads a clock. States that are back to a full allowance carry no information and are swept
+when the table outgrows ``max_keys``; if live states alone exceed it, the oldest are dropped
+(the only way a key can get more than its limit, counted in ``evictions``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from abc import ABC, abstractmethod
+from typing import Any, Protocol, final
+
+from llm_infra.errors import ConfigError
+from llm_infra.ratelimit._core import EPSILON, Decision, LimitSpec
+
+_new_decision = tuple.__new__
+_floor = math.floor
+
+
+class MemoryTable(Protocol):
+    """The state of one limit in memory."""
+
+    spec: LimitSpec
+    allowed: int
+    denied: int
+    evictions: int
+
+    def decide(self, key: str, cost: int, now: float) -> Decision:
+        """Decide and record one request of ``cost`` at ``now``."""
+        ...
+
+    def reset(self, key: str) -> None:
+        """Forget ``key``."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+class _Table(ABC):
+    __slots__ = ("_lock", "_max_keys", "_state", "allowed", "denied", "evictions", "spec")
+
+    def __init__(self, spec: LimitSpec, max_keys: int) -> None:
+        self.spec = spec
+        self._max_keys = max_keys
+        self._state: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.allowed = 0
+        self.denied = 0
+        self.evictions = 0
+
+    @abstractmethod
+    def _idle(self, state: Any, now: float) -> bool:
+        """Whether ``state`` is back to a full allowance at ``now`` (so it can be forgotten)."""
+
+    def _sweep(self, now: float) -> None:
+        """Drop idle states; if still over 90% of ``max_keys``, drop the oldest live ones."""
+        idle = self._idle
+        state = {k: s for k, s in self._state.items() if not idle(s, now)}
+        keep = int(self._max_keys * 0.9)
+        if len(state) > keep:
+            drop = len(state) - keep
+            self.evictions += drop
+            state = dict(list(state.items())[drop:])
+        self._state = state
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._state.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+
+@final
+class _GcraTable(_Table):
+    """GCRA: the state is the theoretical arrival time (TAT) of the next request."""
+
+    __slots__ = ()
+
+    def _idle(self, state: Any, now: float) -> bool:
+        return bool(state <= now)
+
+    def decide(self, key: str, cost: int, now: float) -> Decision:
+        spec = self.spec
+        interval = spec.emission_interval
+        tolerance = spec.tolerance
+        lock = self._lock
+        lock.acquire()
+        try:
+            tat = self._state.get(key, now)
+            if tat < now:  # noqa: PLR1730 - a branch is cheaper than calling max() on the hot path
+                tat = now
+            new_tat = tat + cost * interval
+            allow_at = new_tat - tolerance
+            if allow_at - now > EPSILON:
+                self.denied += 1
+                remaining = _floor((tolerance - (tat - now)) / interval + EPSILON)
+                return _new_decision(
+                    Decision, (False, max(remaining, 0), allow_at - now, tat - now, spec.limit)
+                )
+            if cost:
+                self._state[key] = new_tat
+                if len(self._state) > self._max_keys:
+                    self._sweep(now)
+            self.allowed += 1
+        finally:
+            lock.release()
+        remaining = _floor((tolerance - (new_tat - now)) / interval + EPSILON)
+        return _new_decision(Decision, (True, max(remaining, 0), 0.0, new_tat - now, spec.limit))
+
+
+@final
+class _TokenBucketTable(_Table):
+    """Token bucket: the state is ``(tokens, time of that count)``; refills at ``limit/period``."""
+
+    __slots__ = ()
+
+    def _idle(self, state: Any, now: float) -> bool:
+        tokens, last = state
+        return bool(tokens + (now - last) * self.spec.rate >= self.spec.capacity - EPSILON)
+
+    def decide(self, key: str, cost: int, now: float) -> Decision:
+        spec = self.spec
+        rate = spec.rate
+        capacity = spec.capacity
+        lock = self._lock
+        lock.acquire()
+        try:
+            state = self._state.get(key)
+            if state is None:
+                tokens = float(capacity)
+            else:
+                tokens = state[0] + (now - state[1]) * rate
+                if tokens > capacity:
+                    tokens = float(capacity)
+            if tokens + EPSILON < cost:
+                self.denied += 1
+                remaining = _floor(tokens + EPSILON)
+                return _new_decision(
+                    Decision,
+                    (False, remaining, (cost - tokens) / rate, (capacity - tokens) / rate, spec.limit),
+                )
+            tokens -= cost
+            if cost:
+                self._state[key] = (tokens, now)
+                if len(self._state) > self._max_keys:
+                    self._sweep(now)
+            self.allowed += 1
+        finally:
+            lock.release()
+        remaining = _floor(tokens + EPSILON)
+        return _new_decision(
+            Decision, (True, max(remaining, 0), 0.0, max(capacity - tokens, 0.0) / rate, spec.limit)
+        )
+
+
+def sliding_window_retry(
+    limit: int, period: float, *, prev: float, curr: float, cost: int, elapsed: float
+) -> float:
+    """Seconds until ``prev * (1 - t/period) + curr + cost <= limit`` (the window slides on)."""
+    if curr + cost <= limit + EPSILON and prev > 0:
+        # Allowed later in this window, once enough of the previous window has slid out.
+        return max(period * (1.0 - (limit - curr - cost) / prev) - elapsed, 0.0)
+    # Not before the next window, where this window's count becomes the sliding part.
+    wait = period - elapsed
+    if curr + cost > limit:
+        wait += period * (1.0 - (limit - cost) / curr)
+    return wait
+
+
+@final
+class _SlidingWindowTable(_Table):
+    """Sliding window counter: ``(window index, count in it, count in the one before)``."""
+
+    __slots__ = ()
+
+    def _idle(self, state: Any, now: float) -> bool:
+        return bool(state[0] < _floor(now / self.spec.period) - 1)
+
+    def decide(self, key: str, cost: int, now: float) -> Decision:
+        spec = self.spec
+        period = spec.period
+        limit = spec.limit
+        window = _floor(now / period)
+        elapsed = now - window * period
+        lock = self._lock
+        lock.acquire()
+        try:
+            state = self._state.get(key)
+            if state is None:
+                curr = prev = 0
+            elif state[0] == window:
+                curr, prev = state[1], state[2]
+            elif state[0] == window - 1:
+                curr, prev = 0, state[1]
+            else:
+                curr = prev = 0
+            count = prev * (1.0 - elapsed / period) + curr
+            if count + cost > limit + EPSILON:
+                self.denied += 1
+                retry = sliding_window_retry(limit, period, prev=prev, curr=curr, cost=cost, elapsed=elapsed)
+                reset = (2 * period - elapsed) if curr else (period - elapsed)
+                remaining = max(_floor(limit - count + EPSILON), 0)
+                return _new_decision(Decision, (False, remaining, retry, reset, limit))
+            if cost:
+                curr += cost
+                count += cost
+                self._state[key] = (window, curr, prev)
+                if len(self._state) > self._max_keys:
+                    self._sweep(now)
+            self.allowed += 1
+        finally:
+            lock.release()
+        if curr:
+            reset = 2 * period - elapsed
+        elif prev:
+            reset = period - elapsed
+        else:
+            reset = 0.0
+        remaining = max(_floor(limit - count + EPSILON), 0)
+        return _new_decision(Decision, (True, remaining, 0.0, reset, limit))
+
+
+_TABLES: dict[str, type[_GcraTable | _TokenBucketTable | _SlidingWindowTable]] = {
+    "gcra": _GcraTable,
+    "token_bucket": _TokenBucketTable,
+    "sliding_window": _SlidingWindowTable,
+}
+
+
+@final
+class MemoryBackend:
+    """Rate-limit state in this process (the default backend).
+
+    Fast (about a microsecond per decision) but per process: use ``RedisBackend`` to share a
+    limit between processes or hosts.
+
+    Args:
+        max_keys: states kept per limit before idle ones are swept (>= 1). When live states
+            alone exceed it, the oldest are dropped and counted as evictions.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_max_keys",)
+
+    def __init__(self, *, max_keys: int = 100_000) -> None:
+        if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
+            raise ConfigError(
+                f"max_keys must be an int >= 1, got {max_keys!r}", key="max_keys", code="ratelimit.invalid"
+            )
+        self._max_keys = max_keys
+
+    @property
+    def max_keys(self) -> int:
+        """States kept per limit before sweeping."""
+        return self._max_keys
+
+    def table(self, spec: LimitSpec) -> MemoryTable:
+        """A new, empty state table for ``spec``."""
+        return _TABLES[spec.algorithm](spec, self._max_keys)
+
+    def __repr__(self) -> str:
+        return f"MemoryBackend(max_keys={self._max_keys})"
