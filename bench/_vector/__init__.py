@@ -1,0 +1,1 @@
+"""Helpers for bench/vector.py: data sets, ground truth and engine adapters."""
