@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_infra.config._casts import CastError, describe_value, strict_cast
 from llm_infra.config._key import env_var_name
-from llm_infra.config._tree import display, is_absent, lookup
+from llm_infra.config._tree import Path, display, is_absent, lookup
 from llm_infra.errors import ConfigError
 from llm_infra.secrets import Secret
 

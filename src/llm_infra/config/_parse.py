@@ -133,7 +133,7 @@ def _parse_yaml(text: str, path: str, secret_names: Collection[str]) -> dict[str
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = "; ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         parse_error(path, "yaml", text, line, column, problem, secret_names)
     except yaml.YAMLError as exc:

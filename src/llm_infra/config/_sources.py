@@ -520,7 +520,7 @@ class EnvSource:
                 path = tuple(rest.lower().split("__"))
                 if any(not part for part in path):
                     raise ConfigError(
-                        f"environment variable {var} has an empty name segment (three or more underscores?)",
+                        f"environment variable {var} has an empty name segment (a leading, trailing or doubled '__')",
                         code="config.invalid_env",
                         source=f"env {var}",
                     )

@@ -1,0 +1,203 @@
+"""Environment mapping: prefix, ``__`` nesting, the single-``_`` rule and its ambiguity error, value parsing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from llm_infra.config import (
+    DESIGN_KEYS,
+    VECTOR_DIMENSIONS,
+    VECTOR_HNSW_EF_CONSTRUCTION,
+    ConfigLoader,
+    EnvSource,
+    Key,
+    load_config,
+)
+from llm_infra.config._sources import EnvIndex, parse_env_value
+from llm_infra.errors import ConfigError
+
+
+def _env(environ: dict[str, str], *keys: Key[object]) -> dict[str, object]:
+    return ConfigLoader(keys=keys).with_env(environ=environ).load().to_dict()
+
+
+def test_double_underscore_nests() -> None:
+    """``LLM_A__B__C`` sets ``a.b.c``; names are lower-cased and other prefixes are ignored."""
+    assert _env({"LLM_A__B__C": "x", "OTHER_A": "y", "LLM_": "z"}) == {"a": {"b": {"c": "x"}}}
+
+
+def test_single_underscore_maps_onto_declared_key() -> None:
+    """``LLM_VECTOR_DIMENSIONS`` works as the troubleshooting guide says, because the key is declared."""
+    cfg = ConfigLoader().with_env(environ={"LLM_VECTOR_DIMENSIONS": "1536"}).load()
+    assert cfg.get(VECTOR_DIMENSIONS) == 1536
+    origin = cfg.explain(VECTOR_DIMENSIONS).origin
+    assert origin is not None
+    assert origin.env_var == "LLM_VECTOR_DIMENSIONS"
+
+
+def test_single_underscore_inside_segment_names() -> None:
+    """``LLM_VECTOR_HNSW_EF_CONSTRUCTION`` resolves to ``vector.hnsw.ef_construction`` (underscore kept)."""
+    cfg = ConfigLoader().with_env(environ={"LLM_VECTOR_HNSW_EF_CONSTRUCTION": "400"}).load()
+    assert cfg.get(VECTOR_HNSW_EF_CONSTRUCTION) == 400
+
+
+def test_mixed_spelling_resolves() -> None:
+    """``LLM_VECTOR__HNSW_EF_SEARCH`` mixes both separators and still finds the declared key."""
+    cfg = ConfigLoader().with_env(environ={"LLM_VECTOR__HNSW_EF_SEARCH": "50"}).load()
+    assert cfg.get("vector.hnsw.ef_search") == 50
+
+
+def test_undeclared_single_underscore_is_literal() -> None:
+    """Without a declared key to match, ``_`` is part of the name."""
+    assert _env({"LLM_FEATURE_FLAGS__NEW_UI": "true"}) == {"feature_flags": {"new_ui": True}}
+
+
+def test_double_underscore_must_be_a_dot_in_the_key() -> None:
+    """A ``__`` cannot stand for an underscore inside a segment, so ``LLM_A__B__C`` never matches ``a.b_c``."""
+    key = Key("a.b_c", cast=int)
+    assert _env({"LLM_A__B__C": "1"}, key) == {"a": {"b": {"c": 1}}}
+    assert _env({"LLM_A_B_C": "1"}, key) == {"a": {"b_c": 1}}
+
+
+def test_ambiguity_error() -> None:
+    """A single-``_`` name that could spell two declared keys fails and names both and the ``__`` spellings."""
+    keys = (Key("a.b_c", cast=int), Key("a.b.c", cast=int))
+    with pytest.raises(ConfigError) as info:
+        _env({"LLM_A_B_C": "1"}, *keys)
+    err = info.value
+    assert err.code == "config.ambiguous_env"
+    assert "LLM_A_B_C" in err.message
+    assert "'a.b.c'" in err.message
+    assert "'a.b_c'" in err.message
+    assert "LLM_A__B__C" in err.message
+    assert "LLM_A__B_C" in err.message
+    assert err.attributes["candidates"] == ["a.b.c", "a.b_c"]
+
+
+def test_exact_double_underscore_spelling_beats_ambiguity() -> None:
+    """With colliding declared keys, each one is still reachable through its exact ``__`` spelling."""
+    keys = (Key("a.b_c", cast=int), Key("a.b.c", cast=int))
+    assert _env({"LLM_A__B_C": "1"}, *keys) == {"a": {"b_c": 1}}
+    assert _env({"LLM_A__B__C": "2"}, *keys) == {"a": {"b": {"c": 2}}}
+
+
+def test_design_keys_short_forms_are_unambiguous() -> None:
+    """Every design key can be set with its single-underscore variable."""
+    index = EnvIndex(key.name for key in DESIGN_KEYS)
+    for key in DESIGN_KEYS:
+        assert index.is_short_form_unambiguous(key.name), key.name
+        assert index.resolve(key.short_env_var(), key.short_env_var()[4:], "LLM_") == key.path
+
+
+def test_defaults_mapping_declares_names() -> None:
+    """Leaves of a defaults mapping count as declared keys for the single-``_`` rule."""
+    cfg = (
+        ConfigLoader(keys=[])
+        .with_defaults({"cache.max_size": 10})
+        .with_env(environ={"LLM_CACHE_MAX_SIZE": "20"})
+    )
+    assert cfg.load().get("cache.max_size") == 20
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1536", 1536),
+        ("-3", -3),
+        ("1.5", 1.5),
+        ("1e3", 1000.0),
+        ("true", True),
+        ("false", False),
+        ("null", None),
+        ("[1, 2, 3]", [1, 2, 3]),
+        ('["a", "b"]', ["a", "b"]),
+        ('{"k": 1}', {"k": 1}),
+        ('"quoted"', "quoted"),
+        ("007", "007"),
+        ("[draft] notes", "[draft] notes"),
+        ("hello", "hello"),
+        ("True", "True"),
+        ("", ""),
+        ("-v", "-v"),
+    ],
+)
+def test_json_looking_values_are_parsed(raw: str, expected: object) -> None:
+    """Numbers, booleans, null, arrays, objects and quoted strings parse as JSON; anything else stays a string."""
+    assert parse_env_value(raw) == expected
+
+
+def test_json_array_becomes_tuple_in_config() -> None:
+    """An env array is an immutable tuple in the snapshot and a list in ``to_dict``."""
+    cfg = ConfigLoader(keys=[]).with_env(environ={"LLM_HOSTS": '["a", "b"]'}).load()
+    assert cfg.get("hosts") == ("a", "b")
+    assert cfg.to_dict() == {"hosts": ["a", "b"]}
+
+
+def test_null_env_value_means_unset() -> None:
+    """``null`` does not set a key (so a key default applies)."""
+    key = Key("x.y", default=5)
+    cfg = ConfigLoader(keys=[key]).with_env(environ={"LLM_X__Y": "null"}).load()
+    assert cfg.get(key) == 5
+
+
+def test_env_section_and_value_conflict() -> None:
+    """``LLM_A=1`` with ``LLM_A__B=2`` is a conflict naming both variables."""
+    with pytest.raises(ConfigError) as info:
+        _env({"LLM_A": "1", "LLM_A__B": "2"})
+    assert info.value.code == "config.type_conflict"
+    assert "LLM_A" in info.value.message
+    assert "LLM_A__B" in info.value.message
+
+
+def test_env_value_over_file_section_conflict(tmp_path: os.PathLike[str]) -> None:
+    """An env scalar where a file has a section is a conflict naming both sources."""
+    path = os.path.join(os.fspath(tmp_path), "c.toml")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("[db]\nhost = 'h'\n")
+    with pytest.raises(ConfigError) as info:
+        ConfigLoader(keys=[]).with_file(path).with_env(environ={"LLM_DB": "x"}).load()
+    assert info.value.code == "config.type_conflict"
+    assert path in info.value.message
+    assert "LLM_DB" in info.value.message
+
+
+@pytest.mark.parametrize("var", ["LLM_A__", "LLM___A", "LLM_A____B"])
+def test_empty_segment_is_an_error(var: str) -> None:
+    """A leading, trailing or doubled ``__`` leaves an empty segment, which is reported rather than guessed at."""
+    with pytest.raises(ConfigError) as info:
+        _env({var: "1"})
+    assert info.value.code == "config.invalid_env"
+    assert var in info.value.message
+
+
+def test_custom_prefix() -> None:
+    """Another prefix reads only its own variables."""
+    cfg = ConfigLoader(keys=[]).with_env(prefix="APP_", environ={"APP_PORT": "80", "LLM_PORT": "1"}).load()
+    assert cfg.to_dict() == {"port": 80}
+    assert cfg.info.env_prefixes == ("APP_",)
+
+
+def test_empty_prefix_rejected() -> None:
+    """An empty prefix would read the whole environment; it is refused."""
+    with pytest.raises(ConfigError):
+        EnvSource(prefix="")
+
+
+def test_environ_none_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``with_env(environ=None)`` reads ``os.environ`` at load time."""
+    monkeypatch.setenv("LLMCFGTEST_VALUE", "42")
+    loader = ConfigLoader(keys=[]).with_env(prefix="LLMCFGTEST_")
+    assert loader.load().get("value") == 42
+    monkeypatch.setenv("LLMCFGTEST_VALUE", "43")
+    assert loader.load().get("value") == 43
+    assert loader.environ() is os.environ
+
+
+def test_load_config_reads_env_and_defaults() -> None:
+    """``load_config()`` stacks the design defaults, files and the environment."""
+    cfg = load_config(environ={"LLM_HTTP_MAX_RETRIES": "5"})
+    assert cfg.get("http.max_retries") == 5
+    assert cfg.get("http.timeout_secs") == 30.0
+    assert load_config(environ={}, overrides={"http.max_retries": 7}).get("http.max_retries") == 7
