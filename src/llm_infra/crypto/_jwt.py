@@ -1001,6 +1001,8 @@ class JwksCache:
         min_refresh_interval: float = 30.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._keys: dict[str | None, JwtKey] = {}
+        self.skipped = 0
         if jwks is None and fetch is None:
             raise ConfigError("JwksCache needs a jwks document or a fetch callable", key="jwks")
         if ttl <= 0 or min_refresh_interval < 0:
@@ -1011,8 +1013,6 @@ class JwksCache:
         self._min_interval = float(min_refresh_interval)
         self._clock = clock
         self._lock = threading.Lock()
-        self._keys: dict[str | None, JwtKey] = {}
-        self.skipped = 0
         self.last_error: Exception | None = None
         self._fetched_at = -math.inf
         self._last_attempt = -math.inf

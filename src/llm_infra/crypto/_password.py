@@ -21,6 +21,16 @@ DEFAULT_MAX_PASSWORD_BYTES: Final = 1024
 _PREFIX: Final = "$argon2id$"
 
 
+def _is_argon2id_hash(value: object) -> bool:
+    if not isinstance(value, str) or not value.startswith(_PREFIX):
+        return False
+    try:
+        argon2.extract_parameters(value)
+    except InvalidHashError:
+        return False
+    return True
+
+
 @final
 class PasswordHasher:
     """Hash and verify passwords with Argon2id; refuses parameters under OWASP's minimum.
@@ -102,7 +112,7 @@ class PasswordHasher:
             CryptoError: ``crypto.invalid_hash`` when ``password_hash`` is not an Argon2id PHC string
                 (a corrupt store, not a wrong password).
         """
-        if not isinstance(password_hash, str) or not password_hash.startswith(_PREFIX):
+        if not _is_argon2id_hash(password_hash):
             raise CryptoError(
                 "not an Argon2id password hash", code="crypto.invalid_hash", operation="verify_password"
             )
@@ -111,23 +121,15 @@ class PasswordHasher:
             return False
         try:
             return self._hasher.verify(password_hash, raw)
-        except VerifyMismatchError:
-            return False
-        except InvalidHashError:
-            raise CryptoError(
-                "not an Argon2id password hash", code="crypto.invalid_hash", operation="verify_password"
-            ) from None
-        except VerificationError:
+        except (VerifyMismatchError, VerificationError):
+            # A mismatch, or libargon2 refusing the (well-formed) hash: either way not this password.
             return False
 
     def needs_rehash(self, password_hash: str) -> bool:
         """Whether ``password_hash`` was made with other parameters (or another Argon2 variant)."""
-        if not isinstance(password_hash, str) or not password_hash.startswith(_PREFIX):
+        if not _is_argon2id_hash(password_hash):
             return True
-        try:
-            return self._hasher.check_needs_rehash(password_hash)
-        except (InvalidHashError, ValueError):
-            return True
+        return self._hasher.check_needs_rehash(password_hash)
 
     def __repr__(self) -> str:
         h = self._hasher
