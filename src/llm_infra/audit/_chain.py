@@ -10,6 +10,7 @@ insertion or reordering in the middle.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -150,7 +151,7 @@ def _check_record(key: Secret[bytes], line: bytes, index: int, prev: str) -> tup
     return None, record["mac"]
 
 
-def _read_head(key: Secret[bytes], path: Path) -> ChainHead | None | str:
+def _read_head(key: Secret[bytes], path: Path) -> ChainHead | str | None:
     """The head file's content, None when absent, or ``"invalid"``."""
     from llm_infra.json import loads
 
@@ -220,7 +221,9 @@ def verify_chain(
             return report(False, 0, "truncated")
         return report(False, 0, "missing_file")
     except OSError as exc:
-        raise IoError("cannot read the audit chain", operation="read", path=str(path), errno=exc.errno) from exc
+        raise IoError(
+            "cannot read the audit chain", operation="read", path=str(path), errno=exc.errno
+        ) from exc
     with handle:
         for index, raw in enumerate(handle):
             if not raw.endswith(b"\n"):
@@ -384,7 +387,11 @@ class HashChainedFileSink:
 
     def _write_head(self, count: int, mac: str) -> None:
         body = _canonical(
-            {"count": count, "mac": mac, "head_mac": _mac(self._key, _canonical({"count": count, "mac": mac}))}
+            {
+                "count": count,
+                "mac": mac,
+                "head_mac": _mac(self._key, _canonical({"count": count, "mac": mac})),
+            }
         )
         target = _head_path(self._path)
         tmp = target.with_name(target.name + ".tmp")
@@ -441,12 +448,14 @@ class HashChainedFileSink:
                 if self._fsync:
                     os.fsync(self._fd)
             except OSError as exc:
-                try:
+                # If even the cut fails, reopening finds and removes the torn tail.
+                with contextlib.suppress(OSError):
                     os.ftruncate(self._fd, start)
-                except OSError:  # pragma: no cover - the reopen check reports a torn tail instead
-                    pass
                 raise IoError(
-                    "cannot append to the audit chain", operation="write", path=str(self._path), errno=exc.errno
+                    "cannot append to the audit chain",
+                    operation="write",
+                    path=str(self._path),
+                    errno=exc.errno,
                 ) from exc
             self._count, self._prev = seq, prev
             try:

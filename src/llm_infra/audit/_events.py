@@ -165,7 +165,7 @@ class SecurityEvent:
 
 
 def _finish(event: SecurityEvent) -> None:
-    SecurityEvent._validate_meta(event)  # noqa: SLF001 - the base's own check, called by each variant
+    SecurityEvent._validate_meta(event)
 
 
 @final
@@ -198,7 +198,9 @@ class AuthenticationAttempt(SecurityEvent):
         try:
             object.__setattr__(self, "method", AuthMethod(self.method))
         except ValueError:
-            raise _bad("method", "unknown authentication method", ", ".join(m.value for m in AuthMethod)) from None
+            raise _bad(
+                "method", "unknown authentication method", ", ".join(m.value for m in AuthMethod)
+            ) from None
         if not isinstance(self.success, bool):
             raise _bad("success", "must be a bool", "bool")
         object.__setattr__(self, "ip_address", _ip("ip_address", self.ip_address))
@@ -502,4 +504,6 @@ def event_from_dict(data: Mapping[str, Any]) -> SecurityEvent:
         return cls(**kwargs)
     except TypeError:
         missing = sorted(n for n in names if n not in kwargs)
-        raise _bad(missing[0] if missing else "type", "missing field", "a field of " + cls.event_type) from None
+        raise _bad(
+            missing[0] if missing else "type", "missing field", "a field of " + cls.event_type
+        ) from None

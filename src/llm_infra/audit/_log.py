@@ -33,8 +33,11 @@ _overflow_counter = _meter.create_counter(
 _spilled_counter = _meter.create_counter(
     "llm_infra.audit.spilled", description="events written to the fallback file instead of a sink"
 )
-_lost_counter = _meter.create_counter("llm_infra.audit.lost", description="events neither persisted nor spilled")
+_lost_counter = _meter.create_counter(
+    "llm_infra.audit.lost", description="events neither persisted nor spilled"
+)
 _sink_error_counter = _meter.create_counter("llm_infra.audit.sink_errors", description="failed sink writes")
+
 
 def _sink_error_retryable(exc: BaseException) -> bool:
     """Retry foreign exceptions and retryable InfraErrors; a non-retryable InfraError spills at once."""
@@ -133,8 +136,8 @@ class SecurityAuditLog:
         "_closed",
         "_counts",
         "_fallback",
-        "_flush_interval",
         "_finished",
+        "_flush_interval",
         "_flush_lock",
         "_logger",
         "_overflow_reported",
@@ -163,9 +166,13 @@ class SecurityAuditLog:
         rng: random.Random | None = None,
     ) -> None:
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ConfigError("buffer_size must be a positive int", key="buffer_size", code="audit.invalid_option")
+            raise ConfigError(
+                "buffer_size must be a positive int", key="buffer_size", code="audit.invalid_option"
+            )
         if flush_interval is not None and (
-            isinstance(flush_interval, bool) or not isinstance(flush_interval, int | float) or flush_interval <= 0
+            isinstance(flush_interval, bool)
+            or not isinstance(flush_interval, int | float)
+            or flush_interval <= 0
         ):
             raise ConfigError(
                 "flush_interval must be a positive number of seconds or None",
@@ -188,7 +195,7 @@ class SecurityAuditLog:
         self._logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self._sleep = sleep
         self._asleep = asleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self._rng = rng or random.Random()
         self._buffer: deque[SecurityEvent] = deque()
         self._buf_lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -281,7 +288,9 @@ class SecurityAuditLog:
         )
 
     def _give_up(self, sink: AuditSink, batch: Sequence[SecurityEvent]) -> None:
-        self._logger.error("audit sink %r is failing; %d events go to the fallback file", sink.name, len(batch))
+        self._logger.error(
+            "audit sink %r is failing; %d events go to the fallback file", sink.name, len(batch)
+        )
         self._spill(batch, sink.name, "sink_failed")
 
     def _deliver(self, sink: AuditSink, batch: Sequence[SecurityEvent]) -> None:
@@ -490,7 +499,7 @@ class SecurityAuditLog:
         for sink in self._sinks:
             try:
                 sink.close()
-            except Exception:  # noqa: BLE001 - closing one sink must not stop the others
+            except Exception:
                 self._logger.warning("audit sink %r failed to close", sink.name, exc_info=True)
 
     async def aclose(self) -> None:
@@ -509,7 +518,7 @@ class SecurityAuditLog:
                     await closer()
                 else:
                     sink.close()
-            except Exception:  # noqa: BLE001 - closing one sink must not stop the others
+            except Exception:
                 self._logger.warning("audit sink %r failed to close", sink.name, exc_info=True)
 
     def __enter__(self) -> SecurityAuditLog:

@@ -15,9 +15,7 @@ def _attributes(event: SecurityEvent) -> dict[str, Any]:
     for key, value in event.to_dict().items():
         if key in ("timestamp", "trace_id", "span_id") or value is None:
             continue
-        if isinstance(value, list):
-            value = tuple(str(v) for v in value)
-        attrs[f"audit.{key}"] = value
+        attrs[f"audit.{key}"] = tuple(str(v) for v in value) if isinstance(value, list) else value
     return attrs
 
 

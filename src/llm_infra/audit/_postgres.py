@@ -66,7 +66,7 @@ class PostgresAuditSink:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_alock", "_aconn", "_conn", "_dsn", "_lock", "_name", "_table", "_table_name", "_timeout")
+    __slots__ = ("_aconn", "_alock", "_conn", "_dsn", "_lock", "_name", "_table", "_table_name", "_timeout")
 
     def __init__(
         self,
@@ -222,4 +222,3 @@ class PostgresAuditSink:
 
     def __repr__(self) -> str:
         return f"PostgresAuditSink(name={self._name!r}, table={self._table_name!r})"
-

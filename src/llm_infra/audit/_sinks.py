@@ -66,7 +66,9 @@ class MemoryAuditSink:
 
     def __init__(self, max_events: int = 10_000, *, name: str = "memory") -> None:
         if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 1:
-            raise ConfigError("max_events must be a positive int", key="max_events", code="audit.invalid_option")
+            raise ConfigError(
+                "max_events must be a positive int", key="max_events", code="audit.invalid_option"
+            )
         self._events: deque[SecurityEvent] = deque(maxlen=max_events)
         self._lock = threading.Lock()
         self._name = name
@@ -180,7 +182,9 @@ class LoggingAuditSink:
 
     __slots__ = ("_logger", "_name")
 
-    def __init__(self, logger: logging.Logger | str = "security_audit.sink", *, name: str = "logging") -> None:
+    def __init__(
+        self, logger: logging.Logger | str = "security_audit.sink", *, name: str = "logging"
+    ) -> None:
         self._logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self._name = name
 
@@ -192,9 +196,7 @@ class LoggingAuditSink:
     def write(self, events: Sequence[SecurityEvent]) -> None:
         """Log each event (the message is its JSON; ``record.audit_event`` is the event)."""
         for event in events:
-            self._logger.log(
-                event.level, "%s", encode_event(event).decode(), extra={"audit_event": event}
-            )
+            self._logger.log(event.level, "%s", encode_event(event).decode(), extra={"audit_event": event})
 
     async def awrite(self, events: Sequence[SecurityEvent]) -> None:
         """Same as ``write``."""

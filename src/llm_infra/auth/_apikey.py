@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import final
+from typing import cast, final
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.audit import SecretAccess, SecretOperation, SecurityAuditLog
@@ -139,7 +139,9 @@ class ApiKeyAuthenticator:
             data = raw.encode() if isinstance(raw, str) else raw
             if not isinstance(data, bytes) or len(data) < _MIN_PEPPER:
                 raise ConfigError(
-                    f"an API key pepper must be at least {_MIN_PEPPER} bytes", key="pepper", code="auth.weak_pepper"
+                    f"an API key pepper must be at least {_MIN_PEPPER} bytes",
+                    key="pepper",
+                    code="auth.weak_pepper",
                 )
             self._pepper = Secret(data)
 
@@ -171,6 +173,7 @@ class ApiKeyAuthenticator:
     def _new_record(
         self,
         subject: str,
+        *,
         roles: Iterable[str],
         scopes: Iterable[str],
         tenant: str | None,
@@ -181,7 +184,10 @@ class ApiKeyAuthenticator:
         from llm_infra.json import dumps
 
         # Validate the identity fields now, so a bad call fails before anything is stored.
-        checked = Identity(subject, roles, scopes, tenant, attributes or {})
+        # Identity accepts any iterable of strings at runtime (and refuses a bare str).
+        checked = Identity(
+            subject, cast("frozenset[str]", roles), cast("frozenset[str]", scopes), tenant, attributes or {}
+        )
         dumps(dict(checked.attributes))
         ttl = _seconds(expires_in)
         now = self._clock.time()
@@ -232,7 +238,15 @@ class ApiKeyAuthenticator:
             ValidationError: bad subject, roles, scopes or ``expires_in``.
             SerializationError: ``attributes`` is not JSON-serializable.
         """
-        key, record = self._new_record(subject, roles, scopes, tenant, attributes, expires_in, name)
+        key, record = self._new_record(
+            subject,
+            roles=roles,
+            scopes=scopes,
+            tenant=tenant,
+            attributes=attributes,
+            expires_in=expires_in,
+            name=name,
+        )
         self._store.put(record)
         self._record_access(record.key_id, actor, SecretOperation.WRITE)
         return IssuedKey(key, record.key_id, record)
@@ -250,7 +264,15 @@ class ApiKeyAuthenticator:
         actor: str = "system",
     ) -> IssuedKey:
         """Async twin of ``issue``."""
-        key, record = self._new_record(subject, roles, scopes, tenant, attributes, expires_in, name)
+        key, record = self._new_record(
+            subject,
+            roles=roles,
+            scopes=scopes,
+            tenant=tenant,
+            attributes=attributes,
+            expires_in=expires_in,
+            name=name,
+        )
         if isinstance(self._store, AsyncKeyStore):
             await self._store.aput(record)
         else:
@@ -322,7 +344,9 @@ class ApiKeyAuthenticator:
             return True
         return credentials.secret.reveal().startswith(API_KEY_PREFIX)
 
-    def _check(self, record: ApiKeyRecord | None, key_id: str, secret: Secret[str], now: float) -> ApiKeyRecord:
+    def _check(
+        self, record: ApiKeyRecord | None, key_id: str, secret: Secret[str], now: float
+    ) -> ApiKeyRecord:
         if not self._matches(record, key_id, secret) or record is None:
             raise _invalid()
         if record.revoked:
@@ -399,7 +423,11 @@ class ApiKeyAuthenticator:
         store = self._store
         key_id = self._valid_id(key_id)
         now = self._clock.time()
-        found = await store.arevoke(key_id, now) if isinstance(store, AsyncKeyStore) else store.revoke(key_id, now)
+        found = (
+            await store.arevoke(key_id, now)
+            if isinstance(store, AsyncKeyStore)
+            else store.revoke(key_id, now)
+        )
         if not found:
             raise NotFoundError("no such API key", resource_type="api_key", resource_id=key_id)
         await self._arecord_access(key_id, actor, SecretOperation.DELETE)

@@ -76,9 +76,13 @@ class Identity:
         object.__setattr__(self, "roles", _names("roles", self.roles))
         object.__setattr__(self, "scopes", _names("scopes", self.scopes))
         if self.tenant is not None and (not isinstance(self.tenant, str) or not self.tenant):
-            raise ValidationError("tenant must be a non-empty string or None", field="tenant", code="auth.invalid_identity")
+            raise ValidationError(
+                "tenant must be a non-empty string or None", field="tenant", code="auth.invalid_identity"
+            )
         if not isinstance(self.attributes, Mapping):
-            raise ValidationError("attributes must be a mapping", field="attributes", code="auth.invalid_identity")
+            raise ValidationError(
+                "attributes must be a mapping", field="attributes", code="auth.invalid_identity"
+            )
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
         if self.method is not None:
             object.__setattr__(self, "method", AuthMethod(self.method))
@@ -118,7 +122,9 @@ class Credentials:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", CredentialKind(self.kind))
         if not isinstance(self.secret, Secret) or not isinstance(self.secret.reveal(), str):
-            raise ValidationError("a credential must be a Secret[str]", field="secret", code="auth.invalid_credentials")
+            raise ValidationError(
+                "a credential must be a Secret[str]", field="secret", code="auth.invalid_credentials"
+            )
 
     @classmethod
     def api_key(cls, key: str | Secret[str]) -> Credentials:

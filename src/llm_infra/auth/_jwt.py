@@ -79,7 +79,9 @@ class JwtAuthenticator:
 
     __slots__ = ("_roles_claim", "_tenant_claim", "_validator")
 
-    def __init__(self, validator: TokenValidator, *, roles_claim: str = "roles", tenant_claim: str = "tenant") -> None:
+    def __init__(
+        self, validator: TokenValidator, *, roles_claim: str = "roles", tenant_claim: str = "tenant"
+    ) -> None:
         self._validator = validator
         self._roles_claim = roles_claim
         self._tenant_claim = tenant_claim
@@ -123,7 +125,7 @@ class JwtAuthenticator:
             claims = self._validator.verify(token)
         except AuthError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a validator must not leak other error types
+        except Exception as exc:
             raise _invalid_token() from exc
         return self._identity(claims)
 

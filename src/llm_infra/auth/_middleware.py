@@ -54,7 +54,9 @@ def extract_credentials(headers: Iterable[tuple[bytes, bytes]]) -> Credentials |
 
     .. versionadded:: 0.1.0
     """
-    found: list[tuple[bytes, bytes]] = [(n.lower(), v) for n, v in headers if n.lower() in (b"authorization", b"x-api-key")]
+    found: list[tuple[bytes, bytes]] = [
+        (n.lower(), v) for n, v in headers if n.lower() in (b"authorization", b"x-api-key")
+    ]
     if not found:
         return None
     if len(found) > 1:
@@ -182,14 +184,18 @@ class AuthMiddleware:
         try:
             credentials = extract_credentials(scope.get("headers") or ())
         except AuthError as err:
-            await self._record(scope, None, AuthMethod.API_KEY if self._says_api_key(scope) else AuthMethod.JWT, err)
+            await self._record(
+                scope, None, AuthMethod.API_KEY if self._says_api_key(scope) else AuthMethod.JWT, err
+            )
             await self._refuse(scope, receive, send, err)
             return
         if credentials is None:
             if scope.get("path") in self._exempt or self._allow_anonymous:
                 await self._app(self._with_identity(scope, None), receive, send)
                 return
-            await self._refuse(scope, receive, send, AuthError("authentication required", kind="missing_credentials"))
+            await self._refuse(
+                scope, receive, send, AuthError("authentication required", kind="missing_credentials")
+            )
             return
         try:
             identity = await self._authenticator.aauthenticate(credentials)
@@ -207,8 +213,10 @@ class AuthMiddleware:
             if needed is not None:
                 action, resource = needed
                 if not self._policy.authorize(identity, action, resource, audit=self._audit):
-                    err = AuthError("permission denied", kind="insufficient_permissions", identity=identity.subject)
-                    await self._refuse(scope, receive, send, err)
+                    denied = AuthError(
+                        "permission denied", kind="insufficient_permissions", identity=identity.subject
+                    )
+                    await self._refuse(scope, receive, send, denied)
                     return
         await self._app(self._with_identity(scope, identity), receive, send)
 

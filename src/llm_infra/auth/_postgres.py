@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import threading
 from typing import TYPE_CHECKING, Any, final
@@ -60,7 +61,9 @@ class PostgresKeyStore:
         sql = require("psycopg.sql", "postgres")
         parts = table.split(".") if isinstance(table, str) else []
         if not 1 <= len(parts) <= 2 or not all(_IDENT.match(p) for p in parts):
-            raise ConfigError("a table name must be [schema.]name with letters, digits and underscores", key="table")
+            raise ConfigError(
+                "a table name must be [schema.]name with letters, digits and underscores", key="table"
+            )
         self._table = sql.Identifier(*parts)
         self._table_name = table
         self._dsn: Secret[str] = dsn if isinstance(dsn, Secret) else Secret(dsn)
@@ -88,7 +91,8 @@ class PostgresKeyStore:
     def _statement(self, operation: str, subject: str | None = None) -> Any:
         if operation == "put":
             return self._sql(
-                "INSERT INTO {t} ({cols}) VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s::jsonb, %s, %s, %s, %s, %s)"
+                "INSERT INTO {t} ({cols})"
+                " VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s::jsonb, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (key_id) DO NOTHING"
             )
         if operation == "get":
@@ -120,7 +124,9 @@ class PostgresKeyStore:
             self._conn = conn
         return self._conn
 
-    def _execute(self, operation: str, query: Any, params: tuple[Any, ...]) -> tuple[int, list[tuple[Any, ...]]]:
+    def _execute(
+        self, operation: str, query: Any, params: tuple[Any, ...]
+    ) -> tuple[int, builtins.list[tuple[Any, ...]]]:
         import psycopg
 
         with self._lock:
@@ -178,7 +184,7 @@ class PostgresKeyStore:
 
     async def _aexecute(
         self, operation: str, query: Any, params: tuple[Any, ...]
-    ) -> tuple[int, list[tuple[Any, ...]]]:
+    ) -> tuple[int, builtins.list[tuple[Any, ...]]]:
         import asyncio
 
         import psycopg
@@ -224,7 +230,7 @@ class PostgresKeyStore:
         """Async ``touch``."""
         await self._aexecute("touch", self._statement("touch"), (at, key_id))
 
-    async def alist(self, subject: str | None = None) -> list[ApiKeyRecord]:
+    async def alist(self, subject: str | None = None) -> builtins.list[ApiKeyRecord]:
         """Async ``list``."""
         params: tuple[Any, ...] = () if subject is None else (subject,)
         _, rows = await self._aexecute("list", self._statement("list", subject), params)

@@ -30,7 +30,9 @@ _SPLIT = re.compile(r"([:/])")
 _CACHE_SIZE = 1024
 
 
-def _policy_error(message: str, code: str = "auth.policy_invalid", *, source: str | None = None) -> ConfigError:
+def _policy_error(
+    message: str, code: str = "auth.policy_invalid", *, source: str | None = None
+) -> ConfigError:
     return ConfigError(message, key="rbac", source=source, code=code)
 
 
@@ -129,7 +131,9 @@ def _role_from(name: object, spec: object) -> Role:
                 allow.append(item)
         return Role(name, tuple(allow), tuple(deny))
     if not isinstance(spec, Mapping):
-        raise _policy_error(f"role {name!r} must be a list of permissions or a table with allow/deny/inherits")
+        raise _policy_error(
+            f"role {name!r} must be a list of permissions or a table with allow/deny/inherits"
+        )
     unknown = set(spec) - {"allow", "deny", "inherits", "description"}
     if unknown:
         raise _policy_error(f"role {name!r}: unknown field {sorted(map(str, unknown))[0]!r}")
@@ -322,7 +326,12 @@ class RbacPolicy:
             ConfigError: unknown suffix, unreadable file (``auth.policy_io``) or invalid policy.
         """
         path = Path(path)
-        loaders = {".toml": cls.from_toml, ".yaml": cls.from_yaml, ".yml": cls.from_yaml, ".json": cls.from_json}
+        loaders = {
+            ".toml": cls.from_toml,
+            ".yaml": cls.from_yaml,
+            ".yml": cls.from_yaml,
+            ".json": cls.from_json,
+        }
         loader = loaders.get(path.suffix.lower())
         if loader is None:
             raise _policy_error("a policy file must end in .toml, .yaml, .yml or .json", source=str(path))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+import builtins
 import os
 import sqlite3
 import threading
@@ -124,35 +126,59 @@ class AsyncKeyStore(Protocol):
     .. versionadded:: 0.1.0
     """
 
-    async def aput(self: KeyStore, record: ApiKeyRecord) -> None:
+    async def aput(self, record: ApiKeyRecord) -> None:
         """Async ``put``."""
         ...
 
-    async def aget(self: KeyStore, key_id: str) -> ApiKeyRecord | None:
+    async def aget(self, key_id: str) -> ApiKeyRecord | None:
         """Async ``get``."""
         ...
 
-    async def arevoke(self: KeyStore, key_id: str, at: float) -> bool:
+    async def arevoke(self, key_id: str, at: float) -> bool:
         """Async ``revoke``."""
         ...
 
-    async def atouch(self: KeyStore, key_id: str, at: float) -> None:
+    async def atouch(self, key_id: str, at: float) -> None:
         """Async ``touch``."""
         ...
 
-    async def alist(self: KeyStore, subject: str | None = None) -> list[ApiKeyRecord]:
+    async def alist(self, subject: str | None = None) -> list[ApiKeyRecord]:
         """Async ``list``."""
         ...
 
-    async def adelete(self: KeyStore, key_id: str) -> bool:
+    async def adelete(self, key_id: str) -> bool:
         """Async ``delete``."""
         ...
 
 
-class _LocalAsync:
-    """Async twins for stores whose operations are local and fast (no network)."""
+class _LocalAsync(abc.ABC):
+    """Async twins for stores whose operations are local and fast (no network): they call the sync ones."""
 
     __slots__ = ()
+
+    @abc.abstractmethod
+    def put(self, record: ApiKeyRecord) -> None:
+        """Store a new record."""
+
+    @abc.abstractmethod
+    def get(self, key_id: str) -> ApiKeyRecord | None:
+        """The record for ``key_id``, or None."""
+
+    @abc.abstractmethod
+    def revoke(self, key_id: str, at: float) -> bool:
+        """Mark the key revoked."""
+
+    @abc.abstractmethod
+    def touch(self, key_id: str, at: float) -> None:
+        """Set the last-used time."""
+
+    @abc.abstractmethod
+    def list(self, subject: str | None = None) -> builtins.list[ApiKeyRecord]:
+        """All records (of one subject)."""
+
+    @abc.abstractmethod
+    def delete(self, key_id: str) -> bool:
+        """Remove the record."""
 
     async def aput(self, record: ApiKeyRecord) -> None:
         """Same as ``put``."""
@@ -170,7 +196,7 @@ class _LocalAsync:
         """Same as ``touch``."""
         self.touch(key_id, at)
 
-    async def alist(self, subject: str | None = None) -> list[ApiKeyRecord]:
+    async def alist(self, subject: str | None = None) -> builtins.list[ApiKeyRecord]:
         """Same as ``list``."""
         return self.list(subject)
 
@@ -180,7 +206,9 @@ class _LocalAsync:
 
 
 def _exists(key_id: str) -> AlreadyExistsError:
-    return AlreadyExistsError("an API key with this id already exists", resource_type="api_key", resource_id=key_id)
+    return AlreadyExistsError(
+        "an API key with this id already exists", resource_type="api_key", resource_id=key_id
+    )
 
 
 @final
@@ -290,6 +318,12 @@ def row_to_record(row: Mapping[str, Any] | tuple[Any, ...]) -> ApiKeyRecord:
     return ApiKeyRecord(**values)
 
 
+_COLS = ", ".join(COLUMNS)
+_INSERT = f"INSERT INTO api_keys ({_COLS}) VALUES ({', '.join(':' + c for c in COLUMNS)})"  # noqa: S608 - constant names
+_SELECT_ONE = f"SELECT {_COLS} FROM api_keys WHERE key_id = ?"  # noqa: S608 - constant names
+_SELECT_ALL = f"SELECT {_COLS} FROM api_keys ORDER BY created_at, key_id"  # noqa: S608 - constant names
+_SELECT_SUBJECT = f"SELECT {_COLS} FROM api_keys WHERE subject = ? ORDER BY created_at, key_id"  # noqa: S608 - constant names
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY,
@@ -334,7 +368,9 @@ class SqliteKeyStore(_LocalAsync):
             self._path.parent.mkdir(parents=True, exist_ok=True)
             if not self._path.exists():
                 os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o600))
-            self._conn = sqlite3.connect(self._path, timeout=10.0, check_same_thread=False, isolation_level=None)
+            self._conn = sqlite3.connect(
+                self._path, timeout=10.0, check_same_thread=False, isolation_level=None
+            )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
@@ -359,7 +395,9 @@ class SqliteKeyStore(_LocalAsync):
             code="auth.keystore_io",
         )
 
-    def _run(self, operation: str, sql: str, params: Mapping[str, Any] | tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def _run(
+        self, operation: str, sql: str, params: Mapping[str, Any] | tuple[Any, ...] = ()
+    ) -> sqlite3.Cursor:
         try:
             with self._lock:
                 return self._conn.execute(sql, params)
@@ -371,22 +409,23 @@ class SqliteKeyStore(_LocalAsync):
     def put(self, record: ApiKeyRecord) -> None:
         """Store a new record (``AlreadyExistsError`` on a duplicate id)."""
         row = record_to_row(record)
-        sql = f"INSERT INTO api_keys ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})"  # noqa: S608 - fixed column names
         try:
-            self._run("put", sql, row)
+            self._run("put", _INSERT, row)
         except sqlite3.IntegrityError as exc:
             raise _exists(record.key_id) from exc
 
     def get(self, key_id: str) -> ApiKeyRecord | None:
         """The record for ``key_id``, or None."""
-        cur = self._run("get", f"SELECT {', '.join(COLUMNS)} FROM api_keys WHERE key_id = ?", (key_id,))  # noqa: S608 - fixed column names
+        cur = self._run("get", _SELECT_ONE, (key_id,))
         row = cur.fetchone()
         return None if row is None else row_to_record(tuple(row))
 
     def revoke(self, key_id: str, at: float) -> bool:
         """Mark revoked (keeps the first revocation time)."""
         cur = self._run(
-            "revoke", "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?", (at, key_id)
+            "revoke",
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
+            (at, key_id),
         )
         return cur.rowcount > 0
 
@@ -396,15 +435,10 @@ class SqliteKeyStore(_LocalAsync):
 
     def list(self, subject: str | None = None) -> list[ApiKeyRecord]:
         """All records (of one subject), oldest first."""
-        cols = ", ".join(COLUMNS)
         if subject is None:
-            cur = self._run("list", f"SELECT {cols} FROM api_keys ORDER BY created_at, key_id")  # noqa: S608 - fixed column names
+            cur = self._run("list", _SELECT_ALL)
         else:
-            cur = self._run(
-                "list",
-                f"SELECT {cols} FROM api_keys WHERE subject = ? ORDER BY created_at, key_id",  # noqa: S608 - fixed column names
-                (subject,),
-            )
+            cur = self._run("list", _SELECT_SUBJECT, (subject,))
         return [row_to_record(tuple(row)) for row in cur.fetchall()]
 
     def delete(self, key_id: str) -> bool:

@@ -67,7 +67,7 @@ class _Handler(logging.Handler):
         self._capture = capture
 
     def emit(self, record: logging.LogRecord) -> None:
-        self._capture._add(record)  # noqa: SLF001 - the capture's own collector
+        self._capture._add(record)
 
 
 @contextmanager

@@ -48,8 +48,11 @@ def rewrite(path: Path, new: list[bytes]) -> None:
 def test_a_clean_chain_verifies(chain: Path) -> None:
     """Two batches of records verify, and the head counts all of them."""
     report = verify_chain(chain, KEY)
-    assert report.ok and bool(report)
-    assert report.records == N and report.first_bad_index is None and report.reason is None
+    assert report.ok
+    assert bool(report)
+    assert report.records == N
+    assert report.first_bad_index is None
+    assert report.reason is None
     assert report.head.count == N
 
 
@@ -62,7 +65,9 @@ def test_file_is_private(chain: Path) -> None:
 def test_wrong_key_fails_at_record_zero(chain: Path) -> None:
     """Verifying with another key fails on the first record."""
     report = verify_chain(chain, b"x" * 32)
-    assert not report.ok and report.first_bad_index == 0 and report.reason == "mac_mismatch"
+    assert not report.ok
+    assert report.first_bad_index == 0
+    assert report.reason == "mac_mismatch"
 
 
 @pytest.mark.parametrize("index", range(N))
@@ -208,7 +213,8 @@ def test_reopening_resumes_the_chain(chain: Path) -> None:
         assert sink.head.count == N
         sink.write(events(2, start=N))
     report = verify_chain(chain, KEY)
-    assert report.ok and report.records == N + 2
+    assert report.ok
+    assert report.records == N + 2
 
 
 def test_reopening_removes_a_torn_tail(chain: Path) -> None:
@@ -283,7 +289,9 @@ def test_empty_writes_and_closed_sink(tmp_path: Path) -> None:
     sink.close()
     with pytest.raises(IoError):
         sink.write(events(1))
-    assert "records=0" in repr(sink) and sink.path.name == "c.jsonl" and sink.name == "chain"
+    assert "records=0" in repr(sink)
+    assert sink.path.name == "c.jsonl"
+    assert sink.name == "chain"
 
 
 def test_empty_chain_verifies(tmp_path: Path) -> None:
@@ -291,7 +299,8 @@ def test_empty_chain_verifies(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     HashChainedFileSink(path, KEY).close()
     report = verify_chain(path, KEY)
-    assert report.ok and report.records == 0
+    assert report.ok
+    assert report.records == 0
 
 
 def test_failed_write_leaves_no_partial_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -317,7 +326,8 @@ def test_failed_write_leaves_no_partial_record(tmp_path: Path, monkeypatch: pyte
     sink.write(events(1, start=4))
     sink.close()
     report = verify_chain(path, KEY)
-    assert report.ok and report.records == 3
+    assert report.ok
+    assert report.records == 3
 
 
 def test_head_update_failure_does_not_duplicate_records(

@@ -68,8 +68,10 @@ def test_secret_access_operation_accepts_strings() -> None:
 def test_events_get_ulid_ids_and_utc_timestamps() -> None:
     """Every event gets a distinct 26-character ULID and an aware UTC timestamp."""
     a, b = sample_events()[:2]
-    assert len(a.event_id) == 26 and a.event_id != b.event_id
-    assert a.timestamp.tzinfo is not None and a.timestamp.utcoffset() == timedelta(0)
+    assert len(a.event_id) == 26
+    assert a.event_id != b.event_id
+    assert a.timestamp.tzinfo is not None
+    assert a.timestamp.utcoffset() == timedelta(0)
 
 
 def test_timestamps_are_normalized_to_utc() -> None:
@@ -79,7 +81,7 @@ def test_timestamps_are_normalized_to_utc() -> None:
     assert event.timestamp == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert event.timestamp.tzinfo is UTC
     with pytest.raises(ValidationError):
-        AuthorizationCheck("a", "r", "x:y", True, timestamp=datetime(2026, 1, 1))  # noqa: DTZ001
+        AuthorizationCheck("a", "r", "x:y", True, timestamp=datetime(2026, 1, 1))
 
 
 def test_trace_ids_come_from_the_recording_span() -> None:
@@ -91,7 +93,8 @@ def test_trace_ids_come_from_the_recording_span() -> None:
     assert event.trace_id == format(ctx.trace_id, "032x")
     assert event.span_id == format(ctx.span_id, "016x")
     outside = AuthorizationCheck("a", "r", "x:y", True)
-    assert outside.trace_id is None and outside.span_id is None
+    assert outside.trace_id is None
+    assert outside.span_id is None
 
 
 @pytest.mark.parametrize(
@@ -114,7 +117,8 @@ def test_a_secret_can_never_be_recorded() -> None:
     canary = "canary-value-123"
     with pytest.raises(ValidationError) as info:
         AuthenticationAttempt(Secret(canary), "api_key", True)  # type: ignore[arg-type]
-    assert canary not in repr(info.value) and canary not in str(info.value.to_dict())
+    assert canary not in repr(info.value)
+    assert canary not in str(info.value.to_dict())
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,8 @@ def test_log_writes_to_the_security_audit_logger_at_once(
     assert record.levelno == logging.WARNING
     assert '"type":"AuthenticationAttempt"' in record.getMessage()
     assert '"identity":"alice"' in record.getMessage()
-    assert len(sink) == 0 and log.stats().buffered == 1
+    assert len(sink) == 0
+    assert log.stats().buffered == 1
 
 
 def test_flush_delivers_in_order_to_every_sink(clock: FakeClock) -> None:
@@ -100,7 +101,8 @@ def test_flush_delivers_in_order_to_every_sink(clock: FakeClock) -> None:
     for e in sent:
         log.log(e)
     assert log.flush() == 5
-    assert a.events == sent and b.events == sent
+    assert a.events == sent
+    assert b.events == sent
     assert log.flush() == 0
     stats = log.stats()
     assert (stats.logged, stats.delivered, stats.buffered) == (5, 10, 0)
@@ -111,7 +113,9 @@ def test_without_sinks_events_are_only_logged(clock: FakeClock) -> None:
     log = make([], clock)
     with capture_audit() as audit:
         log.log(ev())
-    assert len(audit) == 1 and log.stats().buffered == 0 and log.flush() == 0
+    assert len(audit) == 1
+    assert log.stats().buffered == 0
+    assert log.flush() == 0
 
 
 def test_only_security_events_are_accepted(clock: FakeClock) -> None:
@@ -154,7 +158,10 @@ def test_buffer_is_bounded_and_overflow_spills(
         for i in range(10):
             log.log(ev(i))
     stats = log.stats()
-    assert stats.buffered == 3 and stats.overflowed == 7 and stats.spilled == 7 and stats.lost == 0
+    assert stats.buffered == 3
+    assert stats.overflowed == 7
+    assert stats.spilled == 7
+    assert stats.lost == 0
     warnings = [r for r in caplog.records if "buffer full" in r.getMessage()]
     assert len(warnings) == 1
     assert len(fallback.read_bytes().splitlines()) == 7
@@ -175,7 +182,8 @@ def test_overflow_without_fallback_is_counted_as_lost_and_logged(
         log.log(ev(2))
     assert log.stats().lost == 1
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert errors and '"identity":"user2"' in errors[-1].getMessage()
+    assert errors
+    assert '"identity":"user2"' in errors[-1].getMessage()
 
 
 def test_failing_sink_is_retried_then_succeeds(clock: FakeClock) -> None:
@@ -184,7 +192,8 @@ def test_failing_sink_is_retried_then_succeeds(clock: FakeClock) -> None:
     log = make([sink], clock, retry=RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=1.0))
     log.log(ev())
     log.flush()
-    assert len(sink.events) == 1 and sink.calls == 3
+    assert len(sink.events) == 1
+    assert sink.calls == 3
     stats = log.stats()
     assert (stats.retries, stats.sink_errors, stats.delivered, stats.spilled) == (2, 2, 1, 0)
     assert len(clock.sleeps) == 2
@@ -199,13 +208,17 @@ def test_failing_sink_spills_and_does_not_hold_up_others(tmp_path: Path, clock: 
     for i in range(4):
         log.log(ev(i))
     log.flush()
-    assert len(good) == 4 and bad.events == []
+    assert len(good) == 4
+    assert bad.events == []
     stats = log.stats()
-    assert stats.spilled == 4 and stats.lost == 0 and bad.calls == 3
+    assert stats.spilled == 4
+    assert stats.lost == 0
+    assert bad.calls == 3
     bad.failures = 0
     assert log.replay_fallback() == 4
     assert [e.identity for e in bad.events] == ["user0", "user1", "user2", "user3"]  # type: ignore[attr-defined]
-    assert log.stats().replayed == 4 and len(good) == 4
+    assert log.stats().replayed == 4
+    assert len(good) == 4
 
 
 def test_non_retryable_sink_errors_spill_at_once(tmp_path: Path, clock: FakeClock) -> None:
@@ -214,7 +227,9 @@ def test_non_retryable_sink_errors_spill_at_once(tmp_path: Path, clock: FakeCloc
     log = make([sink], clock, fallback_path=tmp_path / "f.jsonl")
     log.log(ev())
     log.flush()
-    assert sink.calls == 1 and log.stats().spilled == 1 and clock.sleeps == []
+    assert sink.calls == 1
+    assert log.stats().spilled == 1
+    assert clock.sleeps == []
 
 
 def test_replay_keeps_what_still_fails_and_unknown_lines(tmp_path: Path, clock: FakeClock) -> None:
@@ -259,9 +274,11 @@ def test_close_flushes_and_closes_sinks_and_later_events_spill(tmp_path: Path, c
     log.log(ev(1))
     log.close()
     log.close()
-    assert len(sink.events) == 1 and sink.closed
+    assert len(sink.events) == 1
+    assert sink.closed
     log.log(ev(2))
-    assert log.stats().spilled == 1 and b'"reason":"closed"' in fallback.read_bytes()
+    assert log.stats().spilled == 1
+    assert b'"reason":"closed"' in fallback.read_bytes()
 
 
 def test_close_survives_a_sink_that_fails_to_close(
@@ -327,9 +344,11 @@ async def test_async_twins(tmp_path: Path, clock: FakeClock) -> None:
         await log.alog(ev(1))
         await log.alog(ev(2))
         assert await log.aflush() == 2
-        assert len(sink.events) == 2 and clock.sleeps
+        assert len(sink.events) == 2
+        assert clock.sleeps
         await log.alog(ev(3))
-    assert len(sink.events) == 3 and sink.closed
+    assert len(sink.events) == 3
+    assert sink.closed
     assert verify_chain(tmp_path / "c.jsonl", b"k" * 32).records == 3
     await log.aclose()
 
@@ -341,7 +360,8 @@ async def test_async_flush_spills_after_retries(tmp_path: Path, clock: FakeClock
     log = make([sink], clock, fallback_path=tmp_path / "f.jsonl")
     await log.alog(ev())
     await log.aflush()
-    assert log.stats().spilled == 1 and sink.calls == 3
+    assert log.stats().spilled == 1
+    assert sink.calls == 3
     await log.aclose()
 
 
@@ -364,8 +384,8 @@ async def test_aflush_waits_for_a_running_flush(clock: FakeClock) -> None:
     sink = MemoryAuditSink()
     log = make([sink], clock)
     await log.alog(ev())
-    log._flush_lock.acquire()  # noqa: SLF001 - simulate the worker mid-flush
-    timer = threading.Timer(0.05, log._flush_lock.release)  # noqa: SLF001
+    log._flush_lock.acquire()
+    timer = threading.Timer(0.05, log._flush_lock.release)
     timer.start()
     assert await log.aflush() == 1
     timer.join()

@@ -48,8 +48,10 @@ def test_memory_sink_is_bounded() -> None:
     sink = MemoryAuditSink(max_events=3)
     sink.write([ev(i) for i in range(5)])
     assert [e.identity for e in sink] == ["user2", "user3", "user4"]  # type: ignore[attr-defined]
-    assert sink.dropped == 2 and len(sink) == 3
-    assert len(sink.of_type(AuthorizationCheck)) == 3 and sink.of_type(AuthenticationAttempt) == []
+    assert sink.dropped == 2
+    assert len(sink) == 3
+    assert len(sink.of_type(AuthorizationCheck)) == 3
+    assert sink.of_type(AuthenticationAttempt) == []
     assert "events=3" in repr(sink)
     sink.clear()
     assert len(sink) == 0
@@ -125,7 +127,8 @@ async def test_otel_sink_emits_log_records_linked_to_the_trace() -> None:
     first = logs[0].log_record
     assert first.trace_id == trace_id
     assert first.severity_text == "WARN"
-    assert first.attributes is not None and first.attributes["audit.identity"] == "alice"
+    assert first.attributes is not None
+    assert first.attributes["audit.identity"] == "alice"
     assert "audit.user_agent" not in first.attributes
     assert loads(str(first.body))["reason"] == "auth.invalid_token"
     assert first.event_name == "security_audit.AuthenticationAttempt"
@@ -151,7 +154,8 @@ def test_capture_audit_sees_events_from_any_log_and_restores_the_logger() -> Non
         log.log(ev(3))
         assert [type(e).__name__ for e in audit.events] == ["AuthorizationCheck", "AuthenticationAttempt"]
         assert len(audit.of_type(AuthenticationAttempt)) == 1
-        assert '"identity":"bob"' in audit.text and len(audit.records) == 2
+        assert '"identity":"bob"' in audit.text
+        assert len(audit.records) == 2
         audit.clear()
         assert len(audit) == 0
         assert logger.level == logging.ERROR

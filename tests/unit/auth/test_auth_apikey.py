@@ -71,8 +71,10 @@ def test_round_trip_gives_the_identity(auth: ApiKeyAuthenticator) -> None:
     )
     identity = auth.authenticate(issued.key)
     assert identity.subject == "alice"
-    assert identity.roles == {"reader", "writer"} and identity.scopes == {"vector"}
-    assert identity.tenant == "acme" and identity.method is AuthMethod.API_KEY
+    assert identity.roles == {"reader", "writer"}
+    assert identity.scopes == {"vector"}
+    assert identity.tenant == "acme"
+    assert identity.method is AuthMethod.API_KEY
     assert identity.attributes == {"team": "ml", "key_id": issued.key_id}
     assert auth.authenticate(Credentials.api_key(issued.key)) == identity
     assert auth.authenticate(issued.key.reveal()).subject == "alice"
@@ -85,7 +87,8 @@ def test_only_a_hash_is_stored(auth: ApiKeyAuthenticator, store: KeyStore) -> No
     record = store.get(key_id)
     assert record is not None
     assert record.key_hash == "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-    assert secret.reveal() not in repr(record) and record.key_hash not in repr(record)
+    assert secret.reveal() not in repr(record)
+    assert record.key_hash not in repr(record)
     if isinstance(store, SqliteKeyStore):
         raw = store.path.read_bytes() + b"".join(p.read_bytes() for p in store.path.parent.glob("*-wal"))
         assert secret.reveal().encode() not in raw
@@ -97,7 +100,8 @@ def test_peppered_hashes_need_the_pepper(store: KeyStore, clock: FakeClock) -> N
     peppered = ApiKeyAuthenticator(store, pepper=pepper, clock=clock)
     key = peppered.create("alice")
     record = store.get(parse_api_key(key)[0])
-    assert record is not None and record.key_hash.startswith("hmac-sha256:")
+    assert record is not None
+    assert record.key_hash.startswith("hmac-sha256:")
     assert peppered.authenticate(key).subject == "alice"
     with pytest.raises(AuthError):
         ApiKeyAuthenticator(store, clock=clock).authenticate(key)
@@ -148,10 +152,12 @@ def test_wrong_or_malformed_keys_all_get_one_opaque_error(auth: ApiKeyAuthentica
     with pytest.raises(AuthError) as info:
         auth.authenticate(bad)
     err = info.value
-    assert err.auth_kind == "invalid_credentials" and err.code == "auth.invalid_credentials"
+    assert err.auth_kind == "invalid_credentials"
+    assert err.code == "auth.invalid_credentials"
     assert err.message == "invalid API key"
     text = repr(err) + str(err.to_dict()) + str(err.to_problem())
-    assert key[-56:] not in text and (not bad or bad[-20:] not in text)
+    assert key[-56:] not in text
+    assert not bad or bad[-20:] not in text
 
 
 def test_non_string_credentials_are_invalid(auth: ApiKeyAuthenticator) -> None:
@@ -170,7 +176,8 @@ def test_expiry(auth: ApiKeyAuthenticator, clock: FakeClock) -> None:
     clock.advance(1)
     with pytest.raises(AuthError) as info:
         auth.authenticate(key)
-    assert info.value.auth_kind == "key_expired" and info.value.problem_status() == 401
+    assert info.value.auth_kind == "key_expired"
+    assert info.value.problem_status() == 401
 
 
 @pytest.mark.parametrize("ttl", [0, -5, float("nan"), True, "60"])
@@ -222,7 +229,9 @@ def test_last_used_is_updated_at_most_every_touch_interval(store: KeyStore, cloc
     assert auth.get(key_id).last_used_at == t0 + 60
 
 
-def test_failing_touch_does_not_fail_authentication(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+def test_failing_touch_does_not_fail_authentication(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     """A store that cannot record last use still authenticates (and the failure is logged)."""
     auth = ApiKeyAuthenticator(SyncOnlyStore(), clock=clock)
     key = auth.create("alice")
@@ -251,7 +260,8 @@ def test_duplicate_ids_are_refused(store: KeyStore) -> None:
     store.put(record)
     with pytest.raises(AlreadyExistsError):
         store.put(record)
-    assert store.delete(record.key_id) and not store.delete(record.key_id)
+    assert store.delete(record.key_id)
+    assert not store.delete(record.key_id)
     assert not store.revoke(record.key_id, 2.0)
     store.touch(record.key_id, 2.0)
 
@@ -285,8 +295,10 @@ def test_create_and_revoke_are_audited(clock: FakeClock) -> None:
         auth.revoke(auth.key_id_of(key), actor="admin")
     events = audit.of_type(SecretAccess)
     assert [e.operation.value for e in events] == ["write", "delete"]
-    assert events[0].secret_id == f"api_key:{auth.key_id_of(key)}" and events[0].accessor == "admin"
-    assert key not in audit.text and key[-56:] not in audit.text
+    assert events[0].secret_id == f"api_key:{auth.key_id_of(key)}"
+    assert events[0].accessor == "admin"
+    assert key not in audit.text
+    assert key[-56:] not in audit.text
 
 
 @pytest.mark.anyio

@@ -46,8 +46,11 @@ def jwt(clock: FakeClock) -> JwtAuthenticator:
 def test_identity_normalizes_collections() -> None:
     """Roles and scopes become frozensets; attributes a read-only mapping."""
     identity = Identity("alice", ["a", "b", "a"], ("s",), "acme", {"k": 1})
-    assert identity.roles == frozenset({"a", "b"}) and identity.scopes == frozenset({"s"})
-    assert identity.has_role("a") and not identity.has_role("z") and identity.has_scope("s")
+    assert identity.roles == frozenset({"a", "b"})
+    assert identity.scopes == frozenset({"s"})
+    assert identity.has_role("a")
+    assert not identity.has_role("z")
+    assert identity.has_scope("s")
     with pytest.raises(TypeError):
         identity.attributes["k"] = 2  # type: ignore[index]
     assert hash(identity) == hash(Identity("alice", {"a", "b"}, {"s"}, "acme", {"k": 2}))
@@ -82,7 +85,8 @@ def test_credentials_hide_their_secret() -> None:
     """Credentials never show the secret in repr or str."""
     canary = "canary-" + "x" * 20
     for creds in (Credentials.api_key(canary), Credentials.bearer(Secret(canary)), Credentials.guess(canary)):
-        assert canary not in repr(creds) and canary not in str(creds)
+        assert canary not in repr(creds)
+        assert canary not in str(creds)
     assert Credentials.guess("lli_abc").kind is CredentialKind.API_KEY
     assert Credentials.guess(Secret("eyJ")).method is AuthMethod.JWT
     with pytest.raises(ValidationError):
@@ -105,11 +109,15 @@ def test_jwt_claims_map_onto_the_identity(signer: JwtSigner, jwt: JwtAuthenticat
         expires_in=300,
     )
     identity = jwt.authenticate(token)
-    assert identity.subject == "alice" and identity.roles == {"reader"}
-    assert identity.scopes == {"vector:read", "vector:write"} and identity.tenant == "acme"
+    assert identity.subject == "alice"
+    assert identity.roles == {"reader"}
+    assert identity.scopes == {"vector:read", "vector:write"}
+    assert identity.tenant == "acme"
     assert identity.method is AuthMethod.JWT
-    assert identity.attributes["email"] == "a@x" and identity.attributes["iss"] == "https://issuer.test"
-    assert "sub" not in identity.attributes and "roles" not in identity.attributes
+    assert identity.attributes["email"] == "a@x"
+    assert identity.attributes["iss"] == "https://issuer.test"
+    assert "sub" not in identity.attributes
+    assert "roles" not in identity.attributes
     assert jwt.authenticate(Credentials.bearer(token)) == identity
     assert jwt.authenticate(Secret(token)).subject == "alice"
 
@@ -124,7 +132,8 @@ def test_nested_roles_claim_and_scp_list(signer: JwtSigner, clock: FakeClock) ->
         {"sub": "bob", "realm_access": {"roles": ["admin"]}, "scp": ["a", "b"]}, expires_in=60
     )
     identity = auth.authenticate(token)
-    assert identity.roles == {"admin"} and identity.scopes == {"a", "b"}
+    assert identity.roles == {"admin"}
+    assert identity.scopes == {"a", "b"}
     assert "realm_access" not in identity.attributes
 
 
@@ -229,7 +238,8 @@ def test_multi_routes_each_credential_kind(
     assert auth.authenticate(key).method is AuthMethod.API_KEY
     assert auth.authenticate(Credentials.bearer(key)).subject == "svc"
     assert auth.authenticate(token).method is AuthMethod.JWT
-    assert auth.supports(Credentials.bearer(token)) and len(auth.authenticators) == 2
+    assert auth.supports(Credentials.bearer(token))
+    assert len(auth.authenticators) == 2
     assert "MultiAuthenticator" in repr(auth)
 
 

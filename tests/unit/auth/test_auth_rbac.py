@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,9 @@ def test_rbac_matrix(policy: RbacPolicy, role: str, action: str, resource: str, 
 
 
 @pytest.mark.parametrize(("role", "action", "resource", "expected"), MATRIX)
-def test_require_matches_authorize(policy: RbacPolicy, role: str, action: str, resource: str, expected: bool) -> None:
+def test_require_matches_authorize(
+    policy: RbacPolicy, role: str, action: str, resource: str, expected: bool
+) -> None:
     """require() passes exactly when authorize() is true, else raises insufficient_permissions (403)."""
     if expected:
         policy.require(who(role), action, resource)
@@ -102,7 +105,8 @@ def test_require_matches_authorize(policy: RbacPolicy, role: str, action: str, r
     with pytest.raises(AuthError) as info:
         policy.require(who(role), action, resource)
     assert info.value.auth_kind == "insufficient_permissions"
-    assert info.value.problem_status() == 403 and info.value.identity == "user"
+    assert info.value.problem_status() == 403
+    assert info.value.identity == "user"
 
 
 def test_deny_of_any_role_wins_over_allow_of_another(policy: RbacPolicy) -> None:
@@ -315,7 +319,8 @@ def test_yaml_error_reports_the_position() -> None:
     """YAML syntax errors carry line and column."""
     with pytest.raises(ConfigError) as info:
         RbacPolicy.from_yaml("roles:\n  a: [x\n  b: y\n", source="p.yaml")
-    assert "line" in info.value.message and info.value.source == "p.yaml"
+    assert "line" in info.value.message
+    assert info.value.source == "p.yaml"
 
 
 def test_file_errors(tmp_path: Path) -> None:
@@ -347,7 +352,7 @@ def test_matcher_cache_stays_bounded(policy: RbacPolicy) -> None:
     """Many distinct role sets do not grow the cache without bound."""
     for i in range(1500):
         policy.authorize(Identity("u", {"reader", f"r{i}"}), "vector:read", "collection/x")
-    assert len(policy._cache) <= 1024  # noqa: SLF001
+    assert len(policy._cache) <= 1024
 
 
 SEGMENT = st.from_regex(r"[a-z0-9_.\-]{1,8}", fullmatch=True).filter(lambda s: s not in (".", ".."))
@@ -376,7 +381,9 @@ def test_an_exact_permission_matches_itself_and_deny_beats_it(action: list[str],
 
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 PATTERN_CHARS = st.text(alphabet="ab:/*!-._ @", max_size=16)
@@ -387,7 +394,13 @@ PATTERN_CHARS = st.text(alphabet="ab:/*!-._ @", max_size=16)
     data=st.one_of(
         JSONISH,
         st.fixed_dictionaries(
-            {"roles": st.dictionaries(st.text(alphabet="abc:-", max_size=4), st.one_of(st.lists(PATTERN_CHARS, max_size=4), JSONISH), max_size=4)}
+            {
+                "roles": st.dictionaries(
+                    st.text(alphabet="abc:-", max_size=4),
+                    st.one_of(st.lists(PATTERN_CHARS, max_size=4), JSONISH),
+                    max_size=4,
+                )
+            }
         ),
         st.fixed_dictionaries(
             {
@@ -417,14 +430,15 @@ def test_fuzz_policy_data_only_raises_config_error(data: Any) -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=st.one_of(st.text(max_size=200), st.binary(max_size=200)), fmt=st.sampled_from(["toml", "yaml", "json"]))
+@given(
+    text=st.one_of(st.text(max_size=200), st.binary(max_size=200)),
+    fmt=st.sampled_from(["toml", "yaml", "json"]),
+)
 def test_fuzz_policy_text_only_raises_config_error(text: str | bytes, fmt: str) -> None:
     """Arbitrary text in any format parses to a policy or raises ConfigError: nothing else."""
     loader = {"toml": RbacPolicy.from_toml, "yaml": RbacPolicy.from_yaml, "json": RbacPolicy.from_json}[fmt]
-    try:
+    with contextlib.suppress(ConfigError):
         loader(text)
-    except ConfigError:
-        pass
 
 
 MUTATIONS = [
@@ -445,10 +459,8 @@ def test_fuzz_mutated_policies_only_raise_config_error(base: str, cut: int, inse
     """Near-valid policies with a random splice parse or raise ConfigError: nothing else."""
     text = base[:cut] + insert + base[cut + len(insert) :]
     loader = {"toml": RbacPolicy.from_toml, "yaml": RbacPolicy.from_yaml, "json": RbacPolicy.from_json}[fmt]
-    try:
+    with contextlib.suppress(ConfigError):
         loader(text)
-    except ConfigError:
-        pass
 
 
 def test_deeply_nested_yaml_is_a_config_error() -> None:
@@ -463,13 +475,7 @@ def test_deeply_nested_yaml_is_a_config_error() -> None:
 
 def test_yaml_alias_bomb_is_harmless() -> None:
     """A billion-laughs document cannot blow up (patterns must be strings)."""
-    bomb = (
-        "roles:\n"
-        '  a: &a ["x:y:z", "x:y:z"]\n'
-        "  b: &b [*a, *a, *a, *a]\n"
-        "  c: &c [*b, *b, *b, *b]\n"
-        "  r: *c\n"
-    )
+    bomb = 'roles:\n  a: &a ["x:y:z", "x:y:z"]\n  b: &b [*a, *a, *a, *a]\n  c: &c [*b, *b, *b, *b]\n  r: *c\n'
     with pytest.raises(ConfigError):
         RbacPolicy.from_yaml(bomb)
 
