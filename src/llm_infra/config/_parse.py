@@ -43,7 +43,7 @@ _EXTENSIONS: dict[str, Format] = {".toml": "toml", ".json": "json", ".yaml": "ya
 _SECRETISH = re.compile(r"(?i)pass|secret|token|key|credential|auth|cookie|signature|private|dsn")
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_END = re.compile(r"\s*\(at end of document\)$")
-_LINE_KEY = re.compile(r"""^\s*-?\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_.\-]+))\s*[:=]""")
+_PAIR_KEY = re.compile(r"""("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_.\-]+)\s*[:=]""")
 
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -259,14 +259,17 @@ def _first_token(text: str) -> tuple[int, int]:
 
 
 def redact_line(line: str, secret_names: Collection[str]) -> str:
-    """Mask the value of a ``key = value`` / ``key: value`` / ``"key": value`` line whose key looks secret."""
-    match = _LINE_KEY.match(line)
-    if match is None:
-        return line
-    key = next(group for group in match.groups() if group is not None)
-    leaf = key.rsplit(".", 1)[-1]
-    if _SECRETISH.search(leaf) or leaf in secret_names:
-        return line[: match.end()] + " " + MASK
+    """Mask everything after the first secret-looking key of a quoted line (``password = ...``).
+
+    A key looks secret when its last segment matches ``pass|secret|token|key|credential|auth|...``
+    or is the last segment of a declared secret key. Masking to the end of the line also
+    covers unterminated strings and one-line JSON documents.
+    """
+    for match in _PAIR_KEY.finditer(line):
+        key = match.group(1).strip("\"'")
+        leaf = key.rsplit(".", 1)[-1]
+        if _SECRETISH.search(leaf) or leaf in secret_names:
+            return line[: match.end()] + " " + MASK
     return line
 
 
