@@ -251,7 +251,8 @@ class InfraError(Exception):
             "retryable": self._retryable_override,
         }
         kwargs.update(self.fields())
-        return (_rebuild, (type(self), self.message, kwargs, self.context))
+        # The instance dict carries state beyond the constructor fields (BatchError.failures, ...).
+        return (_rebuild, (type(self), self.message, kwargs, self.context), dict(self.__dict__))
 
 
 def _rebuild(
