@@ -118,7 +118,7 @@ class ApiKeyAuthenticator:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_audit", "_clock", "_pepper", "_store", "_touch_interval")
+    __slots__ = ("_astore", "_audit", "_clock", "_pepper", "_store", "_touch_interval")
 
     def __init__(
         self,
@@ -130,6 +130,8 @@ class ApiKeyAuthenticator:
         audit: SecurityAuditLog | None = None,
     ) -> None:
         self._store = store
+        # Checked once: a runtime protocol check per request would cost more than the lookup.
+        self._astore: AsyncKeyStore | None = store if isinstance(store, AsyncKeyStore) else None
         self._clock = clock
         self._touch_interval = float(touch_interval)
         self._audit = audit
@@ -273,8 +275,8 @@ class ApiKeyAuthenticator:
             expires_in=expires_in,
             name=name,
         )
-        if isinstance(self._store, AsyncKeyStore):
-            await self._store.aput(record)
+        if self._astore is not None:
+            await self._astore.aput(record)
         else:
             self._store.put(record)
         await self._arecord_access(record.key_id, actor, SecretOperation.WRITE)
@@ -382,15 +384,15 @@ class ApiKeyAuthenticator:
         creds = as_credentials(credentials, CredentialKind.API_KEY)
         key_id, secret = parse_api_key(creds.secret)
         now = self._clock.time()
-        store = self._store
-        found = await store.aget(key_id) if isinstance(store, AsyncKeyStore) else store.get(key_id)
+        astore = self._astore
+        found = await astore.aget(key_id) if astore is not None else self._store.get(key_id)
         record = self._check(found, key_id, secret, now)
         if self._due(record, now):
             try:
-                if isinstance(store, AsyncKeyStore):
-                    await store.atouch(key_id, now)
+                if astore is not None:
+                    await astore.atouch(key_id, now)
                 else:
-                    store.touch(key_id, now)
+                    self._store.touch(key_id, now)
             except InfraError:
                 _log.warning("cannot update last-used time of API key %s", key_id, exc_info=True)
         return record.identity()
@@ -420,14 +422,10 @@ class ApiKeyAuthenticator:
 
     async def arevoke(self, key_id: str, *, actor: str = "system") -> None:
         """Async twin of ``revoke``."""
-        store = self._store
         key_id = self._valid_id(key_id)
         now = self._clock.time()
-        found = (
-            await store.arevoke(key_id, now)
-            if isinstance(store, AsyncKeyStore)
-            else store.revoke(key_id, now)
-        )
+        astore = self._astore
+        found = await astore.arevoke(key_id, now) if astore is not None else self._store.revoke(key_id, now)
         if not found:
             raise NotFoundError("no such API key", resource_type="api_key", resource_id=key_id)
         await self._arecord_access(key_id, actor, SecretOperation.DELETE)
