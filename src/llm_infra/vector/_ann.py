@@ -7,12 +7,15 @@ needed on the search path. The index never sees a deleted slot's removal: search
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, cast
 
-import faiss
+import faiss as _faiss
 import numpy as np
 
 from llm_infra.vector._config import Distance
+
+# faiss ships partial, inaccurate stubs; treat the SWIG module as untyped.
+faiss = cast("Any", _faiss)
 
 _TRAIN_SAMPLE: Final = 50_000
 
@@ -122,7 +125,8 @@ class AnnIndex:
         if n == 0:
             return np.empty((0, self.dims), dtype=np.float32)
         storage = faiss.downcast_index(self._index.storage)
-        return faiss.rev_swig_ptr(storage.get_xb(), n * self.dims).reshape(n, self.dims)
+        view: np.ndarray = faiss.rev_swig_ptr(storage.get_xb(), n * self.dims).reshape(n, self.dims)
+        return view
 
     def serialize(self) -> np.ndarray:
         """The index as bytes (a uint8 array)."""

@@ -49,11 +49,11 @@ class AsyncLocalVectorStore:
             return await _offload(fn)
         return fn()
 
-    async def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+    async def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """See ``LocalVectorStore.insert``."""
         await self._write(partial(self.sync.insert, id, vector, metadata))
 
-    async def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+    async def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """See ``LocalVectorStore.upsert``."""
         await self._write(partial(self.sync.upsert, id, vector, metadata))
 
@@ -83,15 +83,15 @@ class AsyncLocalVectorStore:
             partial(self.sync.upsert_batch, items, ids=ids, vectors=vectors, metadatas=metadatas)
         )
 
-    async def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:  # noqa: A002 - the spec's name
+    async def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
         """See ``LocalVectorStore.get``."""
         return self.sync.get(id, with_vector)
 
-    async def delete(self, id: str) -> bool:  # noqa: A002 - the spec's name
+    async def delete(self, id: str) -> bool:
         """See ``LocalVectorStore.delete``."""
         return await self._write(partial(self.sync.delete, id))
 
-    async def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:  # noqa: A002 - the spec's name
+    async def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:
         """See ``LocalVectorStore.update_metadata``."""
         await self._write(partial(self.sync.update_metadata, id, metadata))
 
@@ -99,7 +99,7 @@ class AsyncLocalVectorStore:
         self,
         vector: Any,
         k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,  # noqa: A002 - the spec's name
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
         ef_search: int | None = None,
         *,
         min_score: float | None = None,

@@ -406,16 +406,17 @@ def _from_config(cls: type[VectorStoreConfig], cfg: ConfigSource, section: str) 
         comp["tier"] = tier
     elif enabled is False:
         comp["tier"] = "none"
-    for name, parse in (
+    parsers: tuple[tuple[str, Callable[[str, object], Any]], ...] = (
         ("rescore", _parse_bool),
         ("rescore_factor", _parse_int),
         ("memory_budget_mb", _parse_float),
-    ):
+    )
+    for name, parse in parsers:
         value = opt(f"compression.{name}", parse)
         if value is not _ABSENT:
             comp[name] = value
     kwargs["compression"] = CompressionConfig(**comp)
-    for name, parse in (
+    parsers = (
         ("indexed_fields", _parse_fields),
         ("durability", lambda _k, v: str(v).strip().lower()),
         ("background_indexing", _parse_bool),
@@ -423,7 +424,8 @@ def _from_config(cls: type[VectorStoreConfig], cfg: ConfigSource, section: str) 
         ("exact_scan_min_rows", _parse_int),
         ("compaction_threshold", _parse_float),
         ("chunk_size", _parse_int),
-    ):
+    )
+    for name, parse in parsers:
         value = opt(name, parse)
         if value is not _ABSENT:
             kwargs[name] = value
@@ -466,7 +468,7 @@ class VectorStoreConfigBuilder:
         ef_search: int | None = None,
     ) -> VectorStoreConfigBuilder:
         """Optional: graph parameters, as an ``HnswConfig`` or as keywords."""
-        base = config or cast(HnswConfig, self._values.get("hnsw", HnswConfig()))
+        base = config or cast("HnswConfig", self._values.get("hnsw", HnswConfig()))
         changes = {
             k: v
             for k, v in (("m", m), ("ef_construction", ef_construction), ("ef_search", ef_search))

@@ -56,7 +56,7 @@ def atomic_write(path: Path, chunks: list[bytes | memoryview | np.ndarray]) -> t
     try:
         with open(tmp, "wb") as fh:
             for chunk in chunks:
-                view = memoryview(chunk).cast("B") if not isinstance(chunk, bytes) else chunk
+                view = chunk if isinstance(chunk, bytes) else memoryview(chunk).cast("B")  # type: ignore[arg-type]  # ndarray is a buffer
                 digest.update(view)
                 fh.write(view)
                 size += len(view)

@@ -165,14 +165,14 @@ class Eq(MetadataFilter):
         _check_field("field", self.field)
         _check_scalar(self.field, self.value)
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:  # noqa: D102 - see base
+    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         found, value = extract(metadata, self.field)
         return found and _eq_any(value, scalar_key(self.value))
 
-    def to_dict(self) -> dict[str, Any]:  # noqa: D102 - see base
+    def to_dict(self) -> dict[str, Any]:
         return {self.field: {"$eq": self.value}}
 
-    def fields(self) -> frozenset[str]:  # noqa: D102 - see base
+    def fields(self) -> frozenset[str]:
         return frozenset((self.field,))
 
 
@@ -189,14 +189,14 @@ class Ne(MetadataFilter):
         _check_field("field", self.field)
         _check_scalar(self.field, self.value)
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:  # noqa: D102 - see base
+    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         found, value = extract(metadata, self.field)
         return not (found and _eq_any(value, scalar_key(self.value)))
 
-    def to_dict(self) -> dict[str, Any]:  # noqa: D102 - see base
+    def to_dict(self) -> dict[str, Any]:
         return {self.field: {"$ne": self.value}}
 
-    def fields(self) -> frozenset[str]:  # noqa: D102 - see base
+    def fields(self) -> frozenset[str]:
         return frozenset((self.field,))
 
 
@@ -219,14 +219,14 @@ class In(MetadataFilter):
         _check_field("field", self.field)
         object.__setattr__(self, "values", _as_values(self.field, self.values))
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:  # noqa: D102 - see base
+    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         found, value = extract(metadata, self.field)
         return found and _in_any(value, self.values)
 
-    def to_dict(self) -> dict[str, Any]:  # noqa: D102 - see base
+    def to_dict(self) -> dict[str, Any]:
         return {self.field: {"$in": list(self.values)}}
 
-    def fields(self) -> frozenset[str]:  # noqa: D102 - see base
+    def fields(self) -> frozenset[str]:
         return frozenset((self.field,))
 
 
@@ -243,14 +243,14 @@ class NotIn(MetadataFilter):
         _check_field("field", self.field)
         object.__setattr__(self, "values", _as_values(self.field, self.values))
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:  # noqa: D102 - see base
+    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         found, value = extract(metadata, self.field)
         return not (found and _in_any(value, self.values))
 
-    def to_dict(self) -> dict[str, Any]:  # noqa: D102 - see base
+    def to_dict(self) -> dict[str, Any]:
         return {self.field: {"$nin": list(self.values)}}
 
-    def fields(self) -> frozenset[str]:  # noqa: D102 - see base
+    def fields(self) -> frozenset[str]:
         return frozenset((self.field,))
 
 
@@ -291,7 +291,7 @@ class Range(MetadataFilter):
             hi = float(self.lte)
         return lo, lo_inc, hi, hi_inc
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:  # noqa: D102 - see base
+    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         found, value = extract(metadata, self.field)
         if not found:
             return False
@@ -307,11 +307,11 @@ class Range(MetadataFilter):
             return any(inside(v) for v in value)
         return inside(value)
 
-    def to_dict(self) -> dict[str, Any]:  # noqa: D102 - see base
+    def to_dict(self) -> dict[str, Any]:
         ops = {f"${name}": getattr(self, name) for name in ("gt", "gte", "lt", "lte")}
         return {self.field: {k: v for k, v in ops.items() if v is not None}}
 
-    def fields(self) -> frozenset[str]:  # noqa: D102 - see base
+    def fields(self) -> frozenset[str]:
         return frozenset((self.field,))
 
 
@@ -326,13 +326,13 @@ class Exists(MetadataFilter):
     def __post_init__(self) -> None:
         _check_field("field", self.field)
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:  # noqa: D102 - see base
+    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         return extract(metadata, self.field)[0]
 
-    def to_dict(self) -> dict[str, Any]:  # noqa: D102 - see base
+    def to_dict(self) -> dict[str, Any]:
         return {self.field: {"$exists": True}}
 
-    def fields(self) -> frozenset[str]:  # noqa: D102 - see base
+    def fields(self) -> frozenset[str]:
         return frozenset((self.field,))
 
 
@@ -344,9 +344,9 @@ def _flatten(cls: type[And | Or], filters: Sequence[object]) -> tuple[MetadataFi
         filters = list(items)
     out: list[MetadataFilter] = []
     for i, f in enumerate(filters):
-        parsed = parse_filter(f, f"{cls.op}[{i}]")  # type: ignore[arg-type]  # checked by parse_filter
+        parsed = parse_filter(f, f"{cls.op}[{i}]")
         if type(parsed) is cls:
-            out.extend(parsed.filters)  # type: ignore[union-attr]  # same class
+            out.extend(parsed.filters)
         else:
             out.append(parsed)
     return tuple(out)
@@ -363,13 +363,13 @@ class And(MetadataFilter):
     def __init__(self, *filters: MetadataFilter | Mapping[str, Any] | Iterable[MetadataFilter]) -> None:
         object.__setattr__(self, "filters", _flatten(And, filters))
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:  # noqa: D102 - see base
+    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         return all(f.matches(metadata) for f in self.filters)
 
-    def to_dict(self) -> dict[str, Any]:  # noqa: D102 - see base
+    def to_dict(self) -> dict[str, Any]:
         return {"$and": [f.to_dict() for f in self.filters]}
 
-    def fields(self) -> frozenset[str]:  # noqa: D102 - see base
+    def fields(self) -> frozenset[str]:
         return frozenset().union(*(f.fields() for f in self.filters))
 
 
@@ -384,13 +384,13 @@ class Or(MetadataFilter):
     def __init__(self, *filters: MetadataFilter | Mapping[str, Any] | Iterable[MetadataFilter]) -> None:
         object.__setattr__(self, "filters", _flatten(Or, filters))
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:  # noqa: D102 - see base
+    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         return any(f.matches(metadata) for f in self.filters)
 
-    def to_dict(self) -> dict[str, Any]:  # noqa: D102 - see base
+    def to_dict(self) -> dict[str, Any]:
         return {"$or": [f.to_dict() for f in self.filters]}
 
-    def fields(self) -> frozenset[str]:  # noqa: D102 - see base
+    def fields(self) -> frozenset[str]:
         return frozenset().union(*(f.fields() for f in self.filters))
 
 
@@ -405,13 +405,13 @@ class Not(MetadataFilter):
     def __post_init__(self) -> None:
         object.__setattr__(self, "filter", parse_filter(self.filter, "$not"))
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:  # noqa: D102 - see base
+    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         return not self.filter.matches(metadata)
 
-    def to_dict(self) -> dict[str, Any]:  # noqa: D102 - see base
+    def to_dict(self) -> dict[str, Any]:
         return {"$not": self.filter.to_dict()}
 
-    def fields(self) -> frozenset[str]:  # noqa: D102 - see base
+    def fields(self) -> frozenset[str]:
         return self.filter.fields()
 
 

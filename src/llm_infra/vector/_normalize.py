@@ -32,7 +32,8 @@ def normalize(vector: Any) -> FloatArray:
         return arr
     norms = np.linalg.norm(arr.astype(np.float64), axis=-1, keepdims=True)
     norms[norms == 0.0] = 1.0
-    return (arr / norms).astype(np.float32)
+    out: FloatArray = (arr / norms).astype(np.float32)
+    return out
 
 
 class EmbeddingNormalizer:

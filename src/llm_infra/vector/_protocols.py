@@ -26,11 +26,11 @@ class VectorStore(Protocol):
     .. versionadded:: 0.1.0
     """
 
-    def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+    def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Insert a new vector (``AlreadyExistsError`` when the id exists)."""
         ...
 
-    def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+    def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Insert or replace."""
         ...
 
@@ -56,15 +56,15 @@ class VectorStore(Protocol):
         """Insert or replace many; bad items fail alone."""
         ...
 
-    def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:  # noqa: A002 - the spec's name
+    def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
         """The record, or None."""
         ...
 
-    def delete(self, id: str) -> bool:  # noqa: A002 - the spec's name
+    def delete(self, id: str) -> bool:
         """Delete; True when it existed."""
         ...
 
-    def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:  # noqa: A002 - the spec's name
+    def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:
         """Replace the metadata (``NotFoundError`` when the id is unknown)."""
         ...
 
@@ -72,7 +72,7 @@ class VectorStore(Protocol):
         self,
         vector: Any,
         k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,  # noqa: A002 - the spec's name
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
         ef_search: int | None = None,
         *,
         min_score: float | None = None,
@@ -128,11 +128,11 @@ class AsyncVectorStore(Protocol):
     .. versionadded:: 0.1.0
     """
 
-    async def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+    async def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Insert a new vector."""
         ...
 
-    async def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+    async def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Insert or replace."""
         ...
 
@@ -158,15 +158,15 @@ class AsyncVectorStore(Protocol):
         """Insert or replace many."""
         ...
 
-    async def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:  # noqa: A002 - the spec's name
+    async def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
         """The record, or None."""
         ...
 
-    async def delete(self, id: str) -> bool:  # noqa: A002 - the spec's name
+    async def delete(self, id: str) -> bool:
         """Delete; True when it existed."""
         ...
 
-    async def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:  # noqa: A002 - the spec's name
+    async def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:
         """Replace the metadata."""
         ...
 
@@ -174,7 +174,7 @@ class AsyncVectorStore(Protocol):
         self,
         vector: Any,
         k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,  # noqa: A002 - the spec's name
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
         ef_search: int | None = None,
         *,
         min_score: float | None = None,

@@ -34,7 +34,7 @@ class _QueryBase:
             )
         return replace(self, k=k)
 
-    def filter(self, f: MetadataFilter | Mapping[str, Any]) -> Self:  # noqa: A003 - the spec's name
+    def filter(self, f: MetadataFilter | Mapping[str, Any]) -> Self:
         """AND a filter (object or dict form) into the query."""
         return self._and(parse_filter(f))
 

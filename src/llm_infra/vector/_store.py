@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, final
@@ -347,7 +348,7 @@ class LocalVectorStore:
         self._slab = VectorSlab(self._dims)
         self._ann: AnnIndex | None = None
         self._ann_version = 0
-        self._tier = self._cfg.compression.tier if self._cfg.compression.tier != "auto" else "none"
+        self._tier: str = self._cfg.compression.tier if self._cfg.compression.tier != "auto" else "none"
         self._payload = PayloadIndex(self._cfg.indexed_fields)
         self._alive_bits: np.ndarray | None = None
         self._persisted_version = -1
@@ -367,7 +368,8 @@ class LocalVectorStore:
         try:
             with self._db_lock:
                 self._db.execute(
-                    "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    "INSERT INTO meta(key, value) VALUES (?, ?)"
+                    " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (key, value),
                 )
         except sqlite3.Error as exc:
@@ -503,6 +505,7 @@ class LocalVectorStore:
             pos_list = pos.tolist()
             self._ids = [rows[p][1] if f else None for p, f in zip(pos_list, found_list, strict=True)]
             self._meta = [rows[p][2] if f else None for p, f in zip(pos_list, found_list, strict=True)]
+            self._id_to_slot = {ident: slot for slot, ident in enumerate(self._ids) if ident is not None}
             self._ann = ann
             self._tier = ann.tier
             self._n = self._g = g
@@ -590,7 +593,7 @@ class LocalVectorStore:
 
     def _meta_dict(self, slot: int) -> dict[str, Any] | None:
         text = self._meta[slot]
-        return None if text is None else orjson.loads(text)  # type: ignore[no-any-return]  # JSON object
+        return None if text is None else orjson.loads(text)
 
     # ------------------------------------------------------------------ validation
 
@@ -629,7 +632,7 @@ class LocalVectorStore:
 
     # ------------------------------------------------------------------ writes
 
-    def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+    def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Insert a new vector.
 
         Raises:
@@ -639,7 +642,7 @@ class LocalVectorStore:
         """
         self._single(id, vector, metadata, upsert=False)
 
-    def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:  # noqa: A002 - the spec's name
+    def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Insert, or replace the vector and metadata of an existing id."""
         self._single(id, vector, metadata, upsert=True)
 
@@ -723,11 +726,11 @@ class LocalVectorStore:
                 errors[good[local]] = err
             batch = BatchError(total)
             for i in range(total):
-                err = errors[i]
-                if err is None:
+                outcome = errors[i]
+                if outcome is None:
                     batch.record_success(names[i])
                 else:
-                    batch.record_failure(names[i], err)
+                    batch.record_failure(names[i], outcome)
             if span.is_recording():
                 span.set_attribute("vector.batch_failed", len(batch.failures))
             return batch.finalize()
@@ -829,7 +832,7 @@ class LocalVectorStore:
             else:
                 with np.errstate(over="ignore", invalid="ignore"):
                     mat = np.ascontiguousarray(arr, dtype=np.float32)
-                row_ok = np.isfinite(mat).all(axis=1)
+                row_ok = np.asarray(np.isfinite(mat).all(axis=1), dtype=np.bool_)
                 for i in np.flatnonzero(~row_ok).tolist():
                     errors[i] = _invalid_vector("Vector contains NaN or infinite values", op)
         names: list[str] = []
@@ -949,7 +952,7 @@ class LocalVectorStore:
             self._maybe_compact_locked()
         return None
 
-    def delete(self, id: str) -> bool:  # noqa: A002 - the spec's name
+    def delete(self, id: str) -> bool:
         """Delete a vector; True when it existed. Never returned by a search afterwards."""
         self._check_open()
         key = check_id(id)
@@ -968,7 +971,7 @@ class LocalVectorStore:
                 self._maybe_compact_locked()
         return True
 
-    def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:  # noqa: A002 - the spec's name
+    def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:
         """Replace the metadata of an existing vector (the vector is unchanged).
 
         Raises:
@@ -999,7 +1002,7 @@ class LocalVectorStore:
 
     # ------------------------------------------------------------------ reads
 
-    def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:  # noqa: A002 - the spec's name
+    def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
         """The record with this id, or None. ``with_vector`` reads the stored vector."""
         self._check_open()
         key = check_id(id)
@@ -1030,7 +1033,7 @@ class LocalVectorStore:
     def __len__(self) -> int:
         return self.count()
 
-    def __contains__(self, id: object) -> bool:  # noqa: A002 - mirrors get()
+    def __contains__(self, id: object) -> bool:
         return isinstance(id, str) and id in self._id_to_slot
 
     def query(self, vector: Any) -> SearchQuery:
@@ -1043,7 +1046,7 @@ class LocalVectorStore:
         self,
         vector: Any,
         k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,  # noqa: A002 - the spec's name
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
         ef_search: int | None = None,
         *,
         min_score: float | None = None,
@@ -1089,11 +1092,11 @@ class LocalVectorStore:
             span.set_attribute("vector.has_filter", filter is not None)
             return self._search(vector, k, filter, ef, min_score, with_vectors, with_metadata)
 
-    def _search(
+    def _search(  # noqa: PLR0917 - private twin of search()'s signature
         self,
         vector: Any,
         k: int,
-        filter: MetadataFilter | Mapping[str, Any] | None,  # noqa: A002 - mirrors search()
+        filter: MetadataFilter | Mapping[str, Any] | None,
         ef: int,
         min_score: float | None,
         with_vectors: bool,
@@ -1116,7 +1119,7 @@ class LocalVectorStore:
                 if min_score is not None and score < min_score:
                     break
                 text = metas[slot] if with_metadata else None
-                out.append(SearchResult(ids[slot], score, None if text is None else orjson.loads(text)))  # type: ignore[arg-type]  # live slots have ids
+                out.append(SearchResult(ids[slot] or "", score, None if text is None else orjson.loads(text)))
                 labels.append(int(self._labels[slot]))
         if with_vectors and out:
             found = self._vectors_by_label(labels)
@@ -1130,7 +1133,7 @@ class LocalVectorStore:
     def _exact_limit(self) -> float:
         return max(float(self._cfg.exact_scan_min_rows), self._cfg.exact_scan_fraction * self._g)
 
-    def plan(self, filter: MetadataFilter | Mapping[str, Any] | None) -> Literal["exact", "graph"]:  # noqa: A002 - mirrors search()
+    def plan(self, filter: MetadataFilter | Mapping[str, Any] | None) -> Literal["exact", "graph"]:
         """How a search with this filter would run: ``"exact"`` scan or ``"graph"`` search."""
         self._check_open()
         flt = None if filter is None else parse_filter(filter)
@@ -1159,12 +1162,13 @@ class LocalVectorStore:
         mask &= self._alive[:n]
         return mask
 
-    def _exact_scores(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-        if self._ip:
-            return rows @ q[0]
-        qq = float(np.dot(q[0], q[0]))
-        d2 = np.einsum("ij,ij->i", rows, rows) - 2.0 * (rows @ q[0]) + qq
-        return -np.sqrt(np.maximum(d2, 0.0))
+    def _exact_scores(self, slots: np.ndarray, q: np.ndarray) -> np.ndarray:
+        raw = self._slab.scores(slots, q, not self._ip)
+        return raw if self._ip else -np.sqrt(np.maximum(raw, 0.0))
+
+    def _tail_scores(self, lo: int, hi: int, q: np.ndarray) -> np.ndarray:
+        raw = self._slab.scores_range(lo, hi, q, not self._ip)
+        return raw if self._ip else -np.sqrt(np.maximum(raw, 0.0))
 
     def _search_locked(
         self, q: np.ndarray, k: int, flt: MetadataFilter | None, ef: int
@@ -1183,12 +1187,12 @@ class LocalVectorStore:
                 return empty
             if g == 0 or matched <= self._exact_limit():
                 slots = np.flatnonzero(mask)
-                return _topk(self._exact_scores(self._slab.gather(slots), q), slots, k)
+                return _topk(self._exact_scores(slots, q), slots, k)
             graph_matched = int(np.count_nonzero(mask[:g]))
             bitmap = np.packbits(mask[:g], bitorder="little")
             selectivity = max(graph_matched, 1) / g
             ef = max(ef, min(_FILTER_EF_CAP, math.ceil(ef * min(8.0, 0.25 / selectivity))))
-            tail = np.flatnonzero(mask[g:]) + g
+            tail: np.ndarray | None = np.flatnonzero(mask[g:]) + g
         else:
             if self._dead_graph:
                 if self._alive_bits is None:
@@ -1197,7 +1201,7 @@ class LocalVectorStore:
                 ef = math.ceil(ef * g / max(g - self._dead_graph, 1))
             else:
                 bitmap = None
-            tail = None if self._live - (g - self._dead_graph) == 0 else np.arange(g, n)
+            tail = None if self._live - (g - self._dead_graph) == 0 else np.arange(g, n, dtype=np.int64)
         parts_s: list[np.ndarray] = []
         parts_i: list[np.ndarray] = []
         if g:
@@ -1209,18 +1213,17 @@ class LocalVectorStore:
                 dist = dist[ok]
                 scores = dist if self._ip else -np.sqrt(np.maximum(dist, 0.0))
             else:
-                scores = self._exact_scores(self._slab.gather(found), q)
+                scores = self._exact_scores(found, q)
             parts_s.append(scores.astype(np.float32, copy=False))
             parts_i.append(found)
         if tail is not None and tail.size:
             if flt is None:
-                rows = self._slab.rows(g, n)
-                scores = self._exact_scores(rows, q)
+                scores = self._tail_scores(g, n, q)
                 live = self._alive[g:n]
                 if not live.all():
                     tail, scores = tail[live], scores[live]
             else:
-                scores = self._exact_scores(self._slab.gather(tail), q)
+                scores = self._exact_scores(tail, q)
             parts_s.append(scores.astype(np.float32, copy=False))
             parts_i.append(tail)
         if not parts_s:
@@ -1275,7 +1278,7 @@ class LocalVectorStore:
                     return
                 if self._needs_compaction():
                     self._compact()
-            except BaseException as exc:  # noqa: BLE001 - reported through worker_error and the log
+            except BaseException as exc:
                 self.worker_error = exc
                 logger.exception("vector store %s: background indexing failed", self._path_text)
                 return
@@ -1295,7 +1298,7 @@ class LocalVectorStore:
                     ann = self._ann
                 ann_new = ann is None
                 if ann is None:
-                    ann = self._new_ann(self._live, lambda g=g, n=n: self._slab.rows(g, n))
+                    ann = self._new_ann(self._live, partial(self._slab.rows, g, n))
                 try:
                     with self._rw.write:
                         before = ann.ntotal
@@ -1415,7 +1418,7 @@ class LocalVectorStore:
             self._persisted_g = g
             _files.cleanup(directory, {f"index-{gen}.bin", f"vectors-{gen}.bin"})
 
-    def _write_derived(
+    def _write_derived(  # noqa: PLR0917 - private helper; every argument is required
         self,
         directory: Path,
         gen: int,
