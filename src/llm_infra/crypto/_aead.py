@@ -29,6 +29,7 @@ MAX_ENCRYPTIONS: Final = 2**32
 """NIST SP 800-38D §8.3: with random 96-bit nonces, one key may encrypt at most 2^32 messages."""
 
 _ENVELOPE_VERSION: Final = 1
+_VIEW_THRESHOLD: Final = 16 * 1024
 _KID_RE: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
@@ -179,10 +180,13 @@ class Aes256GcmCipher:
                 shorter than 28 bytes (one opaque error).
         """
         try:
-            if len(data) < NONCE_SIZE + TAG_SIZE:
+            size = len(data)
+            if size < NONCE_SIZE + TAG_SIZE:
                 raise _decrypt_failed()
-            view = memoryview(data)
-            return self._aead.decrypt(view[:NONCE_SIZE], view[NONCE_SIZE:], aad)
+            if size > _VIEW_THRESHOLD:
+                # Slicing bytes copies; for large messages a view avoids copying the ciphertext.
+                data = memoryview(data)
+            return self._aead.decrypt(data[:NONCE_SIZE], data[NONCE_SIZE:], aad)
         except (InvalidTag, OverflowError, TypeError, ValueError):
             raise _decrypt_failed() from None
 

@@ -36,8 +36,12 @@ from llm_infra.crypto._sign import EcdsaP256Signer, EcdsaP256Verifier, Ed25519Si
 from llm_infra.errors import AuthError, ConfigError, CryptoError
 from llm_infra.secrets import Secret
 
-ALGORITHMS: Final = ("HS256", "HS384", "HS512", "ES256", "EdDSA", "RS256")
-"""Every JWS algorithm this module signs and verifies; ``none`` is never one of them."""
+ALGORITHMS: Final = ("HS256", "HS384", "HS512", "ES256", "EdDSA", "Ed25519", "RS256")
+"""Every JWS algorithm this module signs and verifies; ``none`` is never one of them.
+
+``Ed25519`` is RFC 9864's fully-specified name for EdDSA over Ed25519 (``EdDSA`` stays the default
+for interoperability); a key pinned to one name does not accept tokens carrying the other.
+"""
 
 MAX_TOKEN_BYTES: Final = 8192
 """Tokens longer than this are rejected before any decoding."""
@@ -213,7 +217,7 @@ def _public_verifier(algorithm: str, key: PublicKey) -> Callable[[bytes, bytes],
             return True
 
         return verify_es
-    if algorithm == "EdDSA":
+    if algorithm in ("EdDSA", "Ed25519"):
         if not isinstance(key, ed25519.Ed25519PublicKey):
             raise CryptoError("EdDSA needs an Ed25519 key", code="crypto.invalid_key", operation="load_key")
         ed_key = key
@@ -276,7 +280,7 @@ class JwtKey:
     The token's ``alg`` header must equal the key's algorithm; it never chooses how the key is used.
 
     Args:
-        algorithm: one of ``HS256``, ``HS384``, ``HS512``, ``ES256``, ``EdDSA``, ``RS256``.
+        algorithm: one of ``HS256``, ``HS384``, ``HS512``, ``ES256``, ``EdDSA``, ``Ed25519``, ``RS256``.
         key: for ``HS*`` the secret (bytes, str or ``Secret``; at least 32/48/64 bytes); otherwise
             a public key object, PEM, JWK dict, or one of this package's signers/verifiers.
         kid: the key id tokens name in their ``kid`` header.
@@ -723,7 +727,7 @@ def _private_signer(algorithm: str, key: PrivateKey) -> Callable[[bytes], bytes]
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
         return sign_es
-    if algorithm == "EdDSA":
+    if algorithm in ("EdDSA", "Ed25519"):
         if not isinstance(key, ed25519.Ed25519PrivateKey):
             raise CryptoError("EdDSA needs an Ed25519 private key", code="crypto.invalid_key")
         return key.sign
@@ -745,7 +749,7 @@ class JwtSigner:
     ``iss``/``aud`` when configured and absent. The header is ``{"alg", "typ", "kid"?}``.
 
     Args:
-        algorithm: one of ``HS256``, ``HS384``, ``HS512``, ``ES256``, ``EdDSA``, ``RS256``.
+        algorithm: one of ``HS256``, ``HS384``, ``HS512``, ``ES256``, ``EdDSA``, ``Ed25519``, ``RS256``.
         key: for ``HS*`` the secret (at least 32/48/64 bytes); otherwise a private key object,
             PEM, private JWK, or one of this package's signers.
         kid: the key id written to the header.

@@ -37,8 +37,6 @@ def check_argon2_params(time_cost: object, memory_cost: object, parallelism: obj
         raise ConfigError("parallelism must be at most 64", key="parallelism")
     if memory_cost > 4 * 1024 * 1024:
         raise ConfigError("memory_cost above 4 GiB is refused", key="memory_cost")
-    if memory_cost < 8 * parallelism:
-        raise ConfigError("memory_cost must be at least 8 KiB per lane", key="memory_cost")
     if not any(memory_cost >= m and time_cost >= t for m, t in OWASP_MINIMUMS):
         raise ConfigError(
             "Argon2id parameters are below OWASP's minimum (e.g. memory_cost=19456 with time_cost=2)",

@@ -34,6 +34,16 @@ def test_round_trip_and_wire_format() -> None:
         assert cipher.decrypt(wire, b"ctx") == plaintext
 
 
+def test_large_messages_round_trip_and_detect_tampering() -> None:
+    """Messages above the zero-copy threshold decrypt, and a flipped last byte is still caught."""
+    cipher = Aes256GcmCipher(KEY)
+    data = os.urandom(100_000)
+    wire = cipher.encrypt(data, b"big")
+    assert cipher.decrypt(wire, b"big") == data
+    assert cipher.decrypt(memoryview(wire), b"big") == data
+    _fails(cipher.decrypt, wire[:-1] + bytes([wire[-1] ^ 1]), b"big")
+
+
 def test_nonces_are_fresh() -> None:
     """Two encryptions of the same message differ (random 96-bit nonces)."""
     cipher = Aes256GcmCipher.generate()

@@ -495,3 +495,35 @@ def test_jwks_ttl_refresh_and_failing_fetch_keeps_keys(clock: FakeClock) -> None
     assert cache.get("k") is not None
     assert isinstance(cache.last_error, OSError)
     assert cache.refresh() is False
+
+
+def test_verify_signature_rejects_wrong_lengths_and_forgeries(rsa_key: rsa.RSAPrivateKey) -> None:
+    """Asymmetric JwtKeys reject signatures of the wrong length or content without raising."""
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    ed_key = ed25519.Ed25519PrivateKey.generate()
+    for key, size in (
+        (JwtKey("ES256", ec_key), 64),
+        (JwtKey("EdDSA", ed_key), 64),
+        (JwtKey("RS256", rsa_key), 256),
+    ):
+        assert not key.verify_signature(b"a.b", b"\x01" * (size - 1))
+        assert not key.verify_signature(b"a.b", b"\x01" * size)
+
+
+def test_public_jwk_must_be_a_mapping() -> None:
+    """The JWK parser refuses anything but a mapping."""
+    from llm_infra.crypto._keys import public_key_from_jwk
+
+    with pytest.raises(CryptoError):
+        public_key_from_jwk("not a jwk")  # type: ignore[arg-type]
+
+
+def test_rfc9864_ed25519_algorithm_name(clock: FakeClock) -> None:
+    """The fully-specified "Ed25519" alg works, and is pinned: an "EdDSA" key refuses it and vice versa."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    token = JwtSigner("Ed25519", key, clock=clock).sign({"sub": "x"})
+    assert JwtValidator(JwtKey("Ed25519", key.public_key()), clock=clock).verify(token)["sub"] == "x"
+    with pytest.raises(AuthError):
+        JwtValidator.eddsa(key.public_key(), clock=clock).verify(token)
+    with pytest.raises(AuthError):
+        JwtValidator(JwtKey("Ed25519", key), clock=clock).verify(JwtSigner.eddsa(key, clock=clock).sign({}))

@@ -126,3 +126,12 @@ def test_derive_key() -> None:
     for length in (8, 65, "32"):
         with pytest.raises(ConfigError):
             derive_key("pw", b"s" * 16, length=length, **FAST)  # type: ignore[arg-type]
+
+
+def test_raw_argon2_failure_is_a_crypto_error() -> None:
+    """libargon2 refusing parameters (under 8 KiB per lane) surfaces as crypto.kdf_failed."""
+    from llm_infra.crypto._kdf import argon2id_raw
+
+    with pytest.raises(CryptoError) as info:
+        argon2id_raw(b"pw", b"s" * 16, time_cost=1, memory_cost=1, parallelism=4, length=32)
+    assert info.value.code == "crypto.kdf_failed"
