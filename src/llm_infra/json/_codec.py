@@ -145,7 +145,10 @@ def dumps(obj: Any, *, sort_keys: bool = False, indent: bool = False, check_fini
     .. versionadded:: 0.1.0
     """
     try:
-        out: bytes = _dumps(obj, default=_default, option=_OPTIONS[sort_keys + 2 * indent])
+        if sort_keys or indent:
+            out: bytes = _dumps(obj, default=_default, option=_OPTIONS[sort_keys + 2 * indent])
+        else:
+            out = _dumps(obj, default=_default)
     except _EncodeError as exc:
         raise _encode_error(exc) from exc
     if check_finite:
@@ -273,6 +276,17 @@ def loads(
 
     .. versionadded:: 0.1.0
     """
+    # A document of depth d has at least d openers and 2d bytes: short documents under the
+    # default limits go straight to orjson.
+    if max_bytes is None and max_depth == DEFAULT_MAX_DEPTH and len(data) <= 2 * DEFAULT_MAX_DEPTH:
+        try:
+            return _loads(data)
+        except _DecodeError as exc:
+            raise _decode_error(exc) from exc
+    return _loads_checked(data, max_depth, max_bytes)
+
+
+def _loads_checked(data: bytes | bytearray | memoryview | str, max_depth: int, max_bytes: int | None) -> Any:
     if isinstance(data, memoryview):
         data = data.tobytes()
     size = len(data)
@@ -290,8 +304,6 @@ def loads(
             )
     if max_depth != DEFAULT_MAX_DEPTH and not 1 <= max_depth <= ORJSON_MAX_DEPTH:
         _check_limits(max_depth, max_bytes)
-    # A document of depth d has at least d openers and 2d bytes; skip the check when it cannot
-    # be deeper than max_depth.
     if max_depth < ORJSON_MAX_DEPTH and size > 2 * max_depth and _opener_count(data) > max_depth:
         return _loads_bounded(data, max_depth)
     try:

@@ -57,6 +57,9 @@ def test_loads_accepts_bytes_str_bytearray_memoryview() -> None:
     """All common input types decode."""
     for data in (b'{"a":1}', '{"a":1}', bytearray(b'{"a":1}'), memoryview(b'{"a":1}')):
         assert json.loads(data) == {"a": 1}
+    big = b"[" + b"[1]," * 600 + b"2]"
+    for data in (big, bytearray(big), memoryview(big)):
+        assert len(json.loads(data)) == 601
 
 
 @pytest.mark.parametrize(
