@@ -21,8 +21,15 @@ _ALGORITHMS: Final = frozenset(get_args(HashAlgorithm))
 Data = bytes | bytearray | memoryview | str
 
 
+_BLAKE3: ModuleType | None = None
+
+
 def _blake3_module() -> ModuleType:
-    return require("blake3", "all")
+    # Cached: importlib's lookup would otherwise cost more than hashing 1 KB.
+    global _BLAKE3
+    if _BLAKE3 is None:
+        _BLAKE3 = require("blake3", "all")
+    return _BLAKE3
 
 
 def _b(data: Data) -> bytes | bytearray | memoryview:
@@ -34,7 +41,9 @@ def sha256(data: Data) -> bytes:
 
     .. versionadded:: 0.1.0
     """
-    return hashlib.sha256(_b(data)).digest()
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).digest()
 
 
 def sha512(data: Data) -> bytes:
@@ -42,7 +51,9 @@ def sha512(data: Data) -> bytes:
 
     .. versionadded:: 0.1.0
     """
-    return hashlib.sha512(_b(data)).digest()
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha512(data).digest()
 
 
 def blake2b(data: Data, *, digest_size: int = 64, key: bytes | Secret[bytes] | None = None) -> bytes:
@@ -62,7 +73,11 @@ def blake3(data: Data, *, length: int = 32) -> bytes:
 
     .. versionadded:: 0.1.0
     """
-    return bytes(_blake3_module().blake3(_b(data)).digest(length=length))
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    module = _BLAKE3 if _BLAKE3 is not None else _blake3_module()
+    digest: bytes = module.blake3(data).digest(length=length)
+    return digest
 
 
 def hmac_sha256(key: bytes | Secret[bytes], data: Data) -> bytes:

@@ -74,7 +74,10 @@ def test_blake2b_options() -> None:
 
 def test_blake3_missing_raises_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the blake3 package, blake3() raises ConfigError with the pip line."""
+    from llm_infra.crypto import _hash
+
     monkeypatch.setitem(sys.modules, "blake3", None)
+    monkeypatch.setattr(_hash, "_BLAKE3", None)
     with pytest.raises(ConfigError) as info:
         blake3(b"x")
     assert info.value.code == "config.missing_extra"
