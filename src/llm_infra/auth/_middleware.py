@@ -18,7 +18,7 @@ from llm_infra.auth._identity import (
     Identity,
 )
 from llm_infra.auth._rbac import RbacPolicy
-from llm_infra.errors import AuthError, InfraError
+from llm_infra.errors import AuthError, ConfigError, InfraError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -131,7 +131,8 @@ class AuthMiddleware:
         authenticator: an ``Authenticator`` (``MultiAuthenticator`` for keys and JWTs).
         audit: the audit log (by default one without sinks, which only logs).
         policy: an ``RbacPolicy`` checked when ``permission_for`` names a permission.
-        permission_for: ``scope -> (action, resource) | None``: the permission a request needs.
+        permission_for: ``scope -> (action, resource) | None``: the permission a request needs
+            (give it together with ``policy``).
         exempt_paths: paths served without credentials (health and metrics by default).
         allow_anonymous: let requests without credentials through (identity None); invalid
             credentials are still refused.
@@ -164,9 +165,13 @@ class AuthMiddleware:
         realm: str = "llm-infra",
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.\- ]{1,64}", realm):
-            from llm_infra.errors import ConfigError
-
             raise ConfigError("realm must be 1-64 plain characters", key="realm", code="auth.invalid_option")
+        if (policy is None) != (permission_for is None):
+            raise ConfigError(
+                "policy and permission_for go together: give both or neither",
+                key="policy",
+                code="auth.invalid_option",
+            )
         self._app = app
         self._authenticator = authenticator
         self._audit = audit if audit is not None else SecurityAuditLog()

@@ -17,9 +17,14 @@ from llm_infra.errors import AuthError, ConfigError, InfraError
 MAX_POLICY_BYTES = 1 << 20
 """Largest policy text accepted (1 MiB)."""
 
-MAX_ROLES = 10_000
-MAX_PATTERNS = 10_000
+MAX_ROLES = 1_000
+"""Most roles a policy may define (inheritance closures are materialized per role)."""
+
+MAX_PATTERNS = 1_000
+"""Most entries in one role's allow, deny or inherits list."""
+
 MAX_PATTERN_LENGTH = 256
+"""Longest permission pattern."""
 _MAX_TARGET = 1024
 _ROLE_RE = re.compile(r"\A[A-Za-z0-9_.\-:]{1,64}\Z")
 _SEGMENT_CHARS = r"A-Za-z0-9_.\-@=+~"

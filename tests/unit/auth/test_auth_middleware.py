@@ -341,10 +341,14 @@ def test_websocket_requires_credentials(env: Env) -> None:
             assert ws.receive_text() == "svc"
 
 
-def test_realm_is_validated(env: Env) -> None:
-    """A realm with quotes or other characters is refused."""
+def test_options_are_validated(env: Env) -> None:
+    """A realm with quotes is refused, and so is a policy without permission_for (or the reverse)."""
     with pytest.raises(ConfigError):
         AuthMiddleware(env.app, authenticator=env.keys, realm='x" injected="')
+    with pytest.raises(ConfigError):
+        AuthMiddleware(env.app, authenticator=env.keys, policy=POLICY)
+    with pytest.raises(ConfigError):
+        AuthMiddleware(env.app, authenticator=env.keys, permission_for=permission_for)
 
 
 def test_default_audit_log_only_logs(env: Env) -> None:
