@@ -503,10 +503,8 @@ def _plain_section(value: Mapping[str, object]) -> dict[str, object]:
 
 
 def _winner(layers: Iterable[Layer], rel: Path) -> Origin | None:
-    for layer in reversed(tuple(layers)):
-        if not is_absent(lookup(layer.tree, rel)):
-            return layer.origin(rel)
-    return None
+    holders = [layer for layer in layers if not is_absent(lookup(layer.tree, rel))]
+    return holders[-1].origin(rel) if holders else None
 
 
 def _wrong_type(key: Key[Any], value: object, exc: BaseException, origin: Origin | None) -> _Problem:

@@ -1,4 +1,4 @@
-"""Regenerate (or ``--check``) the key table of docs/config.md: ``python -m llm_infra.config._gen_keys FILE...``.
+"""Regenerate (or ``--check``) the docs key table: ``python -m llm_infra.config._gen_keys FILE...``.
 
 Kept apart from ``_keys`` so that running it with ``-m`` does not re-import an already imported module.
 """

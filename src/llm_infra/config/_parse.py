@@ -45,6 +45,8 @@ _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_END = re.compile(r"\s*\(at end of document\)$")
 _PAIR_KEY = re.compile(r"""("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_.\-]+)\s*[:=]""")
 
+_EXCERPT_WIDTH = 120
+
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
 _BAD_KEY_TAGS = {"tag:yaml.org,2002:bool": "a boolean", "tag:yaml.org,2002:null": "null"}
@@ -108,6 +110,8 @@ def _parse_toml(text: str, path: str, secret_names: Collection[str]) -> dict[str
             line, column = len(lines), len(lines[-1]) + 1
             problem = _TOML_END.sub("", message)
         parse_error(path, "toml", text, line, column, problem, secret_names)
+    except RecursionError:
+        parse_error(path, "toml", text, 1, 1, "nesting too deep", secret_names)
 
 
 def _parse_json(text: str, path: str, secret_names: Collection[str]) -> dict[str, Any]:
@@ -274,12 +278,21 @@ def redact_line(line: str, secret_names: Collection[str]) -> str:
 
 
 def excerpt(text: str, line: int, column: int, secret_names: Collection[str]) -> str:
-    """The offending line (redacted when it holds a secret) with a caret under ``column``."""
+    """The offending line (redacted when it holds a secret) with a caret under ``column``.
+
+    A line longer than ``_EXCERPT_WIDTH`` characters is cut to a window around the column.
+    """
     lines = text.splitlines()
     source = lines[line - 1] if 0 < line <= len(lines) else ""
     source = redact_line(source.rstrip("\r"), secret_names)
+    offset = max(0, column - 1)
+    if len(source) > _EXCERPT_WIDTH:
+        start = max(0, min(offset - _EXCERPT_WIDTH // 2, len(source) - _EXCERPT_WIDTH))
+        end = start + _EXCERPT_WIDTH
+        source = ("..." if start else "") + source[start:end] + ("..." if end < len(source) else "")
+        offset = offset - start + (3 if start else 0)
     gutter = f"{line:>4} | "
-    caret = " " * (len(gutter) - 2) + "| " + " " * max(0, column - 1) + "^"
+    caret = " " * (len(gutter) - 2) + "| " + " " * offset + "^"
     return f"{gutter}{source}\n{caret}"
 
 

@@ -14,8 +14,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NoReturn, Protocol, final
 
 from llm_infra.config._key import Key, short_env_var_name
-from llm_infra.config._parse import Format, Locator, decode, detect_format, parse
-from llm_infra.config._tree import Path, display, expand_dotted, iter_leaves, merge_into, set_path
+from llm_infra.config._parse import Format, Locator, decode, detect_format, parse, parse_error
+from llm_infra.config._tree import (
+    MAX_DEPTH,
+    Path,
+    display,
+    expand_dotted,
+    iter_leaves,
+    merge_into,
+    set_path,
+    too_deep,
+)
 from llm_infra.errors import ConfigError
 from llm_infra.secrets import Secret
 
@@ -186,17 +195,9 @@ class EnvIndex:
 
 
 def _compatible(marked: str, name: str) -> bool:
-    # ``marked`` has "\0" where the variable had "__": those must be dots in the key name.
-    for have, want in zip(marked, name, strict=True):
-        if have == "\0":
-            if want != ".":
-                return False
-        elif have == "_":
-            if want not in "._":
-                return False
-        elif have != want:
-            return False
-    return True
+    # ``marked`` has "\0" where the variable had "__": those must be dots in the key name. The
+    # other characters already agree, because both flatten to the same name.
+    return all(want == "." for have, want in zip(marked, name, strict=True) if have == "\0")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -373,6 +374,7 @@ class DefaultsSource:
                 set_path(tree, key.path, key.default, on_conflict)
         names: list[str] = []
         for mapping in mappings:
+            _check_depth(mapping, name)
             try:
                 expanded = expand_dotted(mapping, on_conflict)
             except TypeError as exc:
@@ -444,6 +446,19 @@ class FileSource:
             ) from None
         text = decode(data, self.path, self.format, context.secret_names)
         tree = parse(text, self.path, self.format, context.secret_names)
+        deep = too_deep(tree)
+        if deep is not None:
+            line, column = Locator(text, self.format).locate(deep) or (1, 1)
+            parse_error(
+                self.path,
+                self.format,
+                text,
+                line,
+                column,
+                f"values nest deeper than {MAX_DEPTH} levels (under {display(deep[:3])}...)",
+                context.secret_names,
+                code="config.too_deep",
+            )
         refs = resolve_refs(tree, context.environ, self.path) if "${" in text else None
         return Layer("file", self.path, tree, path=self.path, locator=Locator(text, self.format), refs=refs)
 
@@ -460,7 +475,7 @@ def parse_env_value(raw: str) -> object:
     if first in '[{"-' or first.isdigit() or text in ("true", "false", "null"):
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return raw
     return raw
 
@@ -520,7 +535,8 @@ class EnvSource:
                 path = tuple(rest.lower().split("__"))
                 if any(not part for part in path):
                     raise ConfigError(
-                        f"environment variable {var} has an empty name segment (a leading, trailing or doubled '__')",
+                        f"environment variable {var} has an empty name segment "
+                        "(a leading, trailing or doubled '__')",
                         code="config.invalid_env",
                         source=f"env {var}",
                     )
@@ -531,6 +547,12 @@ class EnvSource:
                     refs[path] = _describe_refs(raw)
             else:
                 value = parse_env_value(raw)
+            if too_deep(value, MAX_DEPTH - len(path)) is not None:
+                raise ConfigError(
+                    f"environment variable {var} holds a value nested deeper than {MAX_DEPTH} levels",
+                    code="config.too_deep",
+                    source=f"env {var}",
+                )
             env_vars[path] = var
             set_path(tree, path, value, conflict)
         return Layer("env", "env", tree, env_vars=env_vars, refs=refs)
@@ -558,6 +580,7 @@ class DictSource:
     ) -> None:
         self.name = name
         self.rank = rank
+        _check_depth(data, name)
         try:
             self._tree = expand_dotted(data, _conflict(name))
         except TypeError as exc:
@@ -572,6 +595,16 @@ class DictSource:
 
     def __repr__(self) -> str:
         return f"DictSource({self.name!r})"
+
+
+def _check_depth(data: Mapping[Any, object], name: str) -> None:
+    deep = too_deep(data)
+    if deep is not None:
+        raise ConfigError(
+            f"{name} nests values deeper than {MAX_DEPTH} levels (under {display(deep[:3])}...)",
+            code="config.too_deep",
+            source=name,
+        )
 
 
 def _fresh(tree: Mapping[str, object]) -> dict[str, object]:

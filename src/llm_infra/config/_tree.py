@@ -23,6 +23,9 @@ ConflictHandler = Callable[[Path], NoReturn]
 
 _ABSENT: Any = object()
 
+MAX_DEPTH = 64
+"""Deepest nesting of sections and lists a configuration document may have."""
+
 
 def display(path: Path) -> str:
     """Dotted display name of a path; a segment that itself contains a dot is double-quoted."""
@@ -175,3 +178,22 @@ def _check_keys(value: object) -> object:
                 raise TypeError(f"configuration keys must be non-empty strings, got {key!r}")
             _check_keys(item)
     return value
+
+
+def too_deep(tree: object, limit: int = MAX_DEPTH) -> Path | None:
+    """The path of the first container nested deeper than ``limit``, or None (iterative: no recursion)."""
+    stack: list[tuple[object, Path]] = [(tree, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > limit:
+            return path
+        if isinstance(node, Mapping):
+            items: Any = node.items()
+        elif isinstance(node, list | tuple):
+            items = enumerate(node)
+        else:
+            continue
+        for key, value in items:
+            if isinstance(value, Mapping | list | tuple):
+                stack.append((value, (*path, str(key))))
+    return None

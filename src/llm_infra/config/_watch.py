@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
@@ -280,7 +280,7 @@ class ConfigWatcher:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    async def achanges(self, stop_event: anyio.Event | None = None) -> AsyncIterator[ConfigChange]:
+    async def achanges(self, stop_event: anyio.Event | None = None) -> AsyncGenerator[ConfigChange, None]:
         """Watch the files from async code, yielding each successful change.
 
         Ends when ``stop_event`` is set or the consumer stops iterating (use

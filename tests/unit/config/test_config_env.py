@@ -1,8 +1,9 @@
-"""Environment mapping: prefix, ``__`` nesting, the single-``_`` rule and its ambiguity error, value parsing."""
+"""Environment mapping: prefix, ``__`` nesting, the single-``_`` rule, its ambiguity error, values."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from llm_infra.config._sources import EnvIndex, parse_env_value
 from llm_infra.errors import ConfigError
 
 
-def _env(environ: dict[str, str], *keys: Key[object]) -> dict[str, object]:
+def _env(environ: dict[str, str], *keys: Key[Any]) -> dict[str, object]:
     return ConfigLoader(keys=keys).with_env(environ=environ).load().to_dict()
 
 
@@ -55,14 +56,14 @@ def test_undeclared_single_underscore_is_literal() -> None:
 
 
 def test_double_underscore_must_be_a_dot_in_the_key() -> None:
-    """A ``__`` cannot stand for an underscore inside a segment, so ``LLM_A__B__C`` never matches ``a.b_c``."""
+    """A ``__`` never stands for an underscore inside a segment: ``LLM_A__B__C`` is not ``a.b_c``."""
     key = Key("a.b_c", cast=int)
     assert _env({"LLM_A__B__C": "1"}, key) == {"a": {"b": {"c": 1}}}
     assert _env({"LLM_A_B_C": "1"}, key) == {"a": {"b_c": 1}}
 
 
 def test_ambiguity_error() -> None:
-    """A single-``_`` name that could spell two declared keys fails and names both and the ``__`` spellings."""
+    """A single-``_`` name spelling two declared keys fails, naming both and their ``__`` spellings."""
     keys = (Key("a.b_c", cast=int), Key("a.b.c", cast=int))
     with pytest.raises(ConfigError) as info:
         _env({"LLM_A_B_C": "1"}, *keys)
@@ -124,7 +125,7 @@ def test_defaults_mapping_declares_names() -> None:
     ],
 )
 def test_json_looking_values_are_parsed(raw: str, expected: object) -> None:
-    """Numbers, booleans, null, arrays, objects and quoted strings parse as JSON; anything else stays a string."""
+    """Numbers, booleans, null, arrays, objects and quoted strings parse as JSON; the rest stays text."""
     assert parse_env_value(raw) == expected
 
 
@@ -165,7 +166,7 @@ def test_env_value_over_file_section_conflict(tmp_path: os.PathLike[str]) -> Non
 
 @pytest.mark.parametrize("var", ["LLM_A__", "LLM___A", "LLM_A____B"])
 def test_empty_segment_is_an_error(var: str) -> None:
-    """A leading, trailing or doubled ``__`` leaves an empty segment, which is reported rather than guessed at."""
+    """A leading, trailing or doubled ``__`` leaves an empty segment: reported, not guessed at."""
     with pytest.raises(ConfigError) as info:
         _env({var: "1"})
     assert info.value.code == "config.invalid_env"

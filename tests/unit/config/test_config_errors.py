@@ -1,4 +1,4 @@
-"""Every error path: file, line and column, the quoted line, and the key/expected type/source of bad values."""
+"""Every error path: file, line, column and quoted line; key, expected type and source of bad values."""
 
 from __future__ import annotations
 

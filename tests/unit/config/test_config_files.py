@@ -14,7 +14,9 @@ BOM = b"\xef\xbb\xbf"
 
 DOCUMENTS = {
     "toml": '[vector]\ndimensions = 384\ncollection = "docs"\n[vector.hnsw]\nm = 8\n',
-    "json": '{\n  "vector": {\n    "dimensions": 384,\n    "collection": "docs",\n    "hnsw": {"m": 8}\n  }\n}\n',
+    "json": (
+        '{\n  "vector": {\n    "dimensions": 384,\n    "collection": "docs",\n    "hnsw": {"m": 8}\n  }\n}\n'
+    ),
     "yaml": "vector:\n  dimensions: 384\n  collection: docs\n  hnsw:\n    m: 8\n",
 }
 # (line, column) of vector.dimensions and vector.hnsw.m in each document
@@ -138,7 +140,7 @@ def test_yaml_merge_keys_and_small_aliases(tmp_path: Path) -> None:
 
 
 def test_toml_locator_skips_multiline_values() -> None:
-    """Keys after multi-line strings and arrays are located on their own line; unknown paths use an ancestor."""
+    """Keys after multi-line strings and arrays are located; unknown paths fall back to an ancestor."""
     text = (
         'title = """\nnot_a_key = 1\n"""\n'
         "list = [\n  1,\n  2, # ] not the end\n]\n"

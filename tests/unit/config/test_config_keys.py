@@ -230,7 +230,7 @@ def test_key_table_lists_every_key() -> None:
 
 
 def test_docs_key_table_is_up_to_date() -> None:
-    """docs/config.md holds the current generated table (regenerate with ``python -m llm_infra.config._gen_keys``)."""
+    """docs/config.md holds the current table (regenerate: ``python -m llm_infra.config._gen_keys``)."""
     text = DOC.read_text(encoding="utf-8")
     assert TABLE_START in text
     assert TABLE_END in text

@@ -21,10 +21,10 @@ def _loader(tmp_path: Path, combo: tuple[str, ...], *, reverse: bool) -> ConfigL
     config_file = tmp_path / "app.toml"
     config_file.write_text("[app]\nlevel = 2\nfrom_file = true\n", encoding="utf-8")
     builders = {
-        "defaults": lambda l: l.with_defaults({"app.level": 1, "app.from_defaults": True}),
-        "file": lambda l: l.with_file(config_file),
-        "env": lambda l: l.with_env(environ=environ),
-        "overrides": lambda l: l.with_overrides({"app.level": 4, "app.from_overrides": True}),
+        "defaults": lambda ld: ld.with_defaults({"app.level": 1, "app.from_defaults": True}),
+        "file": lambda ld: ld.with_file(config_file),
+        "env": lambda ld: ld.with_env(environ=environ),
+        "overrides": lambda ld: ld.with_overrides({"app.level": 4, "app.from_overrides": True}),
     }
     loader = ConfigLoader(keys=[KEY], environ={})
     for name in reversed(combo) if reverse else combo:
@@ -35,7 +35,7 @@ def _loader(tmp_path: Path, combo: tuple[str, ...], *, reverse: bool) -> ConfigL
 @pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed-calls"])
 @pytest.mark.parametrize("combo", COMBINATIONS, ids=lambda c: "+".join(c) or "none")
 def test_highest_present_source_wins(tmp_path: Path, combo: tuple[str, ...], reverse: bool) -> None:
-    """Whatever subset of sources is used, and in whatever call order, the highest-ranked one sets the value."""
+    """Whatever the subset of sources and the call order, the highest-ranked source sets the value."""
     cfg = _loader(tmp_path, combo, reverse=reverse).load()
     expected = {"defaults": 1, "file": 2, "env": 3, "overrides": 4}
     if not combo:
