@@ -20,23 +20,32 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as a script, this file's directory comes first on sys.path and `import json` (here and in
-# every library) would import this file. Drop that entry before importing anything else.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if __name__ != "__main__":
+    # This file was imported as `json` because bench/ is first on sys.path (another bench script
+    # run directly). Hand the importer the standard library's json instead of this script.
+    _saved_path = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+    del sys.modules[__name__]
+    try:
+        import json as _stdlib_json
+    finally:
+        sys.path[:] = _saved_path
+    sys.modules[__name__] = _stdlib_json
+    globals().update({k: v for k, v in vars(_stdlib_json).items() if not k.startswith("__")})
+else:
+    # Run as a script: drop bench/ from the front of sys.path so `import json` (here and in every
+    # library) finds the standard library.
+    if sys.path and os.path.abspath(sys.path[0]) == _HERE:
+        sys.path.pop(0)
 
-import argparse
-import json as stdjson
-import platform
-import random
-import statistics
-import time
-from collections.abc import Callable
-from typing import Any
-
-import orjson
-
-from llm_infra import json as ours
+import argparse  # noqa: E402 - these standard modules never import json
+import platform  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 WORDS = [
     "the",
@@ -137,6 +146,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     args = parser.parse_args()
+    # Imported here, not at module level: when this file is imported as `json` by accident (see
+    # the top of the file) nothing beyond the standard library may be imported.
+    import json as stdjson
+
+    import orjson
+
+    from llm_infra import json as ours
+
     rounds, seconds = (3, 0.02) if args.quick else (15, 0.2)
     rng = random.Random(42)
     docs = {

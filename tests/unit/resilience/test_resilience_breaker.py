@@ -481,3 +481,20 @@ def test_eight_threads_hammering() -> None:
     for _ in range(2):
         breaker.call(lambda: None)
     assert breaker.state is CLOSED
+
+
+def test_decorator_success_resets_failure_count() -> None:
+    """Through the decorator, a success after failures resets the consecutive count."""
+    breaker = CircuitBreaker("deco", failure_threshold=3, clock=FakeClock())
+
+    @breaker
+    def maybe(fail: bool) -> str:
+        if fail:
+            raise RuntimeError("x")
+        return "ok"
+
+    with pytest.raises(RuntimeError):
+        maybe(True)
+    assert breaker.failure_count == 1
+    assert maybe(False) == "ok"
+    assert breaker.failure_count == 0
