@@ -318,16 +318,21 @@ def fmt(seconds: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short smoke run (< 60 s)")
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per case")
+    ap.add_argument("--only", default="", help="run only cases whose name contains this text")
     args = ap.parse_args(argv)
     # Peers warn about their own deprecations (authlib.jose; joserfc on "EdDSA", per RFC 9864).
     warnings.simplefilter("ignore")
     rounds, target = (3, 0.01) if args.quick else (21, 0.03)
+    rounds = args.rounds or rounds
     print(
         f"# llm_infra.crypto bench  python {platform.python_version()}  {platform.machine()}  "
         f"cpus={os.cpu_count()}  rounds={rounds}  target/sample={target}s"
     )
     print(f"{'case':<36} {'impl':<12} {'median':>11} {'min-max':>23} {'ours/impl':>9} {'(by min)':>9}")
     for case in build_cases(args.quick):
+        if args.only.lower() not in case.name.lower():
+            continue
         case_rounds = max(3, rounds // 3) if case.group == "argon2" else rounds
         samples = run_case(case, case_rounds, target)
         ours, ours_min = statistics.median(samples["ours"]), min(samples["ours"])

@@ -153,7 +153,8 @@ class Aes256GcmCipher:
             )
         nonce = os.urandom(NONCE_SIZE)
         try:
-            return nonce + self._aead.encrypt(nonce, plaintext, aad)
+            # Empty AAD is passed as None: the same GCM computation, minus an empty update call.
+            return nonce + self._aead.encrypt(nonce, plaintext, aad or None)
         except OverflowError:
             raise CryptoError(
                 "the message is too large for one AES-GCM call",
@@ -186,7 +187,7 @@ class Aes256GcmCipher:
             if size > _VIEW_THRESHOLD:
                 # Slicing bytes copies; for large messages a view avoids copying the ciphertext.
                 data = memoryview(data)
-            return self._aead.decrypt(data[:NONCE_SIZE], data[NONCE_SIZE:], aad)
+            return self._aead.decrypt(data[:NONCE_SIZE], data[NONCE_SIZE:], aad or None)
         except (InvalidTag, OverflowError, TypeError, ValueError):
             raise _decrypt_failed() from None
 
