@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("llm_infra.config")
 
+_ARM_TIMEOUT_MS = 250
+"""How long the file watcher waits before reporting "no change" (and, the first time, "armed")."""
+
 
 @final
 @dataclass(frozen=True, slots=True)
@@ -242,27 +245,34 @@ class ConfigWatcher:
             stop = self._stop
 
             def run() -> None:
+                # yield_on_timeout makes the generator yield (an empty set) once the OS watch is
+                # armed, so start() returns only when no later change can be missed.
                 try:
-                    ready.set()
-                    for _ in watchfiles.watch(
+                    for changes in watchfiles.watch(
                         *dirs,
                         watch_filter=self._filter(targets),
                         debounce=self._debounce_ms,
                         step=50,
                         stop_event=stop,
+                        rust_timeout=_ARM_TIMEOUT_MS,
+                        yield_on_timeout=True,
                         recursive=False,
                         raise_interrupt=False,
                         force_polling=self._force_polling,
                         poll_delay_ms=self._poll_delay_ms,
                     ):
-                        self.reload()
+                        ready.set()
+                        if changes:
+                            self.reload()
                 except Exception:
                     logger.exception("the configuration watcher stopped")
+                finally:
+                    ready.set()
 
             self._thread = threading.Thread(target=run, name="llm-infra-config-watcher", daemon=True)
             self._thread.start()
             ready.wait()
-        # Catch up with any change made between the initial load and the watcher starting.
+        # Catch up with any change made between the initial load and the watch being armed.
         self.reload()
         return self
 
@@ -289,16 +299,24 @@ class ConfigWatcher:
         import watchfiles
 
         dirs, targets = self._targets()
-        async for _ in watchfiles.awatch(
+        armed = False
+        async for changes in watchfiles.awatch(
             *dirs,
             watch_filter=self._filter(targets),
             debounce=self._debounce_ms,
             step=50,
             stop_event=stop_event,
+            rust_timeout=_ARM_TIMEOUT_MS,
+            yield_on_timeout=True,
             recursive=False,
             force_polling=self._force_polling,
             poll_delay_ms=self._poll_delay_ms,
         ):
+            if not changes and armed:
+                continue
+            # The first yield means the watch is armed: reload once to catch up with any change
+            # made before that moment.
+            armed = True
             change = self.reload()
             if change is not None:
                 yield change
