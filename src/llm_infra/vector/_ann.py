@@ -35,14 +35,19 @@ def estimate_bytes_per_vector(tier: str, dims: int, m: int) -> float:
 class AnnIndex:
     """A faiss HNSW index over slots ``[0, ntotal)`` for one tier."""
 
-    __slots__ = ("_index", "_params", "binary", "dims", "distance", "tier")
+    __slots__ = ("_index", "_params", "binary", "center", "dims", "distance", "tier")
 
-    def __init__(self, index: Any, tier: str, dims: int, distance: Distance) -> None:
+    def __init__(
+        self, index: Any, tier: str, dims: int, distance: Distance, center: np.ndarray | None = None
+    ) -> None:
         self._index = index
         self.tier = tier
         self.dims = dims
         self.distance = distance
         self.binary = tier == "binary"
+        # Binary codes are the signs of (x - center): centring on the data's mean spreads the
+        # bits evenly, which the raw signs of clustered/anisotropic embeddings do not.
+        self.center = center
         self._params: dict[int, Any] = {}
 
     @classmethod
@@ -68,19 +73,29 @@ class AnnIndex:
 
     @property
     def is_trained(self) -> bool:
-        """Whether ``add`` may be called (int8 needs its per-dimension ranges first)."""
+        """Whether ``add`` may be called (int8 and binary learn from a sample first)."""
+        if self.binary:
+            return self.center is not None
         return bool(self._index.is_trained)
 
     def train(self, sample: np.ndarray) -> None:
-        """Learn the per-dimension ranges of the int8 quantizer from a sample."""
+        """Learn the int8 quantizer's per-dimension ranges, or the binary codes' centre."""
         if sample.shape[0] > _TRAIN_SAMPLE:
             pick = np.random.default_rng(0).choice(sample.shape[0], _TRAIN_SAMPLE, replace=False)
             sample = sample[np.sort(pick)]
-        self._index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        sample = np.ascontiguousarray(sample, dtype=np.float32)
+        if self.binary:
+            self.center = sample.mean(axis=0).astype(np.float32)
+        else:
+            self._index.train(sample)
+
+    def header(self) -> dict[str, Any]:
+        """What ``deserialize`` needs besides the faiss bytes."""
+        return {"center": None if self.center is None else [float(v) for v in self.center]}
 
     def _codes(self, x: np.ndarray) -> np.ndarray:
         nbits = ((self.dims + 7) // 8) * 8
-        bits = x > 0
+        bits = (x - self.center) > 0 if self.center is not None else x > 0
         if nbits != self.dims:
             bits = np.concatenate([bits, np.zeros((x.shape[0], nbits - self.dims), dtype=np.bool_)], axis=1)
         return np.packbits(bits, axis=1)
@@ -135,10 +150,16 @@ class AnnIndex:
         return np.asarray(faiss.serialize_index(self._index))
 
     @classmethod
-    def deserialize(cls, data: np.ndarray, tier: str, dims: int, distance: Distance) -> AnnIndex:
+    def deserialize(
+        cls, data: np.ndarray, tier: str, dims: int, distance: Distance, header: dict[str, Any]
+    ) -> AnnIndex:
         """Rebuild from ``serialize`` output; only ever called on checksum-verified bytes."""
         index = faiss.deserialize_index_binary(data) if tier == "binary" else faiss.deserialize_index(data)
-        return cls(index, tier, dims, distance)
+        center = header.get("center")
+        vec = None if center is None else np.asarray(center, dtype=np.float32)
+        if vec is not None and vec.shape != (dims,):
+            raise ValueError("bad binary centre")
+        return cls(index, tier, dims, distance, vec)
 
     def memory_bytes(self) -> int:
         """Approximate resident bytes of the graph and codes."""

@@ -65,7 +65,7 @@ class HnswConfig:
         _check_int("hnsw.ef_search", self.ef_search, 1, 100_000)
 
 
-_DEFAULT_RESCORE_FACTOR: Final[dict[str, int]] = {"none": 1, "f16": 2, "int8": 4, "binary": 16}
+_DEFAULT_RESCORE_FACTOR: Final[dict[str, int]] = {"none": 1, "f16": 2, "int8": 4, "binary": 32}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,7 +81,7 @@ class CompressionConfig:
             (which stay on disk for on-disk stores). Without it, only the ``k`` candidates found
             by the compressed index get exact scores.
         rescore_factor: candidates per result when rescoring; default per tier
-            (f16 2, int8 4, binary 16).
+            (f16 2, int8 4, binary 32).
         memory_budget_mb: budget for ``tier="auto"`` (required then).
 
     .. versionadded:: 0.1.0

@@ -326,14 +326,11 @@ class LocalVectorStore:
         self._reset_memory()
         manifest = _files.read_manifest(self._dir) if self._dir is not None else None
         loaded = self._load_index(manifest) if manifest is not None else None
+        if manifest is not None and loaded is not None:
+            self._derived = {manifest.index.name} | ({manifest.vectors.name} if manifest.vectors else set())
         self._load_rows(loaded, manifest, progress)
         if self._dir is not None:
-            keep = set()
-            if manifest is not None and loaded is not None:
-                keep.add(manifest.index.name)
-                if manifest.vectors is not None:
-                    keep.add(manifest.vectors.name)
-            _files.cleanup(self._dir, keep)
+            _files.cleanup(self._dir, self._derived)
 
     def _reset_memory(self) -> None:
         self._n = 0
@@ -355,6 +352,7 @@ class LocalVectorStore:
         self._persisted_g = 0
         self._generation = 0
         self._next_label = 1
+        self._derived: set[str] = set()
 
     def _meta_get(self, key: str) -> str | None:
         try:
@@ -416,7 +414,7 @@ class LocalVectorStore:
                 or labels.shape[0] != manifest.count
             ):
                 raise ValueError("index header does not match the manifest")
-            ann = AnnIndex.deserialize(blob, manifest.tier, self._dims, self._distance)
+            ann = AnnIndex.deserialize(blob, manifest.tier, self._dims, self._distance, header)
             if ann.ntotal != manifest.count:
                 raise ValueError("index size does not match the manifest")
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -1320,13 +1318,13 @@ class LocalVectorStore:
                         if view is not None:
                             self._slab.rebase(view)
                 except MemoryError:
-                    if step == 1:
+                    if hi - g <= 1:
                         raise VectorError(
                             "out of memory while indexing, even one vector at a time",
                             operation="index",
                             code="vector.out_of_memory",
                         ) from None
-                    step = max(1, step // 2)
+                    step = max(1, (hi - g) // 2)
                     logger.warning(
                         "vector store %s: MemoryError while indexing; step now %d", self._path_text, step
                     )
@@ -1404,10 +1402,11 @@ class LocalVectorStore:
                 g = self._g
                 labels = self._labels[:g].copy()
                 blob = self._ann.serialize()
+                extra = self._ann.header()
                 tier = self._ann.tier
                 full = self._slab.rows(0, g).copy() if tier != "none" else None
             gen = self._generation + 1
-            self._write_derived(directory, gen, tier, labels, blob, full)
+            self._write_derived(directory, gen, tier, labels, blob, full, extra)
             if full is not None:
                 mapped = _files.map_vectors(directory / f"vectors-{gen}.bin", g, self._dims)
                 with self._rw.write:
@@ -1416,7 +1415,8 @@ class LocalVectorStore:
             self._generation = gen
             self._persisted_version = version
             self._persisted_g = g
-            _files.cleanup(directory, {f"index-{gen}.bin", f"vectors-{gen}.bin"})
+            self._derived = {f"index-{gen}.bin"} | ({f"vectors-{gen}.bin"} if full is not None else set())
+            _files.cleanup(directory, self._derived)
 
     def _write_derived(  # noqa: PLR0917 - private helper; every argument is required
         self,
@@ -1426,8 +1426,9 @@ class LocalVectorStore:
         labels: np.ndarray,
         blob: np.ndarray,
         full: np.ndarray | None,
+        extra: dict[str, Any],
     ) -> None:
-        header = {"tier": tier, "dimensions": self._dims, "count": int(labels.shape[0])}
+        header = {"tier": tier, "dimensions": self._dims, "count": int(labels.shape[0]), **extra}
         index_name = f"index-{gen}.bin"
         size, sha = _files.atomic_write(
             directory / index_name, _files.encode_index_bundle(header, labels, blob)
@@ -1483,9 +1484,9 @@ class LocalVectorStore:
             self._persist()
 
     def _reset_memory_keep_persisted(self) -> None:
-        gen, next_label = self._generation, self._next_label
+        gen, next_label, derived = self._generation, self._next_label, self._derived
         self._reset_memory()
-        self._generation, self._next_label = gen, next_label
+        self._generation, self._next_label, self._derived = gen, next_label, derived
 
     def snapshot(self, dest: str | os.PathLike[str]) -> None:
         """Write a consistent copy of the store to the directory ``dest`` (opened by ``open_store``).
@@ -1521,9 +1522,10 @@ class LocalVectorStore:
                 g = self._g
                 labels = self._labels[:g].copy()
                 blob = self._ann.serialize()
+                extra = self._ann.header()
                 tier = self._ann.tier
                 full = self._slab.rows(0, g).copy() if tier != "none" else None
-            self._write_derived(target, 1, tier, labels, blob, full)
+            self._write_derived(target, 1, tier, labels, blob, full, extra)
 
     def verify(self) -> VerifyReport:
         """Check the database, the derived files and the in-memory state against each other."""
