@@ -27,8 +27,8 @@ from llm_infra.json._patch import pointer_set as pointer_set
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
-    "ORJSON_MAX_DEPTH",
     "JsonChange",
+    "ORJSON_MAX_DEPTH",
     "diff",
     "dumps",
     "dumps_canonical",
