@@ -91,7 +91,7 @@ def _meta_and_gt(
 
 
 def clustered(
-    n: int, dim: int = 384, clusters: int = 1000, nq: int = 1000, seed: int = 42, noise: float = 0.9
+    n: int, dim: int = 384, clusters: int = 1000, nq: int = 1000, seed: int = 42, noise: float = 1.8
 ) -> Dataset:
     """``n`` unit vectors drawn around ``clusters`` random unit centres (gaussian noise of norm ~``noise``).
 
