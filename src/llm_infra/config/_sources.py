@@ -526,9 +526,11 @@ class EnvSource:
                 code="config.type_conflict",
             )
 
-        for var, raw in environ.items():
+        # Iterate names first: os.environ decodes a value only when it is looked up.
+        for var in environ:
             if not var.startswith(prefix) or len(var) == size:
                 continue
+            raw = environ[var]
             rest = var[size:]
             path = index.resolve(var, rest, prefix)
             if path is None:
@@ -547,7 +549,7 @@ class EnvSource:
                     refs[path] = _describe_refs(raw)
             else:
                 value = parse_env_value(raw)
-            if too_deep(value, MAX_DEPTH - len(path)) is not None:
+            if isinstance(value, dict | list) and too_deep(value, MAX_DEPTH - len(path)) is not None:
                 raise ConfigError(
                     f"environment variable {var} holds a value nested deeper than {MAX_DEPTH} levels",
                     code="config.too_deep",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 from llm_infra.secrets import MASK, Secret
 
@@ -22,6 +22,19 @@ Path = tuple[str, ...]
 ConflictHandler = Callable[[Path], NoReturn]
 
 _ABSENT: Any = object()
+
+_LEAF_TYPES = frozenset({str, int, float, bool, bytes, type(None), list, tuple})
+
+
+def is_mapping(value: object) -> TypeGuard[Mapping[str, object]]:
+    """``isinstance(value, Mapping)`` with a fast path for the plain types parsers produce."""
+    cls = type(value)
+    if cls is dict:
+        return True
+    if cls in _LEAF_TYPES:
+        return False
+    return isinstance(value, Mapping)
+
 
 MAX_DEPTH = 64
 """Deepest nesting of sections and lists a configuration document may have."""
@@ -36,7 +49,7 @@ def freeze(value: object) -> object:
     """Make a leaf immutable: lists become tuples and mappings inside them read-only views."""
     if isinstance(value, list | tuple):
         return tuple(freeze(item) for item in value)
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
     return value
 
@@ -45,7 +58,7 @@ def copy_tree(tree: Mapping[str, object]) -> dict[str, object]:
     """A fresh tree with fresh section dicts, frozen leaves and ``None`` leaves dropped."""
     out: dict[str, object] = {}
     for key, value in tree.items():
-        if isinstance(value, Mapping):
+        if is_mapping(value):
             out[key] = copy_tree(value)
         elif value is not None:
             out[key] = freeze(value) if isinstance(value, list | tuple) else value
@@ -58,7 +71,7 @@ def merge_into(
     """Merge ``src`` over ``dst`` in place (``dst`` must own its section dicts)."""
     for key, value in src.items():
         current = dst.get(key, _ABSENT)
-        if isinstance(value, Mapping):
+        if is_mapping(value):
             if current is _ABSENT:
                 dst[key] = copy_tree(value)
             elif isinstance(current, dict):
@@ -66,7 +79,7 @@ def merge_into(
             else:
                 on_conflict((*prefix, key))
         elif value is not None:
-            if isinstance(current, Mapping):
+            if is_mapping(current):
                 on_conflict((*prefix, key))
             dst[key] = freeze(value) if isinstance(value, list | tuple) else value
 
@@ -83,7 +96,7 @@ def lookup(tree: Mapping[str, object], path: Path) -> object:
     """The value at ``path`` or the module's ``_ABSENT`` sentinel (see ``is_absent``)."""
     node: object = tree
     for part in path:
-        if not isinstance(node, Mapping):
+        if not is_mapping(node):
             return _ABSENT
         node = node.get(part, _ABSENT)
         if node is _ABSENT:
@@ -108,7 +121,7 @@ def set_path(tree: dict[str, object], path: Path, value: object, on_conflict: Co
             on_conflict(path[: index + 1])
         node = child
     last = path[-1]
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         current = node.get(last, _ABSENT)
         if current is _ABSENT:
             node[last] = copy_tree(value)
@@ -117,7 +130,7 @@ def set_path(tree: dict[str, object], path: Path, value: object, on_conflict: Co
         else:
             on_conflict(path)
     elif value is not None:
-        if isinstance(node.get(last), Mapping):
+        if is_mapping(node.get(last)):
             on_conflict(path)
         node[last] = value
 
@@ -133,7 +146,7 @@ def replace_leaf(tree: dict[str, object], path: Path, value: object) -> None:
 def iter_leaves(tree: Mapping[str, object], prefix: Path = ()) -> Iterator[tuple[Path, object]]:
     """Every leaf as ``(path, value)``, depth first in insertion order."""
     for key, value in tree.items():
-        if isinstance(value, Mapping):
+        if is_mapping(value):
             yield from iter_leaves(value, (*prefix, key))
         else:
             yield (*prefix, key), value
@@ -147,7 +160,7 @@ def thaw(value: object, *, reveal_secrets: bool, secret: bool = False) -> object
         return thaw(value.reveal(), reveal_secrets=True)
     if secret and not reveal_secrets:
         return MASK
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         return {k: thaw(v, reveal_secrets=reveal_secrets) for k, v in value.items()}
     if isinstance(value, tuple | list):
         return [thaw(v, reveal_secrets=reveal_secrets) for v in value]
@@ -172,7 +185,7 @@ def expand_dotted(data: Mapping[Any, object], on_conflict: ConflictHandler) -> d
 
 
 def _check_keys(value: object) -> object:
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         for key, item in value.items():
             if not isinstance(key, str) or not key:
                 raise TypeError(f"configuration keys must be non-empty strings, got {key!r}")
@@ -187,13 +200,14 @@ def too_deep(tree: object, limit: int = MAX_DEPTH) -> Path | None:
         node, path = stack.pop()
         if len(path) > limit:
             return path
-        if isinstance(node, Mapping):
+        if is_mapping(node):
             items: Any = node.items()
         elif isinstance(node, list | tuple):
             items = enumerate(node)
         else:
             continue
         for key, value in items:
-            if isinstance(value, Mapping | list | tuple):
+            cls = type(value)
+            if cls is dict or cls is list or cls is tuple or (cls not in _LEAF_TYPES and is_mapping(value)):
                 stack.append((value, (*path, str(key))))
     return None
