@@ -10,13 +10,28 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _RANDOM_MAX = (1 << 80) - 1
 
 
-def encode_ulid(value: int) -> str:
-    """Encode a 128-bit integer as 26 Crockford base32 characters."""
-    out = []
-    for _ in range(26):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+_PAIRS = tuple(_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024))
+
+
+def encode_ulid(v: int, t: tuple[str, ...] = _PAIRS) -> str:
+    """Encode a 128-bit integer as 26 Crockford base32 characters (two per table lookup)."""
+    return "".join(
+        [
+            t[v >> 120],
+            t[(v >> 110) & 1023],
+            t[(v >> 100) & 1023],
+            t[(v >> 90) & 1023],
+            t[(v >> 80) & 1023],
+            t[(v >> 70) & 1023],
+            t[(v >> 60) & 1023],
+            t[(v >> 50) & 1023],
+            t[(v >> 40) & 1023],
+            t[(v >> 30) & 1023],
+            t[(v >> 20) & 1023],
+            t[(v >> 10) & 1023],
+            t[v & 1023],
+        ]
+    )
 
 
 class UlidGenerator:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import NamedTuple, final
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
-from llm_infra._internal._ulid import DEFAULT_ULID
+from llm_infra._internal._ulid import DEFAULT_ULID, encode_ulid
 from llm_infra.errors import ConfigError, InfraError
 
 __all__ = [
@@ -117,27 +117,7 @@ def uuid7() -> str:
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # Every 10-bit value as two Crockford characters: 13 lookups encode the 130 bits of a ULID string.
-_PAIRS = tuple(_CROCKFORD[i >> 5] + _CROCKFORD[i & 31] for i in range(1024))
-
-
-def _encode_ulid(v: int, t: tuple[str, ...] = _PAIRS) -> str:
-    return "".join(
-        [
-            t[v >> 120],
-            t[(v >> 110) & 1023],
-            t[(v >> 100) & 1023],
-            t[(v >> 90) & 1023],
-            t[(v >> 80) & 1023],
-            t[(v >> 70) & 1023],
-            t[(v >> 60) & 1023],
-            t[(v >> 50) & 1023],
-            t[(v >> 40) & 1023],
-            t[(v >> 30) & 1023],
-            t[(v >> 20) & 1023],
-            t[(v >> 10) & 1023],
-            t[v & 1023],
-        ]
-    )
+_encode_ulid = encode_ulid
 
 
 def ulid() -> str:

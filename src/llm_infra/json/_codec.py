@@ -122,7 +122,7 @@ def _encode_error(exc: Exception) -> SerializationError:
     )
 
 
-def dumps(obj: Any, *, sort_keys: bool = False, indent: bool = False, check_finite: bool = False) -> bytes:
+def dumps(obj: Any, *, sort_keys: bool = False, indent: bool = False, check_finite: bool = True) -> bytes:
     """Encode ``obj`` as compact UTF-8 JSON bytes (orjson underneath).
 
     Beyond orjson's native types (dict, list, tuple, str, int, float, bool, None, dataclasses,
@@ -134,9 +134,9 @@ def dumps(obj: Any, *, sort_keys: bool = False, indent: bool = False, check_fini
         obj: the value to encode.
         sort_keys: sort object keys (by code point).
         indent: pretty-print with two spaces.
-        check_finite: walk the document and reject a Python ``float`` NaN/Infinity, which orjson
-            otherwise writes as ``null``. numpy values are always checked. Off by default because
-            the walk costs more than the encoding itself; ``dumps_canonical`` always checks.
+        check_finite: reject a Python ``float`` NaN/Infinity, which orjson would otherwise write
+            as ``null`` (silent data loss). On by default and nearly free: the document is walked
+            only when the encoded output contains ``null`` at all. numpy values are always checked.
 
     Raises:
         SerializationError: ``json.unserializable`` (unsupported type, non-str key, integer
@@ -151,7 +151,8 @@ def dumps(obj: Any, *, sort_keys: bool = False, indent: bool = False, check_fini
             out = _dumps(obj, default=_default)
     except _EncodeError as exc:
         raise _encode_error(exc) from exc
-    if check_finite:
+    # orjson writes NaN/Infinity as null: no "null" in the output means no non-finite float.
+    if check_finite and b"null" in out:
         path = find_non_finite(obj)
         if path is not None:
             raise _non_finite_error(path)
