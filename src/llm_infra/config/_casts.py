@@ -30,7 +30,13 @@ class CastError(ValueError):
 
 
 def describe_value(value: object) -> str:
-    """``str 'abc'`` / ``int 3``: the type and a short repr of a (non-secret) value."""
+    """``str 'abc'`` / ``int 3``: the type and a short repr of a (non-secret) value.
+
+    A section is described by its key names only: it may hold secrets not wrapped yet.
+    """
+    if isinstance(value, Mapping):
+        names = ", ".join(str(k) for k in list(value)[:5])
+        return f"a section ({names}{', ...' if len(value) > 5 else ''})"
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."

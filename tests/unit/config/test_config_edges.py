@@ -174,6 +174,8 @@ def test_key_identity_cast_and_reprs() -> None:
     assert Key("y", cast=int).default_repr() == "(required)"
     assert describe_value("z" * 100).endswith("...")
     assert len(describe_value("z" * 100)) < 80
+    assert describe_value({"a": 1, "password": "p"}) == "a section (a, password)"
+    assert describe_value({str(i): i for i in range(7)}) == "a section (0, 1, 2, 3, 4, ...)"
     assert thaw("plain", reveal_secrets=False, secret=True) == MASK
     assert thaw(Secret([Secret("a")]), reveal_secrets=True) == ["a"]
 
