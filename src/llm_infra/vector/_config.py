@@ -162,7 +162,7 @@ class VectorStoreConfig:
     indexed_fields: tuple[str, ...] = ()
     durability: Durability = "normal"
     background_indexing: bool = True
-    exact_scan_fraction: float = 0.05
+    exact_scan_fraction: float = 0.12
     exact_scan_min_rows: int = 2_000
     compaction_threshold: float = 0.2
     chunk_size: int = 10_000
@@ -317,6 +317,8 @@ _ABSENT: Final = object()
 def _parse_bool(key: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
         return True
     if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):

@@ -201,7 +201,7 @@ def test_background_compaction() -> None:
     with open_store(":memory:", cfg(background_indexing=True, compaction_threshold=0.2)) as s:
         fill(s, x)
         assert s.wait_indexed(timeout=60)
-        for i in range(0, 300):
+        for i in range(300):
             s.delete(str(i))
         deadline = time.monotonic() + 60
         while s.stats().tombstones and time.monotonic() < deadline:
@@ -301,7 +301,7 @@ def test_compressed_tier_on_disk_uses_mapped_vectors(tmp_path: Path, tier: str) 
     assert manifest.vectors is not None
     assert (tmp_path / "s" / manifest.vectors.name).exists()
     with open_store(tmp_path / "s") as s2:
-        assert isinstance(s2._slab.base, np.memmap)  # noqa: SLF001 - checking the storage choice
+        assert isinstance(s2._slab.base, np.memmap)
         assert s2.stats().pending == 1
         assert s2.search(x[5], k=1)[0].id == "5"
         assert {h.id for h in s2.search(x[1], k=2)} == {"1", "late"}
@@ -344,7 +344,7 @@ def test_reopen_needs_no_config_and_checks_it(tmp_path: Path) -> None:
     assert info.value.code == "vector.config_mismatch"
     with open_store(path, cfg(durability="full")) as s:
         assert s.config.durability == "full"
-        assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # noqa: SLF001 - FULL
+        assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2
     with open_store(path) as s:
         assert s.config.durability == "full"
         assert s.config.indexed_fields == ()
@@ -452,7 +452,7 @@ def test_verify_detects_memory_database_divergence() -> None:
     """verify() notices when the database and memory disagree."""
     with open_store(":memory:", cfg()) as s:
         fill(s, data(20))
-        s._db.execute("DELETE FROM points WHERE id = '3'")  # noqa: SLF001 - simulate divergence
+        s._db.execute("DELETE FROM points WHERE id = '3'")
         report = s.verify()
         assert not report.ok
         assert "memory holds 20 vectors, the database 19" in report.problems[0]
@@ -588,7 +588,7 @@ def test_storage_failures_fail_the_items_not_the_process() -> None:
     x = data(30)
     with open_store(":memory:", cfg(chunk_size=10)) as s:
         fill(s, x[:10])
-        s._db = _FailingDb(s._db, sqlite3.OperationalError)  # type: ignore[assignment]  # noqa: SLF001
+        s._db = _FailingDb(s._db, sqlite3.OperationalError)  # type: ignore[assignment]
         with pytest.raises(BatchError) as info:
             s.insert_batch(ids=[str(i) for i in range(10, 30)], vectors=x[10:])
         failures = info.value.failures
@@ -599,12 +599,12 @@ def test_storage_failures_fail_the_items_not_the_process() -> None:
         with pytest.raises(IoError):
             s.update_metadata("3", {"a": 1})
         assert s.count() == 10
-        s._db = s._db.inner  # type: ignore[attr-defined]  # noqa: SLF001
-        s._db = _FailingDb(s._db, sqlite3.DatabaseError)  # type: ignore[assignment]  # noqa: SLF001
+        s._db = s._db.inner  # type: ignore[attr-defined]
+        s._db = _FailingDb(s._db, sqlite3.DatabaseError)  # type: ignore[assignment]
         with pytest.raises(VectorError) as vinfo:
             s.delete("3")
         assert vinfo.value.code == "vector.storage_corrupt"
-        s._db = s._db.inner  # type: ignore[attr-defined]  # noqa: SLF001
+        s._db = s._db.inner  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------- validation of calls

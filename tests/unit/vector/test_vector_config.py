@@ -1,0 +1,261 @@
+"""VectorStoreConfig, its builder, from_config, and normalize / EmbeddingNormalizer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llm_infra.config import ConfigLoader
+from llm_infra.errors import ConfigError
+from llm_infra.vector import (
+    CompressionConfig,
+    Distance,
+    EmbeddingNormalizer,
+    HnswConfig,
+    VectorStoreConfig,
+    normalize,
+)
+
+
+def test_defaults_and_roundtrip() -> None:
+    """Defaults follow the design; to_dict/from_dict round-trip; with_options revalidates."""
+    cfg = VectorStoreConfig(collection="docs", dimensions=384)
+    assert cfg.distance is Distance.COSINE
+    assert cfg.hnsw == HnswConfig(m=16, ef_construction=200, ef_search=64)
+    assert cfg.compression.tier == "none"
+    assert VectorStoreConfig.from_dict(cfg.to_dict()) == cfg
+    assert VectorStoreConfig.from_dict({**cfg.to_dict(), "future_option": 1}) == cfg
+    assert cfg.with_options(distance="l2").distance is Distance.L2
+    with pytest.raises(ConfigError):
+        cfg.with_options(dimensions=0)
+    with pytest.raises(ConfigError):
+        VectorStoreConfig.from_dict({"collection": "x", "dimensions": 3, "hnsw": {"bogus": 1}})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"collection": "", "dimensions": 3}, "collection"),
+        ({"collection": "a b", "dimensions": 3}, "collection"),
+        ({"collection": "a", "dimensions": 0}, "dimensions"),
+        ({"collection": "a", "dimensions": 65_537}, "dimensions"),
+        ({"collection": "a", "dimensions": True}, "dimensions"),
+        ({"collection": "a", "dimensions": 3, "distance": "manhattan"}, "distance"),
+        ({"collection": "a", "dimensions": 3, "hnsw": {"m": 16}}, "hnsw"),
+        ({"collection": "a", "dimensions": 3, "compression": "f16"}, "compression"),
+        ({"collection": "a", "dimensions": 3, "indexed_fields": "tags"}, "indexed_fields"),
+        ({"collection": "a", "dimensions": 3, "indexed_fields": [""]}, "indexed_fields"),
+        ({"collection": "a", "dimensions": 3, "durability": "paranoid"}, "durability"),
+        ({"collection": "a", "dimensions": 3, "background_indexing": "yes"}, "background_indexing"),
+        ({"collection": "a", "dimensions": 3, "exact_scan_fraction": 1.5}, "exact_scan_fraction"),
+        ({"collection": "a", "dimensions": 3, "compaction_threshold": True}, "compaction_threshold"),
+        ({"collection": "a", "dimensions": 3, "exact_scan_min_rows": -1}, "exact_scan_min_rows"),
+        ({"collection": "a", "dimensions": 3, "chunk_size": 0}, "chunk_size"),
+    ],
+)
+def test_config_validation(kwargs: dict[str, Any], key: str) -> None:
+    """Invalid options raise ConfigError naming the key."""
+    with pytest.raises(ConfigError) as info:
+        VectorStoreConfig(**kwargs)
+    assert info.value.key == key
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"m": 1},
+        {"ef_construction": 0},
+        {"ef_search": "64"},
+    ],
+)
+def test_hnsw_validation(kwargs: dict[str, Any]) -> None:
+    """HnswConfig validates its ranges."""
+    with pytest.raises(ConfigError):
+        HnswConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"tier": "pq"},
+        {"tier": "auto"},
+        {"rescore": "yes"},
+        {"rescore_factor": 0},
+        {"memory_budget_mb": 0},
+        {"memory_budget_mb": True},
+    ],
+)
+def test_compression_validation(kwargs: dict[str, Any]) -> None:
+    """CompressionConfig validates tier, factor and budget (auto needs a budget)."""
+    with pytest.raises(ConfigError):
+        CompressionConfig(**kwargs)
+
+
+def test_rescore_factors() -> None:
+    """Rescoring fetches more candidates for lossier tiers; without rescore, exactly k."""
+    c = CompressionConfig(tier="int8")
+    assert [c.factor_for(t) for t in ("none", "f16", "int8", "binary")] == [1, 2, 4, 32]
+    assert CompressionConfig(tier="f16", rescore_factor=7).factor_for("f16") == 7
+    assert CompressionConfig(tier="f16", rescore=False).factor_for("f16") == 1
+
+
+def test_builder() -> None:
+    """The fluent builder builds the same config as the constructor and validates in build()."""
+    cfg = (
+        VectorStoreConfig.builder()
+        .collection("embeddings")
+        .dimensions(1536)
+        .distance(Distance.DOT)
+        .hnsw(m=32, ef_construction=400)
+        .hnsw(ef_search=128)
+        .compression(tier="auto")
+        .compression(memory_budget_mb=512)
+        .indexed_fields("lang", "year")
+        .durability("full")
+        .background_indexing(False)
+        .build()
+    )
+    assert cfg == VectorStoreConfig(
+        collection="embeddings",
+        dimensions=1536,
+        distance=Distance.DOT,
+        hnsw=HnswConfig(m=32, ef_construction=400, ef_search=128),
+        compression=CompressionConfig(tier="auto", memory_budget_mb=512),
+        indexed_fields=("lang", "year"),
+        durability="full",
+        background_indexing=False,
+    )
+    built = (
+        VectorStoreConfig.builder()
+        .collection("c")
+        .dimensions(3)
+        .hnsw(HnswConfig(m=8))
+        .compression(CompressionConfig(tier="f16"))
+    )
+    built.validate()
+    assert built.build().hnsw.m == 8
+    assert built.build().compression.tier == "f16"
+    with pytest.raises(ConfigError) as info:
+        VectorStoreConfig.builder().dimensions(3).build()
+    assert info.value.key == "collection"
+    with pytest.raises(ConfigError):
+        VectorStoreConfig.builder().collection("c").dimensions(3).compression(tier="auto").build()
+
+
+def test_from_config_reads_vector_keys() -> None:
+    """from_config reads vector.* from llm_infra.config, environment strings included."""
+    env = {
+        "LLM_VECTOR__COLLECTION": "docs",
+        "LLM_VECTOR__DIMENSIONS": "384",
+        "LLM_VECTOR__DISTANCE": "L2",
+        "LLM_VECTOR__HNSW__M": "24",
+        "LLM_VECTOR__HNSW__EF_SEARCH": "80",
+        "LLM_VECTOR__COMPRESSION__TIER": "int8",
+        "LLM_VECTOR__COMPRESSION__RESCORE": "false",
+        "LLM_VECTOR__INDEXED_FIELDS": "lang, year",
+        "LLM_VECTOR__DURABILITY": "full",
+        "LLM_VECTOR__BACKGROUND_INDEXING": "0",
+        "LLM_VECTOR__COMPACTION_THRESHOLD": "0.3",
+    }
+    cfg = VectorStoreConfig.from_config(ConfigLoader().with_env(environ=env).load())
+    assert cfg.collection == "docs"
+    assert cfg.dimensions == 384
+    assert cfg.distance is Distance.L2
+    assert cfg.hnsw == HnswConfig(m=24, ef_construction=200, ef_search=80)
+    assert cfg.compression == CompressionConfig(tier="int8", rescore=False)
+    assert cfg.indexed_fields == ("lang", "year")
+    assert cfg.durability == "full"
+    assert cfg.background_indexing is False
+    assert cfg.compaction_threshold == 0.3
+
+
+def test_from_config_mappings_and_errors() -> None:
+    """Typed values from files work; enabled=false means no compression; missing keys are named."""
+    overrides = {
+        "vector": {
+            "collection": "c",
+            "dimensions": 8,
+            "compression": {"enabled": False, "memory_budget_mb": 64.0, "rescore_factor": 3},
+            "indexed_fields": ["a"],
+        }
+    }
+    cfg = VectorStoreConfig.from_config(ConfigLoader().with_overrides(overrides).load())
+    assert cfg.compression.tier == "none"
+    assert cfg.compression.memory_budget_mb == 64.0
+    assert cfg.indexed_fields == ("a",)
+    missing = ConfigLoader().with_overrides({"vector": {"collection": "c"}}).load()
+    with pytest.raises(ConfigError) as info:
+        VectorStoreConfig.from_config(missing)
+    assert info.value.key == "vector.dimensions"
+    bad_values: tuple[dict[str, Any], ...] = (
+        {"vector.dimensions": "many"},
+        {"vector.dimensions": True},
+        {"vector.hnsw.m": "x"},
+        {"vector.compaction_threshold": "x"},
+        {"vector.compaction_threshold": True},
+        {"vector.background_indexing": "maybe"},
+        {"vector.indexed_fields": 5},
+    )
+    for bad in bad_values:
+        source = _Dict({"vector.collection": "c", "vector.dimensions": 8, **bad})
+        with pytest.raises(ConfigError):
+            VectorStoreConfig.from_config(source)
+
+
+class _Dict:
+    """A minimal config source over a flat dict of dotted keys."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def get(self, key: Any, default: Any = None, /) -> Any:
+        return self.data.get(key, default)
+
+
+class _Strict:
+    """A config source that raises for unknown keys, like a typed Config."""
+
+    def __init__(self, data: dict[str, Any], code: str = "config.missing_key") -> None:
+        self.data = data
+        self.code = code
+
+    def get(self, key: Any, default: Any = None, /) -> Any:
+        if key in self.data:
+            return self.data[key]
+        raise ConfigError(f"missing {key}", key=key, code=self.code)
+
+
+def test_from_config_with_raising_sources() -> None:
+    """A source that raises config.missing_key for optional keys works; other errors propagate."""
+    cfg = VectorStoreConfig.from_config(_Strict({"store.collection": "c", "store.dimensions": 4}), "store")
+    assert cfg.dimensions == 4
+    with pytest.raises(ConfigError):
+        VectorStoreConfig.from_config(_Strict({"vector.collection": "c"}, code="config.wrong_type"))
+
+
+@given(st.lists(st.floats(-1000, 1000, width=32), min_size=1, max_size=1000))
+@settings(max_examples=100, deadline=None)
+def test_normalization_produces_unit_vectors(values: list[float]) -> None:
+    """The spec's property: the result has norm 1 (1e-5) or the input was all zeros."""
+    v = normalize(values)
+    magnitude = float(np.linalg.norm(v.astype(np.float64)))
+    assert abs(magnitude - 1.0) < 1e-5 or all(x == 0.0 for x in values)
+    assert v.dtype == np.float32
+    assert EmbeddingNormalizer.is_normalized(v)
+
+
+def test_normalizer_variants() -> None:
+    """2-D input normalizes rows; zero rows stay zero; in-place works; the input is not modified."""
+    m = np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32)
+    out = EmbeddingNormalizer.normalize(m)
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
+    assert m[0, 0] == 3.0
+    EmbeddingNormalizer.normalize_in_place(m)
+    np.testing.assert_allclose(m, out)
+    assert EmbeddingNormalizer.is_normalized([0.0, 0.0])
+    assert not EmbeddingNormalizer.is_normalized([2.0, 0.0])
+    np.testing.assert_array_equal(normalize([0, 0, 0]), [0, 0, 0])
