@@ -90,7 +90,7 @@ def grpc_exporter_available() -> bool:
     """Whether ``opentelemetry-exporter-otlp-proto-grpc`` is importable."""
     try:
         return importlib.util.find_spec(_GRPC_MODULE) is not None
-    except (ImportError, ValueError):  # pragma: no cover - a broken parent package
+    except (ImportError, ValueError):  # blocked in sys.modules, or a broken parent package
         return False
 
 
@@ -352,7 +352,9 @@ class OtelConfig:
         return attrs
 
     @classmethod
-    def from_config(cls, cfg: Any, *, environ: Mapping[str, str] | None = None, **overrides: Any) -> OtelConfig:
+    def from_config(
+        cls, cfg: Any, *, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> OtelConfig:
         """Read the ``otel.*`` keys of a config, then apply the standard ``OTEL_*`` variables.
 
         Keys: ``otel.service.name`` (required), ``otel.service.version``, ``otel.service.namespace``,
@@ -584,7 +586,9 @@ def _exporter_from(cfg: Any, env: Mapping[str, str]) -> ExporterConfig:
             raise ConfigError(
                 "otel.exporter.jaeger.endpoint is required when otel.exporter.type is 'jaeger'",
                 key="otel.exporter.jaeger.endpoint",
-                remediation=["Jaeger ingests OTLP: point it at Jaeger's OTLP HTTP port, e.g. http://jaeger:4318."],
+                remediation=[
+                    "Jaeger ingests OTLP: point it at Jaeger's OTLP HTTP port, e.g. http://jaeger:4318."
+                ],
             )
         return ExporterConfig.otlp(str(endpoint))
     if kind != "otlp":
@@ -599,7 +603,8 @@ def _exporter_from(cfg: Any, env: Mapping[str, str]) -> ExporterConfig:
         protocol = "http/protobuf"
     if protocol not in ("http/protobuf", "grpc"):
         raise ConfigError(
-            f"unsupported OTLP protocol {protocol!r}; expected 'http/protobuf' or 'grpc' (http/json is not shipped)",
+            f"unsupported OTLP protocol {protocol!r}; expected 'http/protobuf' or 'grpc'"
+            " (http/json is not shipped)",
             key="otel.exporter.otlp.protocol",
         )
     endpoint = env.get(ENV_OTLP_ENDPOINT) or cfg_get(cfg, "otel.exporter.otlp.endpoint")
@@ -611,7 +616,9 @@ def _exporter_from(cfg: Any, env: Mapping[str, str]) -> ExporterConfig:
         headers[name] = value if isinstance(value, Secret) else str(value)
     if env.get(ENV_OTLP_HEADERS):
         headers.update(parse_pairs(env[ENV_OTLP_HEADERS], ENV_OTLP_HEADERS))
-    timeout = _as_float(cfg_get(cfg, "otel.exporter.otlp.timeout_secs", 10.0), "otel.exporter.otlp.timeout_secs")
+    timeout = _as_float(
+        cfg_get(cfg, "otel.exporter.otlp.timeout_secs", 10.0), "otel.exporter.otlp.timeout_secs"
+    )
     if env.get(ENV_OTLP_TIMEOUT):
         timeout = _as_float(env[ENV_OTLP_TIMEOUT], ENV_OTLP_TIMEOUT, 1e-3)
     compression = str(cfg_get(cfg, "otel.exporter.otlp.compression", "none") or "none").strip().lower()
@@ -624,4 +631,3 @@ def _exporter_from(cfg: Any, env: Mapping[str, str]) -> ExporterConfig:
         compression=compression,  # type: ignore[arg-type]  # validated by ExporterConfig
         traces_endpoint=env.get(ENV_OTLP_TRACES_ENDPOINT) or None,
     )
-

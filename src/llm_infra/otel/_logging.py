@@ -130,7 +130,7 @@ class OtelLogHandler(logging.Handler):
                 attributes=attributes,
                 exception=exception,
             )
-        except Exception:
+        except Exception:  # noqa: BLE001 - logging handlers report through handleError, never raise
             self.handleError(record)
 
 

@@ -29,7 +29,9 @@ def _instrument(kind: str, name: str, unit: str, description: str, **kwargs: Any
             cached = _instruments.get(name)
             if cached is None:
                 meter = get_meter("llm_infra")
-                instrument = getattr(meter, f"create_{kind}")(name, unit=unit, description=description, **kwargs)
+                instrument = getattr(meter, f"create_{kind}")(
+                    name, unit=unit, description=description, **kwargs
+                )
                 cached = (kind, unit, instrument)
                 _instruments[name] = cached
     if cached[0] != kind or cached[1] != unit:

@@ -112,7 +112,7 @@ class BufferedSpanProcessor(SpanProcessor):
             finally:
                 self._flush_requests -= 1
 
-    def shutdown(self, timeout: float = 5.0) -> None:  # type: ignore[override]  # the SDK's takes no argument
+    def shutdown(self, timeout: float = 5.0) -> None:
         """Stop the worker after a last, bounded export round; count what could not be sent."""
         with self._cond:
             if self._stopping:
@@ -142,7 +142,7 @@ class BufferedSpanProcessor(SpanProcessor):
             self._exporter_closed = True
         try:
             self._exporter.shutdown()
-        except Exception:  # a broken exporter must not break the application's shutdown
+        except Exception:  # noqa: BLE001 - a broken exporter must not break the application's shutdown
             _log.exception("OTEL exporter %s failed to shut down", self._name)
 
     def _drop(self, count: int, reason: str) -> None:
@@ -243,6 +243,6 @@ class BufferedSpanProcessor(SpanProcessor):
     def _try_export(self, batch: Sequence[ReadableSpan]) -> bool:
         try:
             return self._exporter.export(batch) is SpanExportResult.SUCCESS
-        except Exception:  # any exporter failure is an export failure, never the app's problem
+        except Exception:  # noqa: BLE001 - any exporter failure is an export failure, never the app's
             _log.debug("OTEL exporter %s raised", self._name, exc_info=True)
             return False

@@ -94,14 +94,15 @@ class _Runtime:
 RUNTIME = _Runtime()
 
 
-def _fallback_tracer_provider() -> trace.TracerProvider | None:
-    provider = trace.get_tracer_provider()
-    return None if provider is SWITCH_TRACER_PROVIDER else provider
+def _fallback_tracer(args: tuple[Any, ...]) -> trace.Tracer:
+    tracer = trace.get_tracer_provider().get_tracer(*args)
+    # The global may be the switch itself, or a proxy delegating to it: that would loop.
+    return _NOOP_TRACER if isinstance(tracer, SwitchTracer) else tracer
 
 
-def _fallback_meter_provider() -> metrics.MeterProvider | None:
-    provider = metrics.get_meter_provider()
-    return None if provider is SWITCH_METER_PROVIDER else provider
+def _fallback_meter(args: tuple[Any, ...]) -> metrics.Meter:
+    meter = metrics.get_meter_provider().get_meter(*args)
+    return _NOOP_METER if isinstance(meter, SwitchMeter) else meter
 
 
 @final
@@ -110,7 +111,9 @@ class SwitchTracer(trace.Tracer):
 
     __slots__ = ("_args", "_generation", "_real")
 
-    def __init__(self, name: str, version: str | None, schema_url: str | None, attributes: Attributes) -> None:
+    def __init__(
+        self, name: str, version: str | None, schema_url: str | None, attributes: Attributes
+    ) -> None:
         self._args = (name, version, schema_url, attributes)
         self._generation = -1
         self._real: trace.Tracer = _NOOP_TRACER
@@ -118,12 +121,14 @@ class SwitchTracer(trace.Tracer):
     def _resolve(self) -> trace.Tracer:
         generation = RUNTIME.generation
         if generation != self._generation:
-            provider = RUNTIME.tracer_provider or _fallback_tracer_provider()
-            self._real = _NOOP_TRACER if provider is None else provider.get_tracer(*self._args)
+            provider = RUNTIME.tracer_provider
+            self._real = (
+                _fallback_tracer(self._args) if provider is None else provider.get_tracer(*self._args)
+            )
             self._generation = generation
         return self._real
 
-    def start_span(
+    def start_span(  # noqa: PLR0917 - the OpenTelemetry API's signature
         self,
         name: str,
         context: Context | None = None,
@@ -139,8 +144,8 @@ class SwitchTracer(trace.Tracer):
             name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
         )
 
-    @contextmanager  # type: ignore[override]  # the API types it with its private context-manager decorator
-    def start_as_current_span(
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]  # noqa: PLR0917 - the API's signature and private decorator
         self,
         name: str,
         context: Context | None = None,
@@ -184,7 +189,9 @@ class SwitchTracerProvider(trace.TracerProvider):
     ) -> trace.Tracer:
         """A switchable tracer; tracers without attributes are cached per name/version/schema."""
         if attributes:
-            return SwitchTracer(instrumenting_module_name, instrumenting_library_version, schema_url, attributes)
+            return SwitchTracer(
+                instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+            )
         key = (instrumenting_module_name, instrumenting_library_version, schema_url)
         tracer = self._tracers.get(key)
         if tracer is None:
@@ -224,9 +231,7 @@ class _SwitchInstrument:
 class _SwitchCounter(_SwitchInstrument, Counter):
     __slots__ = ()
 
-    def add(
-        self, amount: int | float, attributes: Attributes = None, context: Context | None = None
-    ) -> None:
+    def add(self, amount: int | float, attributes: Attributes = None, context: Context | None = None) -> None:
         self._resolve().add(amount, attributes, context)
 
 
@@ -234,9 +239,7 @@ class _SwitchCounter(_SwitchInstrument, Counter):
 class _SwitchUpDownCounter(_SwitchInstrument, UpDownCounter):
     __slots__ = ()
 
-    def add(
-        self, amount: int | float, attributes: Attributes = None, context: Context | None = None
-    ) -> None:
+    def add(self, amount: int | float, attributes: Attributes = None, context: Context | None = None) -> None:
         self._resolve().add(amount, attributes, context)
 
 
@@ -284,7 +287,9 @@ class _SwitchObservableGauge(_SwitchObservable, ObservableGauge):
 class SwitchMeter(metrics.Meter):
     """A meter whose instruments follow the meter provider currently behind the switch."""
 
-    def __init__(self, name: str, version: str | None, schema_url: str | None, attributes: Attributes) -> None:
+    def __init__(
+        self, name: str, version: str | None, schema_url: str | None, attributes: Attributes
+    ) -> None:
         super().__init__(name, version, schema_url)
         self._key = (name, version, schema_url, attributes)
         self._generation = -1
@@ -294,8 +299,8 @@ class SwitchMeter(metrics.Meter):
         """The real meter of the current delegate."""
         generation = RUNTIME.generation
         if generation != self._generation:
-            provider = RUNTIME.meter_provider or _fallback_meter_provider()
-            self._real = _NOOP_METER if provider is None else provider.get_meter(*self._key)
+            provider = RUNTIME.meter_provider
+            self._real = _fallback_meter(self._key) if provider is None else provider.get_meter(*self._key)
             self._generation = generation
         return self._real
 
@@ -434,6 +439,9 @@ def install_globals() -> None:
                     "or skip init_otel: llm-infra's spans and metrics then go to the provider you installed.",
                 ],
             )
+        # Switch objects resolved while the global was unset hold API proxies, which are about to
+        # point back at the switch (and run callbacks under their own locks): re-resolve them first.
+        RUNTIME.generation += 1
         if tracer_provider is not SWITCH_TRACER_PROVIDER:
             trace.set_tracer_provider(SWITCH_TRACER_PROVIDER)
         if meter_provider is not SWITCH_METER_PROVIDER:

@@ -31,7 +31,7 @@ _log = logging.getLogger("llm_infra.otel")
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The content type of the Prometheus text exposition."""
 
-_init_lock = threading.Lock()
+_init_lock = threading.RLock()
 _active: OtelGuard | None = None
 
 
@@ -42,8 +42,7 @@ def _compression(name: str) -> Any:
 
 
 def _grpc_compression(name: str) -> Any:
-    import grpc
-
+    grpc = require("grpc", "otel")
     return grpc.Compression.Gzip if name == "gzip" else grpc.Compression.NoCompression
 
 
@@ -220,7 +219,9 @@ class OtelGuard:
 
         config = self.config
         ratio = config.sampling_ratio
-        root: Sampler = ALWAYS_ON if ratio >= 1.0 else ALWAYS_OFF if ratio <= 0.0 else TraceIdRatioBased(ratio)
+        root: Sampler = (
+            ALWAYS_ON if ratio >= 1.0 else ALWAYS_OFF if ratio <= 0.0 else TraceIdRatioBased(ratio)
+        )
         sampler = ParentBased(root) if config.parent_based else root
         provider = TracerProvider(sampler=sampler, resource=resource, shutdown_on_exit=False)
         exporter = config.exporter
@@ -252,7 +253,7 @@ class OtelGuard:
         exporter = self.config.exporter
         provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         if exporter.kind == "memory":
-            self._log_memory = InMemoryLogRecordExporter()
+            self._log_memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # untyped SDK init
             provider.add_log_record_processor(SimpleLogRecordProcessor(self._log_memory))
         elif exporter.kind == "console":
             provider.add_log_record_processor(SimpleLogRecordProcessor(_log_exporter(exporter)))

@@ -48,7 +48,7 @@ def _clean_value(value: object) -> AttributeValue | None:
         items = [_clean_value(item) for item in value]
         for kind in (str, bool, int, float):
             if all(type(item) is kind for item in items):
-                return tuple(items)  # type: ignore[return-value]  # homogeneous, checked just above
+                return tuple(items)
         if all(type(item) in (int, float) for item in items):
             return tuple(float(item) for item in items)  # type: ignore[arg-type]  # ints and floats only
         return tuple(str(item) for item in items)

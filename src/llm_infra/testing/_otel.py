@@ -69,4 +69,3 @@ def reset_otel() -> None:
 
 
 __all__ = ["capture_spans", "reset_otel"]
-
