@@ -102,9 +102,11 @@ class TtlCache(Generic[K, V]):
         "_expirations",
         "_hits",
         "_lock",
+        "_lookup",
         "_max_size",
         "_misses",
         "_now",
+        "_touch",
         "name",
     )
 
@@ -127,6 +129,9 @@ class TtlCache(Generic[K, V]):
         self._max_size = max_size
         self._default_ttl = ttl
         self._data: OrderedDict[K, tuple[V, float]] = OrderedDict()
+        # Bound methods of the one dict this cache ever uses: two attribute lookups fewer per hit.
+        self._lookup = self._data.get
+        self._touch = self._data.move_to_end
         self._lock = threading.Lock()
         # Binding time.monotonic directly saves one Python call on every lookup.
         self._now = time.monotonic if clock is None or clock is SYSTEM_CLOCK else clock.monotonic
@@ -158,18 +163,16 @@ class TtlCache(Generic[K, V]):
         lock = self._lock
         lock.acquire()
         try:
-            entry = self._data.get(key)
-            if entry is None:
-                self._misses += 1
-                return default
-            if entry[1] <= self._now():
+            entry = self._lookup(key)
+            if entry is not None and entry[1] > self._now():
+                self._touch(key)
+                self._hits += 1
+                return entry[0]
+            self._misses += 1
+            if entry is not None:
                 del self._data[key]
                 self._expirations += 1
-                self._misses += 1
-                return default
-            self._data.move_to_end(key)
-            self._hits += 1
-            return entry[0]
+            return default
         finally:
             lock.release()
 

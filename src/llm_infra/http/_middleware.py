@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from typing import Any, final
 
 import orjson
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 
 from llm_infra._internal._ulid import new_ulid
 from llm_infra.errors import ConfigError, InfraError
+from llm_infra.ids import ulid
 
 __all__ = [
     "AccessLogMiddleware",
@@ -68,6 +70,24 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return value  # type: ignore[no-any-return]
     return None
+
+
+def _body_framing(scope: Scope) -> tuple[bool, bytes | None]:
+    """``(may have a body, Content-Length value)`` of an HTTP/1 request.
+
+    An HTTP/1.x request without ``Content-Length`` or ``Transfer-Encoding`` has no body, so
+    body guards need not wrap its ``receive``; other HTTP versions frame bodies differently.
+    """
+    length = None
+    chunked = False
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            length = value
+        elif key == b"transfer-encoding":
+            chunked = True
+    if scope.get("http_version", "1.1") not in ("1.1", "1.0"):
+        return True, length
+    return chunked or (length is not None and length.strip() != b"0"), length
 
 
 def problem_response(
@@ -147,7 +167,7 @@ class RequestIdMiddleware:
         *,
         header: str = "x-request-id",
         trust_incoming: bool = True,
-        generator: Callable[[], str] = new_ulid,
+        generator: Callable[[], str] = ulid,
     ) -> None:
         self._app = app
         self._header = header.lower().encode("latin-1")
@@ -174,10 +194,10 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *(h for h in message.get("headers", ()) if h[0].lower() != name),
-                    header,
-                ]
+                headers = message.get("headers")
+                headers = [h for h in headers if h[0].lower() != name] if headers else []
+                headers.append(header)
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -266,7 +286,11 @@ class TracingMiddleware:
     ``http.response.status_code``, ``http.route``; ``error.type`` on failures). 5xx responses and
     exceptions mark the span as an error; an ``InfraError`` adds ``error.code`` and ``error.id``.
     Durations go to the ``http.server.request.duration`` histogram (seconds). The query string
-    is not recorded. With no OpenTelemetry SDK installed this is the API's no-op.
+    is not recorded.
+
+    Until an OpenTelemetry SDK is installed (``llm_infra.otel.init_otel``) spans would be
+    no-ops, so none is built: the caller's trace context is only made current (so outgoing
+    calls still propagate it), which saves most of the cost.
 
     Args:
         app: the ASGI application.
@@ -276,7 +300,7 @@ class TracingMiddleware:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_duration", "_tracer")
+    __slots__ = ("_app", "_duration", "_global_provider", "_sdk_seen", "_tracer")
 
     def __init__(
         self,
@@ -287,10 +311,33 @@ class TracingMiddleware:
     ) -> None:
         self._app = app
         self._tracer = trace.get_tracer("llm_infra.http", tracer_provider=tracer_provider)
+        self._global_provider = tracer_provider is None
+        self._sdk_seen = False
         meter = metrics.get_meter("llm_infra.http", meter_provider=meter_provider)
         self._duration = meter.create_histogram(
             "http.server.request.duration", unit="s", description="Duration of HTTP server requests"
         )
+
+    def _recording(self) -> bool:
+        if self._sdk_seen or not self._global_provider:
+            return True
+        # A global provider, once set, cannot be replaced: remember it and stop checking.
+        self._sdk_seen = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        return self._sdk_seen
+
+    def _record_duration(
+        self, start: float, method: str, scope: Scope, status: int, error_type: str | None
+    ) -> str | None:
+        route_path = getattr(scope.get("route"), "path", None)
+        labels: dict[str, Any] = {"http.request.method": method, "url.scheme": scope.get("scheme", "http")}
+        if status:
+            labels["http.response.status_code"] = status
+        if route_path:
+            labels["http.route"] = route_path
+        if error_type is not None:
+            labels["error.type"] = error_type
+        self._duration.record(time.perf_counter() - start, labels)
+        return route_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -298,6 +345,32 @@ class TracingMiddleware:
             return
         start = time.perf_counter()
         method = scope.get("method", "GET")
+        status = 0
+
+        async def send_traced(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        if not self._recording():
+            token = None
+            if _header(scope, b"traceparent") is not None:
+                token = otel_context.attach(propagate.extract(_carrier(scope)))
+            error_type: str | None = None
+            try:
+                await self._app(scope, receive, send_traced)
+            except BaseException as exc:
+                error_type = type(exc).__qualname__
+                raise
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+                if error_type is None and status >= 500:
+                    error_type = str(status)
+                self._record_duration(start, method, scope, status, error_type)
+            return
+
         attributes: dict[str, Any] = {
             "http.request.method": method,
             "url.path": scope.get("path", ""),
@@ -316,18 +389,10 @@ class TracingMiddleware:
         if user_agent:
             attributes["user_agent.original"] = user_agent.decode("latin-1")
         parent = propagate.extract(_carrier(scope))
-        status = 0
-
-        async def send_traced(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         with self._tracer.start_as_current_span(
             method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes, end_on_exit=True
         ) as span:
-            error_type: str | None = None
+            error_type = None
             try:
                 await self._app(scope, receive, send_traced)
             except BaseException as exc:
@@ -338,11 +403,6 @@ class TracingMiddleware:
                     span.set_attribute("error.id", exc.error_id)
                 raise
             finally:
-                route = scope.get("route")
-                route_path = getattr(route, "path", None)
-                if route_path:
-                    span.set_attribute("http.route", route_path)
-                    span.update_name(f"{method} {route_path}")
                 if status:
                     span.set_attribute("http.response.status_code", status)
                 if error_type is None and status >= 500:
@@ -350,17 +410,10 @@ class TracingMiddleware:
                 if error_type is not None:
                     span.set_attribute("error.type", error_type)
                     span.set_status(trace.Status(trace.StatusCode.ERROR))
-                labels: dict[str, Any] = {
-                    "http.request.method": method,
-                    "url.scheme": attributes["url.scheme"],
-                }
-                if status:
-                    labels["http.response.status_code"] = status
+                route_path = self._record_duration(start, method, scope, status, error_type)
                 if route_path:
-                    labels["http.route"] = route_path
-                if error_type is not None:
-                    labels["error.type"] = error_type
-                self._duration.record(time.perf_counter() - start, labels)
+                    span.set_attribute("http.route", route_path)
+                    span.update_name(f"{method} {route_path}")
 
 
 # --- limits --------------------------------------------------------------------------------------
@@ -534,7 +587,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        length = _header(scope, b"content-length")
+        has_body, length = _body_framing(scope)
         if length is not None:
             try:
                 declared = int(length)
@@ -557,6 +610,9 @@ class BodyLimitMiddleware:
             if declared > self._max:
                 await send_problem(send, 413, self._problem(scope), close=True)
                 return
+        if not has_body:
+            await self._app(scope, receive, send)
+            return
         guard = _Guard()
         received = 0
         limit = self._max
@@ -599,6 +655,9 @@ class DeadlineMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        if not _body_framing(scope)[0]:
             await self._app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ explicit ``clock=`` passes its ``clock.time()`` instead (tests do this with a ``
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import threading
@@ -205,6 +206,9 @@ class RedisBackend:
     __slots__ = (
         "_async",
         "_errors",
+        "_idle",
+        "_idle_async",
+        "_idle_loop",
         "_lock",
         "_noscript",
         "_owns_async",
@@ -233,6 +237,9 @@ class RedisBackend:
         self._owns_sync = False
         self._owns_async = False
         self._lock = threading.Lock()
+        self._idle: list[Any] = []
+        self._idle_async: list[Any] = []
+        self._idle_loop: asyncio.AbstractEventLoop | None = None
         self.prefix = prefix
 
     def _sync_client(self) -> redis.Redis:
@@ -266,36 +273,83 @@ class RedisBackend:
     def _key(self, spec: LimitSpec, key: str) -> str:
         return self.prefix + spec.storage_key(key)
 
+    def _evaluate(self, name: str, full: str, args: tuple[str, ...]) -> Any:
+        """EVALSHA (EVAL on NOSCRIPT) on a connection this backend keeps checked out.
+
+        Going through ``Redis.evalsha`` costs a pool checkout and release per call (with its
+        lock and bookkeeping), about as much as the round trip itself. Idle connections wait on
+        a stack instead (``list.pop``/``append`` are atomic, so threads share it safely); a
+        connection that failed mid-exchange may hold half a reply, so it is disconnected and
+        handed back to the pool rather than reused.
+        """
+        pool = self._sync_client().connection_pool
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = pool.get_connection()
+        clean = False
+        try:
+            try:
+                conn.send_command("EVALSHA", _SHAS[name], 1, full, *args)
+                reply = conn.read_response()
+            except self._noscript:
+                conn.send_command("EVAL", _SCRIPTS[name], 1, full, *args)
+                reply = conn.read_response()
+            clean = True
+            return reply
+        finally:
+            if clean:
+                self._idle.append(conn)
+            else:
+                conn.disconnect()
+                pool.release(conn)
+
     def decide(self, spec: LimitSpec, key: str, cost: int, now: float | None) -> Decision:
         """Run ``spec``'s script for ``key`` (``now`` in seconds since the epoch, or None for TIME).
 
         Raises:
             ExternalError: Redis failed (retryable when it was a connection problem).
         """
-        client = self._sync_client()
-        name = spec.algorithm
-        args = script_args(spec, cost, now)
-        full = self._key(spec, key)
         try:
-            try:
-                reply = client.evalsha(_SHAS[name], 1, full, *args)
-            except self._noscript:
-                reply = client.eval(_SCRIPTS[name], 1, full, *args)
+            reply = self._evaluate(spec.algorithm, self._key(spec, key), script_args(spec, cost, now))
         except self._errors as exc:
             raise _redis_error(exc, "ratelimit") from exc
-        return parse_reply(spec, reply)  # type: ignore[arg-type]
+        return parse_reply(spec, reply)
+
+    async def _aevaluate(self, name: str, full: str, args: tuple[str, ...]) -> Any:
+        """Async ``_evaluate``: the idle stack belongs to the event loop that filled it."""
+        pool: Any = self._async_client().connection_pool
+        loop = asyncio.get_running_loop()
+        if self._idle_loop is not loop:
+            # Connections are bound to the loop that opened them; never reuse them elsewhere.
+            self._idle_async = []
+            self._idle_loop = loop
+        idle = self._idle_async
+        try:
+            conn = idle.pop()
+        except IndexError:
+            conn = await pool.get_connection()
+        clean = False
+        try:
+            try:
+                await conn.send_command("EVALSHA", _SHAS[name], 1, full, *args)
+                reply = await conn.read_response()
+            except self._noscript:
+                await conn.send_command("EVAL", _SCRIPTS[name], 1, full, *args)
+                reply = await conn.read_response()
+            clean = True
+            return reply
+        finally:
+            if clean:
+                idle.append(conn)
+            else:
+                await conn.disconnect()
+                await pool.release(conn)
 
     async def adecide(self, spec: LimitSpec, key: str, cost: int, now: float | None) -> Decision:
         """Async ``decide``."""
-        client = self._async_client()
-        name = spec.algorithm
-        args = script_args(spec, cost, now)
-        full = self._key(spec, key)
         try:
-            try:
-                reply = await client.evalsha(_SHAS[name], 1, full, *args)  # type: ignore[misc]
-            except self._noscript:
-                reply = await client.eval(_SCRIPTS[name], 1, full, *args)  # type: ignore[misc]
+            reply = await self._aevaluate(spec.algorithm, self._key(spec, key), script_args(spec, cost, now))
         except self._errors as exc:
             raise _redis_error(exc, "ratelimit") from exc
         return parse_reply(spec, reply)
@@ -315,15 +369,25 @@ class RedisBackend:
             raise _redis_error(exc, "reset") from exc
 
     def close(self) -> None:
-        """Close the sync client if this backend created it."""
+        """Hand back the connections this backend holds; close the sync client if it created it."""
+        if self._sync is not None:
+            pool = self._sync.connection_pool
+            while self._idle:
+                pool.release(self._idle.pop())
         if self._owns_sync and self._sync is not None:
             self._sync.close()
             self._sync = None
             self._owns_sync = False
 
     async def aclose(self) -> None:
-        """Close both clients this backend created."""
+        """Hand back held connections and close both clients this backend created."""
         self.close()
+        if self._async is not None:
+            pool = self._async.connection_pool
+            if self._idle_loop is asyncio.get_running_loop():
+                while self._idle_async:
+                    await pool.release(self._idle_async.pop())
+            self._idle_async = []
         if self._owns_async and self._async is not None:
             await self._async.aclose()
             self._async = None

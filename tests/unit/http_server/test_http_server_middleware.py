@@ -232,6 +232,29 @@ async def test_span_marks_5xx_and_exceptions_as_errors() -> None:
     meters.shutdown()
 
 
+async def test_global_provider_path_keeps_the_callers_trace_current() -> None:
+    """With the global provider (no SDK installed here), the app still runs in the caller's trace."""
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        seen.append(format(trace.get_current_span().get_span_context().trace_id, "032x"))
+        if scope["path"] == "/boom":
+            raise RuntimeError("x")
+        status = 503 if scope["path"] == "/down" else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    middleware = TracingMiddleware(app)
+    async with client(middleware) as c:
+        await c.get("/", headers={"traceparent": parent})
+        await c.get("/down")
+        with pytest.raises(RuntimeError):
+            await c.get("/boom")
+    assert seen[0] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert trace.get_current_span().get_span_context().is_valid is False
+
+
 # --- header limits -------------------------------------------------------------------------------
 
 
@@ -378,7 +401,7 @@ async def test_stalled_body_gets_408_and_connection_close() -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"content-length", b"100")]}
     await DeadlineMiddleware(read_all, body_timeout=0.05)(scope, receive, send)
     assert sent[0]["status"] == 408
     assert (b"connection", b"close") in sent[0]["headers"]
@@ -407,7 +430,8 @@ async def test_deadline_does_not_bound_waiting_after_the_body() -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await DeadlineMiddleware(app, body_timeout=0.05)({"type": "http", "headers": []}, receive, send)
+    scope = {"type": "http", "headers": [(b"content-length", b"2")]}
+    await DeadlineMiddleware(app, body_timeout=0.05)(scope, receive, send)
     assert sent[0]["status"] == 200
 
 
@@ -427,8 +451,37 @@ async def test_expired_deadline_refuses_without_waiting() -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await DeadlineMiddleware(slow_reader, body_timeout=0.05)({"type": "http", "headers": []}, receive, send)
+    scope = {"type": "http", "headers": [(b"transfer-encoding", b"chunked")]}
+    await DeadlineMiddleware(slow_reader, body_timeout=0.05)(scope, receive, send)
     assert sent[0]["status"] == 408
+
+
+@pytest.mark.parametrize("factory", [BodyLimitMiddleware, DeadlineMiddleware])
+@pytest.mark.parametrize(
+    ("headers", "http_version", "wrapped"),
+    [
+        ([], "1.1", False),
+        ([(b"content-length", b"0")], "1.1", False),
+        ([(b"content-length", b"5")], "1.1", True),
+        ([(b"transfer-encoding", b"chunked")], "1.1", True),
+        ([], "2", True),
+    ],
+)
+async def test_receive_is_wrapped_only_when_a_body_can_follow(
+    factory: Any, headers: list[tuple[bytes, bytes]], http_version: str, wrapped: bool
+) -> None:
+    """Bodiless HTTP/1 requests reach the app with the server's own receive (no per-request cost)."""
+    seen: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}  # pragma: no cover
+
+    async def app(scope: Scope, rcv: Any, send: Any) -> None:
+        seen.append(rcv)
+
+    scope = {"type": "http", "headers": headers, "http_version": http_version}
+    await factory(app)(scope, receive, None)
+    assert (seen[0] is not receive) is wrapped
 
 
 # --- CORS ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from llm_infra.errors import ConfigError
+from llm_infra.errors import ConfigError, ExternalError
 from llm_infra.ratelimit import RateLimiter, RedisBackend
 
 pytestmark = pytest.mark.integration
@@ -143,3 +143,49 @@ def test_keys_expire_once_idle(redis_url: str, prefix: str) -> None:
     assert len(keys) == 3
     assert all(0 < client.pttl(k) <= 20_001 for k in keys)
     client.close()
+
+
+def _kill_clients(redis_url: str, name: str) -> int:
+    import redis
+
+    admin = redis.Redis.from_url(redis_url)
+    killed = 0
+    for entry in admin.client_list():
+        if entry.get("name") == name:
+            killed += admin.client_kill_filter(_id=entry["id"])
+    admin.close()
+    return killed
+
+
+def test_connection_killed_mid_use_is_reported_then_recovered(redis_url: str, prefix: str) -> None:
+    """A held connection the server dropped fails one decision (retryable), then a new one is used."""
+    import redis
+
+    name = f"rl-{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(redis_url, client_name=name)
+    limiter = RateLimiter(10, 60.0, backend=RedisBackend(client=client, prefix=prefix))
+    assert limiter.check("k").allowed
+    assert _kill_clients(redis_url, name) >= 1
+    with pytest.raises(ExternalError) as info:
+        limiter.check("k")
+    assert info.value.retryable
+    assert limiter.check("k").remaining == 8
+    client.close()
+
+
+@pytest.mark.anyio
+async def test_async_killed_connection_is_reported_then_recovered(redis_url: str, prefix: str) -> None:
+    """The async path also drops a broken connection and recovers on the next call."""
+    import redis.asyncio
+
+    name = f"rl-{uuid.uuid4().hex[:8]}"
+    client = redis.asyncio.Redis.from_url(redis_url, client_name=name)
+    backend = RedisBackend(async_client=client, prefix=prefix)
+    limiter = RateLimiter(10, 60.0, backend=backend)
+    assert (await limiter.acheck("k")).allowed
+    assert _kill_clients(redis_url, name) >= 1
+    with pytest.raises(ExternalError):
+        await limiter.acheck("k")
+    assert (await limiter.acheck("k")).remaining == 8
+    await backend.aclose()
+    await client.aclose()
