@@ -154,7 +154,18 @@ class AnnIndex:
         cls, data: np.ndarray, tier: str, dims: int, distance: Distance, header: dict[str, Any]
     ) -> AnnIndex:
         """Rebuild from ``serialize`` output; only ever called on checksum-verified bytes."""
-        index = faiss.deserialize_index_binary(data) if tier == "binary" else faiss.deserialize_index(data)
+        view = memoryview(data).cast("B")
+        pos = 0
+
+        def read(size: int) -> bytes:
+            nonlocal pos
+            chunk = view[pos : pos + size].tobytes()
+            pos += len(chunk)
+            return chunk
+
+        # Streams the verified bytes into faiss without an intermediate full-size copy.
+        reader = faiss.PyCallbackIOReader(read, 1 << 22)
+        index = faiss.read_index_binary(reader) if tier == "binary" else faiss.read_index(reader)
         center = header.get("center")
         vec = None if center is None else np.asarray(center, dtype=np.float32)
         if vec is not None and vec.shape != (dims,):

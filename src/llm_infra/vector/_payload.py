@@ -33,6 +33,9 @@ from llm_infra.vector._filters import (
 
 BoolArray = npt.NDArray[np.bool_]
 
+ABSENT: Final = object()
+"""Marks a slot whose metadata lacks the field (``bulk`` input)."""
+
 _MISSING_CODE: Final = -1
 _LIST_CODE: Final = -2
 _OBJECT_CODE: Final = -3
@@ -118,6 +121,49 @@ class _Column:
             self.list_keys[slot] = tuple(codes)
             return
         self.codes[slot] = _OBJECT_CODE
+
+    def bulk(self, values: list[Any]) -> None:
+        """Index slots ``[0, len(values))`` of a fresh column in one pass (``ABSENT`` = missing).
+
+        The per-value work is a type dispatch and a dict lookup; arrays are built at the end.
+        """
+        n = len(values)
+        codes: list[int] = [_MISSING_CODE] * n
+        nums: list[float] = [np.nan] * n
+        present: list[bool] = [False] * n
+        v2c = self.value_to_code
+        for slot, value in enumerate(values):
+            if value is ABSENT:
+                continue
+            present[slot] = True
+            kind = type(value)
+            if kind is str:
+                key: tuple[str, Any] = ("s", value)
+            elif kind is int or kind is float:
+                key = ("n", value)
+                nums[slot] = float(value)
+            elif kind is bool:
+                key = ("b", value)
+            elif value is None:
+                key = ("z", None)
+            elif kind is list:
+                self.set(slot, True, value)
+                codes[slot] = _LIST_CODE
+                continue
+            else:
+                codes[slot] = _OBJECT_CODE
+                continue
+            code = v2c.get(key)
+            if code is None:
+                code = v2c[key] = len(v2c)
+            codes[slot] = code
+        size = max(n, self.codes.shape[0])
+        self.codes = np.full(size, _MISSING_CODE, dtype=np.int32)
+        self.nums = np.full(size, np.nan, dtype=np.float64)
+        self.present = np.zeros(size, dtype=np.bool_)
+        self.codes[:n] = codes
+        self.nums[:n] = nums
+        self.present[:n] = present
 
     def _list_slots(self, code: int) -> np.ndarray | None:
         members = self.list_post.get(code)
@@ -205,31 +251,14 @@ class PayloadIndex:
     def ensure(self, paths: Iterable[str], n: int, source: Callable[[int], dict[str, Any] | None]) -> None:
         """Create and backfill columns for field paths used by a filter."""
         new = [p for p in paths if p not in self._columns]
-        if not new:
-            return
-        cols = {p: _Column() for p in new}
-        for col in cols.values():
-            col.reserve(max(n, self._size))
-        for slot in range(n):
-            meta = source(slot)
-            if meta is None:
-                continue
-            for path, col in cols.items():
-                found, value = extract(meta, path)
-                if found:
-                    col.set(slot, found, value)
-        self._columns.update(cols)
+        if new:
+            self._columns.update(_build(new, [source(slot) for slot in range(n)], max(n, self._size)))
 
-    def remap(self, keep: np.ndarray, source: Callable[[int], dict[str, Any] | None], n: int) -> PayloadIndex:
-        """A fresh index over renumbered slots (after compaction), rebuilt from ``source``."""
-        fresh = PayloadIndex(self._columns)
-        fresh.reserve(n)
-        for slot in range(n):
-            meta = source(slot)
-            if meta is not None:
-                fresh.set(slot, meta)
-        del keep
-        return fresh
+    def rebuild(self, metas: list[dict[str, Any] | None]) -> None:
+        """Re-index every column from scratch over ``metas`` (one entry per slot)."""
+        self._size = max(self._size, len(metas))
+        if self._columns:
+            self._columns = _build(list(self._columns), metas, self._size)
 
     def evaluate(self, f: MetadataFilter, n: int) -> BoolArray:
         """The mask of slots ``[0, n)`` whose metadata passes ``f`` (dead slots not removed)."""
@@ -267,3 +296,23 @@ class PayloadIndex:
             total += col.codes.nbytes + col.nums.nbytes + col.present.nbytes
             total += 64 * len(col.value_to_code) + 40 * sum(len(s) for s in col.list_post.values())
         return total
+
+
+def _build(paths: list[str], metas: list[dict[str, Any] | None], size: int) -> dict[str, _Column]:
+    columns: dict[str, _Column] = {}
+    for path in paths:
+        values: list[Any] = []
+        append = values.append
+        for meta in metas:
+            if meta is None:
+                append(ABSENT)
+            elif path in meta:
+                append(meta[path])
+            else:
+                found, value = extract(meta, path)
+                append(value if found else ABSENT)
+        col = _Column()
+        col.reserve(size)
+        col.bulk(values)
+        columns[path] = col
+    return columns

@@ -518,10 +518,7 @@ class LocalVectorStore:
             self._persisted_version = self._ann_version
             self._persisted_g = g
             if self._payload.fields:
-                self._payload.reserve(g)
-                for slot, text in enumerate(self._meta):
-                    if text is not None:
-                        self._payload.set(slot, orjson.loads(text))
+                self._payload.rebuild([None if t is None else orjson.loads(t) for t in self._meta])
         rebuild = loaded is None and bool(rows)
         if tail_rows.size:
             labels = live_labels[tail_rows]
@@ -1113,16 +1110,22 @@ class LocalVectorStore:
                     self._payload.ensure(missing, self._n, self._meta_dict)
         with self._rw.read:
             scores, slots = self._search_locked(q, k, flt, ef)
+            slot_list = slots.tolist()
+            score_list = scores.tolist()
+            if min_score is not None:
+                keep = sum(1 for sc in score_list if sc >= min_score)  # sorted: a prefix qualifies
+                slot_list, score_list = slot_list[:keep], score_list[:keep]
             ids = self._ids
-            metas = self._meta
-            out: list[SearchResult] = []
-            labels: list[int] = []
-            for slot, score in zip(slots.tolist(), scores.tolist(), strict=True):
-                if min_score is not None and score < min_score:
-                    break
-                text = metas[slot] if with_metadata else None
-                out.append(SearchResult(ids[slot] or "", score, None if text is None else orjson.loads(text)))
-                labels.append(int(self._labels[slot]))
+            if with_metadata:
+                metas = self._meta
+                loads = orjson.loads
+                out = [
+                    SearchResult(ids[s] or "", sc, None if (t := metas[s]) is None else loads(t))
+                    for s, sc in zip(slot_list, score_list, strict=True)
+                ]
+            else:
+                out = [SearchResult(ids[s] or "", sc) for s, sc in zip(slot_list, score_list, strict=True)]
+            labels = self._labels[slot_list].tolist() if with_vectors else []
         if with_vectors and out:
             found = self._vectors_by_label(labels)
             out = [
@@ -1212,11 +1215,14 @@ class LocalVectorStore:
         if g:
             assert self._ann is not None
             dist, found = self._ann.search(q, min(kk, g), max(ef, kk), bitmap)
-            ok = found >= 0
-            found = found[ok]
+            if found.shape[0] and found[-1] < 0:
+                ok = found >= 0
+                found, dist = found[ok], dist[ok]
             if self._tier == "none":
-                dist = dist[ok]
                 scores = dist if self._ip else -np.sqrt(np.maximum(dist, 0.0))
+                if tail is None:
+                    # faiss returns the graph's hits best first: nothing to merge or re-rank.
+                    return scores, found
             else:
                 scores = self._exact_scores(found, q)
             parts_s.append(scores.astype(np.float32, copy=False))
@@ -1391,7 +1397,7 @@ class LocalVectorStore:
                 self._slab.replace(view if view is not None else vecs, tail)
                 if ann is None:
                     self._slab.replace(np.empty((0, self._dims), np.float32), tail)
-                self._payload = self._payload.remap(order, self._meta_dict, self._n)
+                self._payload.rebuild([self._meta_dict(slot) for slot in range(self._n)])
                 self._ann_version += 1
 
     # ------------------------------------------------------------------ persistence

@@ -48,7 +48,7 @@ async def test_async_store_round_trip(tmp_path: Path, durability: str) -> None:
         assert rec is not None
         np.testing.assert_allclose(rec.vector, _v(1), rtol=1e-6)  # type: ignore[arg-type]
         hits = await store.search(_v(3), k=2, filter=Eq("c", "x"))
-        assert [h.id for h in hits][0] == "c"
+        assert hits[0].id == "c"
         hits = await store.query(_v(5)).limit(1).without_metadata().execute()
         assert hits[0].id == "d"
         await store.update_metadata("a", {"c": "z"})
