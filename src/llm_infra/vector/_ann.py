@@ -154,7 +154,7 @@ class AnnIndex:
         cls, data: np.ndarray, tier: str, dims: int, distance: Distance, header: dict[str, Any]
     ) -> AnnIndex:
         """Rebuild from ``serialize`` output; only ever called on checksum-verified bytes."""
-        view = memoryview(data).cast("B")
+        view = memoryview(data).cast("B")  # type: ignore[arg-type]  # ndarray is a buffer
         pos = 0
 
         def read(size: int) -> bytes:

@@ -56,7 +56,11 @@ def atomic_write(path: Path, chunks: list[bytes | memoryview | np.ndarray]) -> t
     try:
         with open(tmp, "wb") as fh:
             for chunk in chunks:
-                view = chunk if isinstance(chunk, bytes) else memoryview(chunk).cast("B")  # type: ignore[arg-type]  # ndarray is a buffer
+                if isinstance(chunk, np.ndarray):
+                    flat = np.ascontiguousarray(chunk).reshape(-1).view(np.uint8)
+                    view: bytes | memoryview = memoryview(flat)  # type: ignore[arg-type]  # ndarray is a buffer
+                else:
+                    view = chunk
                 digest.update(view)
                 fh.write(view)
                 size += len(view)

@@ -65,6 +65,7 @@ MAX_K: Final = 10_000
 _ABSORB_STEP: Final = 512
 _FLUSH_STEP: Final = 2_048
 _MIN_COMPACT: Final = 64
+_AUTOPERSIST_MIN: Final = 50_000
 _MAX_DEPTH: Final = 64
 _FILTER_EF_CAP: Final = 4_096
 _FILTER_EF_PIVOT: Final = 0.3
@@ -1289,6 +1290,11 @@ class LocalVectorStore:
                     return
                 if self._needs_compaction():
                     self._compact()
+                if self._dir is not None and self._g - self._persisted_g >= max(
+                    _AUTOPERSIST_MIN, self._persisted_g
+                ):
+                    # Bound what a crash makes the next open replay (and re-index).
+                    self._persist()
             except BaseException as exc:
                 self.worker_error = exc
                 logger.exception("vector store %s: background indexing failed", self._path_text)
@@ -1563,10 +1569,13 @@ class LocalVectorStore:
                     problems.append(f"memory holds {live.size} vectors, the database {len(rows)}")
                 elif rows:
                     checked.append("vectors")
-                    mat = self._search_space(self._decode_vectors([r[2] for r in rows]))
-                    mem = self._slab.gather(live)
-                    if not np.allclose(mat, mem, rtol=1e-3, atol=1e-3):
-                        problems.append("in-memory vectors differ from the database")
+                    try:
+                        mat = self._search_space(self._decode_vectors([r[2] for r in rows]))
+                    except VectorError as exc:
+                        problems.append(exc.message)
+                    else:
+                        if not np.allclose(mat, self._slab.gather(live), rtol=1e-3, atol=1e-3):
+                            problems.append("in-memory vectors differ from the database")
                     if any(self._ids[s] != r[1] for s, r in zip(live.tolist(), rows, strict=True)):
                         problems.append("in-memory ids differ from the database")
                 if self._ann is not None and self._ann.ntotal != self._g:
