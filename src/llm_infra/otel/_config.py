@@ -324,11 +324,11 @@ class OtelConfig:
         ratio = self.sampling_ratio
         if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0.0 <= ratio <= 1.0:
             raise ConfigError(
-                f"sampling_ratio must be between 0.0 and 1.0, got {ratio!r}", key="otel.sampling.ratio"
+                f"sampling_ratio must be between 0.0 and 1.0, got {ratio!r}", key="otel.sampling_ratio"
             )
         if not isinstance(self.exporter, ExporterConfig):
             raise ConfigError("exporter must be an ExporterConfig", key="otel.exporter.type")
-        _check_positive("otel.metrics.interval_secs", self.metric_export_interval)
+        _check_positive("otel.metrics.export_interval_secs", self.metric_export_interval)
         _check_positive("otel.shutdown_timeout_secs", self.shutdown_timeout)
         for key, value in self.resource_attributes.items():
             if not isinstance(key, str) or not isinstance(value, str | bool | int | float):
@@ -361,9 +361,12 @@ class OtelConfig:
         ``otel.environment``, ``otel.exporter.type`` (``otlp``/``jaeger``/``stdout``/``console``/
         ``memory``/``none``), ``otel.exporter.otlp.endpoint``/``.protocol``/``.headers``/
         ``.timeout_secs``/``.compression``, ``otel.exporter.jaeger.endpoint`` (Jaeger ingests OTLP),
-        ``otel.exporter.stdout.pretty``, ``otel.resource.attributes``, ``otel.sampling.ratio``,
-        ``otel.sampling.parent_based``, ``otel.metrics.interval_secs``, ``otel.metrics.prometheus``,
-        ``otel.logs.capture``, ``otel.enabled``.
+        ``otel.exporter.stdout.pretty``, ``otel.resource.attributes``, ``otel.sampling_ratio``,
+        ``otel.parent_based``, ``otel.metrics.export_interval_secs``, ``otel.metrics.prometheus``,
+        ``otel.logs.capture``, ``otel.batch.*`` (``BatchSettings`` fields), ``otel.enabled``.
+        Unset keys take ``OtelConfig``'s defaults: OTLP over ``http/protobuf`` to
+        ``http://localhost:4318`` (the exporter llm-infra ships; set the protocol to ``grpc`` and
+        the endpoint to port 4317 for gRPC).
 
         The ``OTEL_*`` variables (``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_ENDPOINT``, ...) win
         over the config, as operators expect; explicit ``overrides`` win over both.
@@ -385,8 +388,11 @@ class OtelConfig:
 _MISSING: Any = object()
 
 
-def cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
-    """Read a dotted key from a ``Config``-like object (``get(name, default)``) or a nested mapping."""
+def cfg_get(cfg: Any, key: str, default: Any = None, *, reveal: bool = True) -> Any:
+    """Read a dotted key from a ``Config``-like object (``get(name, default)``) or a nested mapping.
+
+    A ``Secret`` value is revealed when ``reveal`` is true (and the key is not a ``headers`` table).
+    """
     if cfg is None:
         return default
     value = _MISSING
@@ -405,7 +411,9 @@ def cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
         value = node
     if value is _MISSING:
         return default
-    return value.reveal() if isinstance(value, Secret) and not key.endswith("headers") else value
+    if reveal and isinstance(value, Secret) and not key.endswith("headers"):
+        return value.reveal()
+    return value
 
 
 def parse_pairs(text: str, key: str) -> dict[str, str]:
@@ -490,12 +498,12 @@ def _from_config(
         k: v if isinstance(v, str | bool | int | float) else str(v) for k, v in resource.items()
     }
 
-    ratio = cfg_get(cfg, "otel.sampling.ratio")
+    ratio = cfg_get(cfg, "otel.sampling_ratio")
     if ratio is not None:
-        fields["sampling_ratio"] = _as_float(ratio, "otel.sampling.ratio")
-    parent_based = cfg_get(cfg, "otel.sampling.parent_based")
+        fields["sampling_ratio"] = _as_float(ratio, "otel.sampling_ratio")
+    parent_based = cfg_get(cfg, "otel.parent_based")
     if parent_based is not None:
-        fields["parent_based"] = _as_bool(parent_based, "otel.sampling.parent_based")
+        fields["parent_based"] = _as_bool(parent_based, "otel.parent_based")
     sampler = env.get(ENV_TRACES_SAMPLER, "").strip().lower()
     if sampler:
         if sampler not in _SAMPLERS:
@@ -512,9 +520,9 @@ def _from_config(
         else:
             fields["sampling_ratio"] = fixed
 
-    interval = cfg_get(cfg, "otel.metrics.interval_secs")
+    interval = cfg_get(cfg, "otel.metrics.export_interval_secs")
     if interval is not None:
-        fields["metric_export_interval"] = _as_float(interval, "otel.metrics.interval_secs")
+        fields["metric_export_interval"] = _as_float(interval, "otel.metrics.export_interval_secs")
     if env.get(ENV_METRIC_EXPORT_INTERVAL):
         fields["metric_export_interval"] = _as_float(
             env[ENV_METRIC_EXPORT_INTERVAL], ENV_METRIC_EXPORT_INTERVAL, 1e-3

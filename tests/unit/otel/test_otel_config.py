@@ -169,8 +169,9 @@ def test_from_config_reads_the_otel_keys() -> None:
                 },
             },
             "resource": {"attributes": {"team": "infra", "nested": [1, 2]}},
-            "sampling": {"ratio": 0.25, "parent_based": "false"},
-            "metrics": {"interval_secs": 15, "prometheus": False},
+            "sampling_ratio": 0.25,
+            "parent_based": "false",
+            "metrics": {"export_interval_secs": 15, "prometheus": False},
             "logs": {"capture": "yes"},
             "batch": {"max_queue_size": 100, "schedule_delay": 0.5, "max_export_attempts": 2},
         }
@@ -362,8 +363,8 @@ def test_missing_service_name_in_from_config() -> None:
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("otel.sampling.ratio", "x"),
-        ("otel.sampling.parent_based", 3),
+        ("otel.sampling_ratio", "x"),
+        ("otel.parent_based", 3),
         ("otel.resource.attributes", 42),
         ("otel.batch.max_queue_size", "big"),
         ("otel.batch.retry_backoff", "soon"),
