@@ -217,12 +217,14 @@ class TtlCache(Generic[K, V]):
             ttl = check_ttl(ttl)
         if self._max_size == 0:
             return
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             expires = _INF if ttl is None else self._now() + ttl
             data = self._data
             if key in data:
                 data[key] = (value, expires)
-                data.move_to_end(key)
+                self._touch(key)
                 return
             if len(data) >= self._max_size:
                 _, (_, old_expires) = data.popitem(last=False)
@@ -231,6 +233,8 @@ class TtlCache(Generic[K, V]):
                 else:
                     self._evictions += 1
             data[key] = (value, expires)
+        finally:
+            lock.release()
 
     insert = set
     """Alias of ``set`` (the spec's name)."""

@@ -236,7 +236,9 @@ class MemoryBackend:
     """Rate-limit state in this process (the default backend).
 
     Fast (about a microsecond per decision) but per process: use ``RedisBackend`` to share a
-    limit between processes or hosts.
+    limit between processes or hosts. Like Redis, one backend gives limiters with the same
+    limit (same ``name``, or same parameters when unnamed) the same state; each limiter built
+    with ``backend=None`` gets a private backend.
 
     Args:
         max_keys: states kept per limit before idle ones are swept (>= 1). When live states
@@ -245,7 +247,7 @@ class MemoryBackend:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_max_keys",)
+    __slots__ = ("_lock", "_max_keys", "_tables")
 
     def __init__(self, *, max_keys: int = 100_000) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
@@ -253,6 +255,8 @@ class MemoryBackend:
                 f"max_keys must be an int >= 1, got {max_keys!r}", key="max_keys", code="ratelimit.invalid"
             )
         self._max_keys = max_keys
+        self._tables: dict[str, MemoryTable] = {}
+        self._lock = threading.Lock()
 
     @property
     def max_keys(self) -> int:
@@ -260,8 +264,23 @@ class MemoryBackend:
         return self._max_keys
 
     def table(self, spec: LimitSpec) -> MemoryTable:
-        """A new, empty state table for ``spec``."""
-        return _TABLES[spec.algorithm](spec, self._max_keys)
+        """The state table of ``spec`` (created empty on first use).
+
+        Raises:
+            ConfigError: another limit already uses ``spec.name`` on this backend.
+        """
+        base = spec.storage_key("")
+        with self._lock:
+            table = self._tables.get(base)
+            if table is None:
+                table = self._tables[base] = _TABLES[spec.algorithm](spec, self._max_keys)
+            elif table.spec != spec:
+                raise ConfigError(
+                    f"the name {spec.name!r} is already used by a different limit on this backend",
+                    key="name",
+                    code="ratelimit.name_conflict",
+                )
+            return table
 
     def __repr__(self) -> str:
-        return f"MemoryBackend(max_keys={self._max_keys})"
+        return f"MemoryBackend(max_keys={self._max_keys}, limits={len(self._tables)})"

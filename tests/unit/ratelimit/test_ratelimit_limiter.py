@@ -207,7 +207,7 @@ def test_properties_and_repr() -> None:
     assert backend.max_keys == 5
     assert limiter.spec.rate == 2.0
     assert "token_bucket" in repr(limiter)
-    assert "max_keys=5" in repr(backend)
+    assert "max_keys=5, limits=1" in repr(backend)
     assert RateLimiter(1, 1.0).name == "gcra:1/1s"
 
 
@@ -293,3 +293,26 @@ def test_metrics_count_decisions_per_limiter() -> None:
     assert points[("metrics-rl", "allowed")] == 2
     assert points[("metrics-rl", "denied")] == 1
     provider.shutdown()
+
+
+def test_limiters_on_one_memory_backend_share_a_limit() -> None:
+    """Like Redis, one backend gives limiters with the same limit the same state."""
+    backend = MemoryBackend()
+    clock = FakeClock()
+    first = RateLimiter(2, 60.0, backend=backend, clock=clock, name="api")
+    second = RateLimiter(2, 60.0, backend=backend, clock=clock, name="api")
+    other = RateLimiter(2, 60.0, backend=backend, clock=clock, name="other")
+    assert first.check("k")
+    assert second.check("k")
+    assert not first.check("k")
+    assert other.check("k")
+    assert RateLimiter(2, 60.0, clock=clock).check("k", 0).remaining == 2  # a private backend
+
+
+def test_a_name_used_by_another_limit_is_refused() -> None:
+    """Reusing a name for different parameters on one backend is a ConfigError."""
+    backend = MemoryBackend()
+    RateLimiter(2, 60.0, backend=backend, name="api")
+    with pytest.raises(ConfigError) as info:
+        RateLimiter(3, 60.0, backend=backend, name="api")
+    assert info.value.code == "ratelimit.name_conflict"
