@@ -1289,7 +1289,7 @@ class LocalVectorStore:
                 if self._stop:
                     return
                 if self._needs_compaction():
-                    self._compact()
+                    self._compact(stop=lambda: self._stop)
                 if self._dir is not None and self._g - self._persisted_g >= max(
                     _AUTOPERSIST_MIN, self._persisted_g
                 ):
@@ -1368,8 +1368,11 @@ class LocalVectorStore:
         if self._cfg.background_indexing and self._needs_compaction():
             self._wake.set()
 
-    def _compact(self, progress: Progress | None = None) -> None:
-        """Rebuild the graph over the live slots; searches continue on the old one meanwhile."""
+    def _compact(self, progress: Progress | None = None, stop: Callable[[], bool] | None = None) -> None:
+        """Rebuild the graph over the live slots; searches continue on the old one meanwhile.
+
+        ``stop`` (the background indexer's) abandons the new graph, leaving the old one in place.
+        """
         with self._index_mutex:
             with self._rw.read:
                 g0 = self._g
@@ -1379,6 +1382,8 @@ class LocalVectorStore:
             if ann is not None:
                 step = _FLUSH_STEP
                 for lo in range(0, keep.shape[0], step):
+                    if stop is not None and stop():
+                        return
                     ann.add(vecs[lo : lo + step])
                     if progress is not None:
                         progress(min(lo + step, keep.shape[0]), keep.shape[0])

@@ -710,3 +710,67 @@ def test_zero_vectors_are_allowed_for_cosine() -> None:
         assert [h.id for h in hits] == ["one", "zero"]
         assert hits[1].score == 0.0
         assert all(h.score == 0.0 for h in s.search(np.zeros(D, np.float32), k=2))
+
+
+def test_close_abandons_a_running_compaction() -> None:
+    """A compaction interrupted by close() leaves the old graph (and the data) intact."""
+    x = data(300)
+    s = open_store(":memory:", cfg())
+    fill(s, x)
+    s.flush()
+    for i in range(100):
+        s.delete(str(i))
+    s._compact(stop=lambda: True)
+    st = s.stats()
+    assert (st.tombstones, st.indexed) == (100, 300)
+    assert s.search(x[150], k=1)[0].id == "150"
+    s.close()
+
+
+def test_concurrent_searches_during_writes_indexing_and_compaction() -> None:
+    """Searches racing writes, background indexing and compaction never see acknowledged deletes."""
+    import threading
+
+    x = data(2000)
+    deleted: set[str] = set()
+    errors: list[BaseException] = []
+    done = threading.Event()
+    with open_store(":memory:", cfg(background_indexing=True, compaction_threshold=0.1)) as s:
+        fill(s, x[:500])
+
+        def writer() -> None:
+            try:
+                for start in range(500, 2000, 100):
+                    s.insert_batch(
+                        ids=[str(i) for i in range(start, start + 100)], vectors=x[start : start + 100]
+                    )
+                    for i in range(start - 500, start - 440):
+                        s.delete(str(i))
+                        deleted.add(str(i))
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                done.set()
+
+        def reader(seed: int) -> None:
+            rng = np.random.default_rng(seed)
+            try:
+                while not done.is_set():
+                    gone = set(deleted)
+                    i = int(rng.integers(0, 2000))
+                    hits = s.search(x[i], k=10, filter={"$not": {"none": 1}} if i % 2 else None)
+                    assert not gone & {h.id for h in hits}
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer)] + [
+            threading.Thread(target=reader, args=(n,)) for n in range(3)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[0]
+        assert s.count() == 2000 - len(deleted)
+        assert s.wait_indexed(timeout=60)
+        assert s.verify().ok
