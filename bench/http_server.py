@@ -158,9 +158,8 @@ def main() -> int:
     bare = statistics.median(results["uvicorn bare"])
     for variant, values in results.items():
         median = statistics.median(values)
-        print(
-            f"{variant:18s} {median:8.0f} req/s  ({min(values):.0f}-{max(values):.0f})  ratio {median / bare:.2f}"
-        )
+        spread = f"({min(values):.0f}-{max(values):.0f})"
+        print(f"{variant:18s} {median:8.0f} req/s  {spread}  ratio {median / bare:.2f}")
     full = statistics.median(results["ours full stack"])
     met = full >= 0.8 * bare
     print(f"target: full stack >= 0.8x bare -> {'met' if met else 'NOT met'} ({full / bare:.2f}x)")
