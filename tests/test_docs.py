@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,10 @@ PAGES = sorted(p for p in DOCS.glob("*.md") if _BLOCK.search(p.read_text(encodin
 def test_doc_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The page's python examples execute without error."""
     monkeypatch.chdir(tmp_path)
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    # A real module in sys.modules, so examples may define dataclasses and pickle-able classes.
+    module = types.ModuleType(f"docs_{page.stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
     text = page.read_text(encoding="utf-8")
     for number, match in enumerate(_BLOCK.finditer(text), start=1):
         line = text.count("\n", 0, match.start()) + 2
