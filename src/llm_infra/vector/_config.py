@@ -57,7 +57,7 @@ class HnswConfig:
 
     m: int = 16
     ef_construction: int = 200
-    ef_search: int = 64
+    ef_search: int = 100
 
     def __post_init__(self) -> None:
         _check_int("hnsw.m", self.m, 2, 256)

@@ -25,7 +25,7 @@ def test_defaults_and_roundtrip() -> None:
     """Defaults follow the design; to_dict/from_dict round-trip; with_options revalidates."""
     cfg = VectorStoreConfig(collection="docs", dimensions=384)
     assert cfg.distance is Distance.COSINE
-    assert cfg.hnsw == HnswConfig(m=16, ef_construction=200, ef_search=64)
+    assert cfg.hnsw == HnswConfig(m=16, ef_construction=200, ef_search=100)
     assert cfg.compression.tier == "none"
     assert VectorStoreConfig.from_dict(cfg.to_dict()) == cfg
     assert VectorStoreConfig.from_dict({**cfg.to_dict(), "future_option": 1}) == cfg
