@@ -18,7 +18,7 @@ venv: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench docs
-	$(BIN)/ruff format --check src tests bench docs
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

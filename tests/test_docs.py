@@ -27,5 +27,5 @@ def test_doc_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     for number, match in enumerate(_BLOCK.finditer(text), start=1):
         line = text.count("\n", 0, match.start()) + 2
         code = compile(match.group(1), f"{page.name}:block{number}:line{line}", "exec")
-        exec(code, namespace)  # noqa: S102 - running our own documentation is the point
+        exec(code, namespace)
     assert os.getcwd() == str(tmp_path)
