@@ -9,6 +9,7 @@ close, in the style of httpx's own ``Client``/``AsyncClient``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import random
 import threading
@@ -25,7 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llm_infra import json as infra_json
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
-from llm_infra.errors import CircuitOpenError, ConfigError, InfraError, OperationTimeout
+from llm_infra.errors import CircuitOpenError, ConfigError, InfraError, OperationTimeout, ValidationError
 from llm_infra.http._errors import error_from_exception, error_from_response, redact_url
 from llm_infra.http._options import (
     DEFAULT_USER_AGENT,
@@ -64,6 +65,36 @@ _REFUSED = counter(
 )
 
 
+@final
+class _Target:
+    """A parsed absolute URL with what spans, metrics and errors need (cached per URL string)."""
+
+    __slots__ = ("host", "port", "scheme", "text", "url")
+
+    def __init__(self, url: httpx.URL) -> None:
+        self.url = url
+        self.text = redact_url(url)
+        self.scheme = url.scheme
+        self.host = url.host
+        self.port = url.port or (443 if url.scheme == "https" else 80)
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolve_target(base: str, url: str) -> _Target:
+    """Join ``url`` onto ``base`` and check it is absolute http(s); parsing is cached."""
+    try:
+        target = httpx.URL(url)
+        if not target.is_absolute_url and base:
+            target = httpx.URL(base).join(url)
+    except httpx.InvalidURL as exc:
+        raise ValidationError(f"invalid URL {url!r}: {exc}", field="url", code="http.invalid_url") from exc
+    if target.scheme not in ("http", "https") or not target.host:
+        raise ValidationError(
+            f"URL must be absolute http(s), got {redact_url(target)!r}", field="url", code="http.invalid_url"
+        )
+    return _Target(target)
+
+
 def _replayable(content: Any, data: Any, files: Any) -> bool:
     if files is not None:
         return False
@@ -98,7 +129,7 @@ class _Call:
     def __init__(  # noqa: PLR0917 - see above
         self,
         method: str,
-        url: httpx.URL,
+        target: _Target,
         started: float,
         deadline_at: float | None,
         idempotent: bool,
@@ -107,11 +138,11 @@ class _Call:
         breaker: CircuitBreaker | None,
     ) -> None:
         self.method = method
-        self.url = url
-        self.url_text = redact_url(url)
-        self.scheme = url.scheme
-        self.host = url.host
-        self.port = url.port or (443 if url.scheme == "https" else 80)
+        self.url = target.url
+        self.url_text = target.text
+        self.scheme = target.scheme
+        self.host = target.host
+        self.port = target.port
         self.started = started
         self.deadline_at = deadline_at
         self.idempotent = idempotent
@@ -187,6 +218,8 @@ class _BaseHttpClient:
             self._base_url = httpx.URL(base_url)
         except httpx.InvalidURL as exc:
             raise ConfigError(f"invalid base_url: {exc}", key="http.base_url") from exc
+        self._base_text = str(self._base_url) if self._base_url.is_absolute_url else ""
+        self._phases: dict[HttpTimeout, tuple[httpx.Timeout, float]] = {}
         self._ssl_context = ssl_context_for(verify)
         self._max_connections = max_connections
         self._max_keepalive = max_keepalive_connections
@@ -221,17 +254,19 @@ class _BaseHttpClient:
 
     def breaker_for(self, url: str | httpx.URL) -> CircuitBreaker | None:
         """The circuit breaker guarding ``url``'s host (created on first use), or None."""
-        factory = self._breaker_option
-        if factory is None:
+        if self._breaker_option is None:
             return None
-        target = self._base_url.join(url) if not httpx.URL(url).is_absolute_url else httpx.URL(url)
-        key = f"{target.host}:{target.port or (443 if target.scheme == 'https' else 80)}"
+        return self._breaker_for_target(self._resolve_url(url))
+
+    def _breaker_for_target(self, target: _Target) -> CircuitBreaker:
+        key = f"{target.host}:{target.port}"
         breaker = self._breakers.get(key)
         if breaker is None:
+            assert self._breaker_option is not None
             with self._breaker_lock:
                 breaker = self._breakers.get(key)
                 if breaker is None:
-                    breaker = factory(key)
+                    breaker = self._breaker_option(key)
                     self._breakers[key] = breaker
         return breaker
 
@@ -246,7 +281,7 @@ class _BaseHttpClient:
     def _begin(
         self,
         method: str,
-        url: httpx.URL,
+        target: _Target,
         *,
         timeout: HttpTimeout,
         idempotent: bool | None,
@@ -262,13 +297,13 @@ class _BaseHttpClient:
             idempotent = method in IDEMPOTENT_METHODS or has_idempotency_key or self._retry_non_idempotent
         return _Call(
             method,
-            url,
+            target,
             started,
             started + min(deadlines) if deadlines else None,
             idempotent and replayable,
             self._retry.delays(self._rng) if self._retry is not None else iter(()),
             self._raise_for_status if raise_for_status is None else raise_for_status,
-            self.breaker_for(url) if self._breaker_option is not None else None,
+            self._breaker_for_target(target) if self._breaker_option is not None else None,
         )
 
     def _admit(self, call: _Call) -> None:
@@ -281,7 +316,14 @@ class _BaseHttpClient:
             raise
 
     def _attempt_timeouts(self, call: _Call, timeout: HttpTimeout) -> httpx.Timeout:
-        phases = timeout.as_httpx()
+        cached = self._phases.get(timeout)
+        if cached is None:
+            phases = timeout.as_httpx()
+            values = [v for v in (phases.connect, phases.read, phases.write, phases.pool) if v is not None]
+            # With a phase left unbounded, every attempt is capped at the time remaining.
+            longest = max(values) if len(values) == 4 else float("inf")
+            cached = self._phases[timeout] = (phases, longest)
+        phases, longest = cached
         if call.deadline_at is None:
             return phases
         left = call.deadline_at - self._clock.monotonic()
@@ -292,6 +334,8 @@ class _BaseHttpClient:
                 duration=self._clock.monotonic() - call.started,
                 code="http.deadline_exceeded",
             )
+        if left >= longest:
+            return phases
 
         def cap(value: float | None) -> float:
             return left if value is None else min(value, left)
@@ -320,7 +364,7 @@ class _BaseHttpClient:
         )
 
     def _prepare_request(self, call: _Call, request: httpx.Request, current: trace.Span) -> None:
-        if self._propagate:
+        if self._propagate and current.get_span_context().is_valid:
             inject(request.headers, context=trace.set_span_in_context(current))
 
     # --- judging ---------------------------------------------------------------------------------
@@ -418,26 +462,8 @@ class _BaseHttpClient:
         _RETRIES.add(1, {"http.request.method": call.method, "server.address": call.host})
         return delay
 
-    def _resolve_url(self, url: str | httpx.URL) -> httpx.URL:
-        try:
-            target = httpx.URL(url)
-            if not target.is_absolute_url:
-                target = self._base_url.join(url) if self._base_url.is_absolute_url else target
-        except httpx.InvalidURL as exc:
-            from llm_infra.errors import ValidationError
-
-            raise ValidationError(
-                f"invalid URL {url!r}: {exc}", field="url", code="http.invalid_url"
-            ) from exc
-        if target.scheme not in ("http", "https") or not target.host:
-            from llm_infra.errors import ValidationError
-
-            raise ValidationError(
-                f"URL must be absolute http(s), got {redact_url(target)!r}",
-                field="url",
-                code="http.invalid_url",
-            )
-        return target
+    def _resolve_url(self, url: str | httpx.URL) -> _Target:
+        return _resolve_target(self._base_text, url if isinstance(url, str) else str(url))
 
     def _encode_json(self, value: Any) -> bytes:
         return infra_json.dumps(value)
@@ -607,21 +633,10 @@ class HttpClient(_BaseHttpClient):
             CircuitOpenError: the host's breaker is open.
             ValidationError: an invalid URL.
         """
-        with self._send(
-            method,
-            url,
-            params,
-            headers,
-            json,
-            content,
-            data,
-            files,
-            timeout,
-            raise_for_status,
-            idempotent,
-            False,
-        ) as response:
-            return response
+        response, _ = self._execute(
+            method, url, params, headers, json, content, data, files, timeout, raise_for_status, idempotent, False
+        )
+        return response
 
     @contextmanager
     def stream(
@@ -643,21 +658,19 @@ class HttpClient(_BaseHttpClient):
         Retries happen only before the response is handed over; the deadline still bounds the
         reading of the body inside the block.
         """
-        with self._send(
-            method,
-            url,
-            params,
-            headers,
-            json,
-            content,
-            data,
-            None,
-            timeout,
-            raise_for_status,
-            idempotent,
-            True,
-        ) as response:
+        response, call = self._execute(
+            method, url, params, headers, json, content, data, None, timeout, raise_for_status, idempotent, True
+        )
+        response.stream = _ConvertingSyncStream(
+            response.stream,  # type: ignore[arg-type]  # a sync client's stream
+            lambda exc: self._transport_error(call, exc),
+        )
+        token = DEADLINE.set(self._real_deadline(call))
+        try:
             yield response
+        finally:
+            DEADLINE.reset(token)
+            response.close()
 
     def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """``request("GET", url, ...)``."""
@@ -683,8 +696,7 @@ class HttpClient(_BaseHttpClient):
         """``request("DELETE", url, ...)``."""
         return self.request("DELETE", url, **kwargs)
 
-    @contextmanager
-    def _send(  # noqa: PLR0917 - private: the public methods pass everything through
+    def _execute(  # noqa: PLR0917 - private: the public methods pass everything through
         self,
         method: str,
         url: str | httpx.URL,
@@ -698,7 +710,7 @@ class HttpClient(_BaseHttpClient):
         raise_for_status: bool | None,
         idempotent: bool | None,
         streaming: bool,
-    ) -> Iterator[httpx.Response]:
+    ) -> tuple[httpx.Response, _Call]:
         method = method.upper()
         call_timeout = self._timeout if timeout is _UNSET else HttpTimeout.of(timeout)
         target = self._resolve_url(url)
@@ -732,18 +744,7 @@ class HttpClient(_BaseHttpClient):
                         response.close()
                     raise error
             assert response is not None
-            if streaming:
-                response.stream = _ConvertingSyncStream(
-                    response.stream,  # type: ignore[arg-type]  # a sync client's stream
-                    lambda exc: self._transport_error(call, exc),
-                )
-            token = DEADLINE.set(self._real_deadline(call))
-            try:
-                yield response
-            finally:
-                DEADLINE.reset(token)
-                response.close()
-            return
+            return response, call
 
     def _attempt(  # noqa: PLR0917 - private
         self,
@@ -758,7 +759,8 @@ class HttpClient(_BaseHttpClient):
     ) -> tuple[httpx.Response | None, InfraError | None, bool]:
         current = self._start_span(call)
         started = time.perf_counter()
-        token = otel_context.attach(trace.set_span_in_context(current))
+        # Hooks and transports see the attempt's span as current (skipped for no-op spans: no SDK).
+        token = otel_context.attach(trace.set_span_in_context(current)) if current.is_recording() else None
         deadline_token = DEADLINE.set(self._real_deadline(call))
         response: httpx.Response | None = None
         error: InfraError | None = None
@@ -811,7 +813,8 @@ class HttpClient(_BaseHttpClient):
             raise
         finally:
             DEADLINE.reset(deadline_token)
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
         self._finish_attempt(call, current, started, response, error)
         return response, error, sent
 
@@ -1024,21 +1027,10 @@ class AsyncHttpClient(_BaseHttpClient):
         idempotent: bool | None = None,
     ) -> httpx.Response:
         """Send a request and read the response body (see ``HttpClient.request``)."""
-        async with self._send(
-            method,
-            url,
-            params,
-            headers,
-            json,
-            content,
-            data,
-            files,
-            timeout,
-            raise_for_status,
-            idempotent,
-            False,
-        ) as response:
-            return response
+        response, _ = await self._execute(
+            method, url, params, headers, json, content, data, files, timeout, raise_for_status, idempotent, False
+        )
+        return response
 
     @asynccontextmanager
     async def stream(
@@ -1056,21 +1048,17 @@ class AsyncHttpClient(_BaseHttpClient):
         idempotent: bool | None = None,
     ) -> AsyncIterator[httpx.Response]:
         """Send a request and yield the response with its body unread (``aiter_bytes()``, ...)."""
-        async with self._send(
-            method,
-            url,
-            params,
-            headers,
-            json,
-            content,
-            data,
-            None,
-            timeout,
-            raise_for_status,
-            idempotent,
-            True,
-        ) as response:
+        response, call = await self._execute(
+            method, url, params, headers, json, content, data, None, timeout, raise_for_status, idempotent, True
+        )
+        response.stream = _ConvertingAsyncStream(
+            response.stream,  # type: ignore[arg-type]  # an async client's stream
+            lambda exc: self._transport_error(call, exc),
+        )
+        try:
             yield response
+        finally:
+            await response.aclose()
 
     async def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
         """``request("GET", url, ...)``."""
@@ -1096,8 +1084,7 @@ class AsyncHttpClient(_BaseHttpClient):
         """``request("DELETE", url, ...)``."""
         return await self.request("DELETE", url, **kwargs)
 
-    @asynccontextmanager
-    async def _send(  # noqa: PLR0917 - private: the public methods pass everything through
+    async def _execute(  # noqa: PLR0917 - private: the public methods pass everything through
         self,
         method: str,
         url: str | httpx.URL,
@@ -1111,7 +1098,7 @@ class AsyncHttpClient(_BaseHttpClient):
         raise_for_status: bool | None,
         idempotent: bool | None,
         streaming: bool,
-    ) -> AsyncIterator[httpx.Response]:
+    ) -> tuple[httpx.Response, _Call]:
         method = method.upper()
         call_timeout = self._timeout if timeout is _UNSET else HttpTimeout.of(timeout)
         target = self._resolve_url(url)
@@ -1145,16 +1132,7 @@ class AsyncHttpClient(_BaseHttpClient):
                         await response.aclose()
                     raise error
             assert response is not None
-            if streaming:
-                response.stream = _ConvertingAsyncStream(
-                    response.stream,  # type: ignore[arg-type]  # an async client's stream
-                    lambda exc: self._transport_error(call, exc),
-                )
-            try:
-                yield response
-            finally:
-                await response.aclose()
-            return
+            return response, call
 
     async def _attempt(  # noqa: PLR0917 - private
         self,
@@ -1169,7 +1147,8 @@ class AsyncHttpClient(_BaseHttpClient):
     ) -> tuple[httpx.Response | None, InfraError | None, bool]:
         current = self._start_span(call)
         started = time.perf_counter()
-        token = otel_context.attach(trace.set_span_in_context(current))
+        # Hooks and transports see the attempt's span as current (skipped for no-op spans: no SDK).
+        token = otel_context.attach(trace.set_span_in_context(current)) if current.is_recording() else None
         response: httpx.Response | None = None
         error: InfraError | None = None
         sent = True
@@ -1220,7 +1199,8 @@ class AsyncHttpClient(_BaseHttpClient):
             current.end()
             raise
         finally:
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
         self._finish_attempt(call, current, started, response, error)
         return response, error, sent
 
