@@ -15,6 +15,7 @@ no-op, so libraries may instrument freely::
 with trace ids; ``metrics_exposition()`` renders ``/metrics``.
 """
 
+from llm_infra.otel._config import DROPPED_SPANS_METRIC as DROPPED_SPANS_METRIC
 from llm_infra.otel._config import BatchSettings as BatchSettings
 from llm_infra.otel._config import ExporterConfig as ExporterConfig
 from llm_infra.otel._config import OtelConfig as OtelConfig
@@ -31,7 +32,6 @@ from llm_infra.otel._metrics import histogram as histogram
 from llm_infra.otel._metrics import llm_span as llm_span
 from llm_infra.otel._metrics import record_llm_metrics as record_llm_metrics
 from llm_infra.otel._metrics import up_down_counter as up_down_counter
-from llm_infra.otel._processor import DROPPED_SPANS_METRIC as DROPPED_SPANS_METRIC
 from llm_infra.otel._propagation import extract as extract
 from llm_infra.otel._propagation import inject as inject
 from llm_infra.otel._runtime import get_meter as get_meter

@@ -22,6 +22,11 @@ DEFAULT_OTLP_HTTP_ENDPOINT = "http://localhost:4318"
 DEFAULT_OTLP_GRPC_ENDPOINT = "http://localhost:4317"
 """OTLP over gRPC listens on 4317."""
 
+DROPPED_SPANS_METRIC = "llm_infra.otel.spans.dropped"
+"""Counter of spans the span buffer gave up on, by ``reason`` (queue_full, export_failed, shutdown)."""
+EXPORTED_SPANS_METRIC = "llm_infra.otel.spans.exported"
+"""Counter of spans the exporter accepted."""
+
 GRPC_EXPORTER_PIP = "pip install opentelemetry-exporter-otlp-proto-grpc"
 _GRPC_MODULE = "opentelemetry.exporter.otlp.proto.grpc"
 _SIGNAL_SUFFIXES = ("/v1/traces", "/v1/metrics", "/v1/logs")

@@ -19,18 +19,13 @@ from typing import TYPE_CHECKING, final
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from llm_infra.otel._config import BatchSettings
+from llm_infra.otel._config import DROPPED_SPANS_METRIC, EXPORTED_SPANS_METRIC, BatchSettings
 
 if TYPE_CHECKING:
     from opentelemetry import metrics
     from opentelemetry.context import Context
 
 _log = logging.getLogger("llm_infra.otel")
-
-DROPPED_SPANS_METRIC = "llm_infra.otel.spans.dropped"
-"""Counter of spans given up on, by ``reason``."""
-EXPORTED_SPANS_METRIC = "llm_infra.otel.spans.exported"
-"""Counter of spans the exporter accepted."""
 
 
 @final
