@@ -1,4 +1,4 @@
-"""Without the opentelemetry SDK (the ``otel`` extra), helpers are no-ops and init_otel says what to install."""
+"""Without the opentelemetry SDK (the otel extra) helpers are no-ops and init_otel says what to install."""
 
 from __future__ import annotations
 
