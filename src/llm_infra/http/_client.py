@@ -38,7 +38,7 @@ from llm_infra.http._options import (
 from llm_infra.http._transport import DEADLINE, AiohttpTransport, DeadlineTransport
 from llm_infra.otel import counter, get_tracer, histogram, inject
 from llm_infra.otel._config import cfg_get
-from llm_infra.resilience import CircuitBreaker, RetryPolicy
+from llm_infra.resilience import CircuitBreaker, RetryPolicy, is_testing
 from llm_infra.secrets import Secret
 
 __all__ = ["AsyncHttpClient", "HttpClient"]
@@ -561,7 +561,8 @@ class HttpClient(_BaseHttpClient):
         propagate: inject W3C trace context into outgoing requests.
         clock: time source (deadlines, ``Retry-After`` dates, breakers).
         rng: random source of the retry jitter.
-        sleep: blocking sleep between retries (``clock.sleep`` if it has one, else ``time.sleep``).
+        sleep: blocking sleep between retries (``clock.sleep`` if it has one, else ``time.sleep``);
+            skipped under ``llm_infra.resilience.set_testing()``.
         transport: an ``httpx.BaseTransport`` replacing the default (its socket operations are
             then not capped by the deadline; it is still checked between body chunks).
 
@@ -634,7 +635,18 @@ class HttpClient(_BaseHttpClient):
             ValidationError: an invalid URL.
         """
         response, _ = self._execute(
-            method, url, params, headers, json, content, data, files, timeout, raise_for_status, idempotent, False
+            method,
+            url,
+            params,
+            headers,
+            json,
+            content,
+            data,
+            files,
+            timeout,
+            raise_for_status,
+            idempotent,
+            False,
         )
         return response
 
@@ -659,7 +671,18 @@ class HttpClient(_BaseHttpClient):
         reading of the body inside the block.
         """
         response, call = self._execute(
-            method, url, params, headers, json, content, data, None, timeout, raise_for_status, idempotent, True
+            method,
+            url,
+            params,
+            headers,
+            json,
+            content,
+            data,
+            None,
+            timeout,
+            raise_for_status,
+            idempotent,
+            True,
         )
         response.stream = _ConvertingSyncStream(
             response.stream,  # type: ignore[arg-type]  # a sync client's stream
@@ -736,7 +759,7 @@ class HttpClient(_BaseHttpClient):
                 if delay is not None:
                     if response is not None:
                         response.close()
-                    if delay > 0:
+                    if delay > 0 and not is_testing():
                         self._sleep(delay)
                     continue
                 if response is None or call.raise_for_status:
@@ -1028,7 +1051,18 @@ class AsyncHttpClient(_BaseHttpClient):
     ) -> httpx.Response:
         """Send a request and read the response body (see ``HttpClient.request``)."""
         response, _ = await self._execute(
-            method, url, params, headers, json, content, data, files, timeout, raise_for_status, idempotent, False
+            method,
+            url,
+            params,
+            headers,
+            json,
+            content,
+            data,
+            files,
+            timeout,
+            raise_for_status,
+            idempotent,
+            False,
         )
         return response
 
@@ -1049,7 +1083,18 @@ class AsyncHttpClient(_BaseHttpClient):
     ) -> AsyncIterator[httpx.Response]:
         """Send a request and yield the response with its body unread (``aiter_bytes()``, ...)."""
         response, call = await self._execute(
-            method, url, params, headers, json, content, data, None, timeout, raise_for_status, idempotent, True
+            method,
+            url,
+            params,
+            headers,
+            json,
+            content,
+            data,
+            None,
+            timeout,
+            raise_for_status,
+            idempotent,
+            True,
         )
         response.stream = _ConvertingAsyncStream(
             response.stream,  # type: ignore[arg-type]  # an async client's stream
@@ -1124,7 +1169,7 @@ class AsyncHttpClient(_BaseHttpClient):
                 if delay is not None:
                     if response is not None:
                         await response.aclose()
-                    if delay > 0:
+                    if delay > 0 and not is_testing():
                         await self._asleep(delay)
                     continue
                 if response is None or call.raise_for_status:

@@ -225,3 +225,19 @@ async def test_async_connection_refused_and_post_rules() -> None:
             await client.post(url, json={})
     assert info.value.status is None
     assert attempts == ["POST"] * 3
+
+
+def test_retries_do_not_sleep_in_resilience_test_mode(server: MockHttpServer) -> None:
+    """Under llm_infra.resilience.set_testing() retry waits are skipped (the suite stays fast)."""
+    from llm_infra.resilience import set_testing
+
+    slept: list[float] = []
+    server.enqueue(MockResponse(status=503, headers={"Retry-After": "30"}), MockResponse())
+    set_testing(True)
+    try:
+        with HttpClient(sleep=slept.append, retry=FAST, timeout=HttpTimeout(deadline=None)) as client:
+            client.get(server.url("/"))
+    finally:
+        set_testing(False)
+    assert slept == []
+    assert len(server.requests) == 2

@@ -183,6 +183,7 @@ def test_collector_down_never_blocks_and_counts_drops() -> None:
 def test_grpc_export_reaches_a_grpc_receiver() -> None:
     """protocol='grpc' exports to an OTLP/gRPC TraceService on loopback."""
     grpc = pytest.importorskip("grpc")
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc", reason="the otlp gRPC exporter is optional")
     received: list[ExportTraceServiceRequest] = []
 
     class Service(trace_service_pb2_grpc.TraceServiceServicer):
