@@ -99,14 +99,23 @@ OTEL_EXPORTER_TYPE = Key(
 """``otel.exporter.type`` (``'otlp' | 'jaeger' | 'stdout' | 'none'``, default ``otlp``)."""
 
 OTEL_EXPORTER_OTLP_ENDPOINT = Key(
-    "otel.exporter.otlp.endpoint", cast=str, default="http://localhost:4317", doc="OTLP collector endpoint."
+    "otel.exporter.otlp.endpoint",
+    cast=str,
+    default="http://localhost:4318",
+    doc="OTLP collector endpoint (4318 OTLP/HTTP, 4317 gRPC).",
 )
-"""``otel.exporter.otlp.endpoint`` (str, default ``http://localhost:4317``)."""
+"""``otel.exporter.otlp.endpoint`` (str, default ``http://localhost:4318``, the OTLP/HTTP port).
+
+The design's Rust default was gRPC on 4317; the Python default is OTLP/HTTP (as in the OTel
+spec's ``OTEL_EXPORTER_OTLP_PROTOCOL``), which needs no extra gRPC package."""
 
 OTEL_EXPORTER_OTLP_PROTOCOL = Key(
-    "otel.exporter.otlp.protocol", cast=one_of("grpc", "http/protobuf"), default="grpc", doc="OTLP protocol."
+    "otel.exporter.otlp.protocol",
+    cast=one_of("grpc", "http/protobuf"),
+    default="http/protobuf",
+    doc="OTLP protocol.",
 )
-"""``otel.exporter.otlp.protocol`` (``'grpc' | 'http/protobuf'``, default ``grpc``)."""
+"""``otel.exporter.otlp.protocol`` (``'grpc' | 'http/protobuf'``, default ``http/protobuf``)."""
 
 OTEL_EXPORTER_OTLP_HEADERS = Key(
     "otel.exporter.otlp.headers",

@@ -199,8 +199,8 @@ def test_design_keys_match_catalog_defaults() -> None:
     assert defaults["http.user_agent"] == "infra-http/1.0"
     assert defaults["otel.environment"] == "development"
     assert defaults["otel.exporter.type"] == "otlp"
-    assert defaults["otel.exporter.otlp.endpoint"] == "http://localhost:4317"
-    assert defaults["otel.exporter.otlp.protocol"] == "grpc"
+    assert defaults["otel.exporter.otlp.endpoint"] == "http://localhost:4318"
+    assert defaults["otel.exporter.otlp.protocol"] == "http/protobuf"
     assert defaults["otel.exporter.otlp.timeout_secs"] == 30.0
     assert defaults["otel.exporter.stdout.pretty"] is True
     assert defaults["otel.metrics.export_interval_secs"] == 60.0
