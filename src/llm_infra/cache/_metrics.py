@@ -27,6 +27,7 @@ class _Observed(Protocol):
 _lock = threading.Lock()
 _live: weakref.WeakSet[_Observed] = weakref.WeakSet()
 _retired: dict[str, list[int]] = {}
+_pending: list[tuple[str, tuple[int, ...]]] = []
 _installed: list[object] = []
 _default_installed = False
 
@@ -43,8 +44,17 @@ def track(cache: _Observed) -> None:
 
 
 def retire(name: str, counts: Iterable[int]) -> None:
-    """Keep the counts of a cache that is going away, so cumulative sums stay monotonic."""
-    with _lock:
+    """Keep the counts of a cache that is going away, so cumulative sums stay monotonic.
+
+    Called from ``__del__``, i.e. from garbage collection, which can run while this very thread
+    holds ``_lock``: so no lock here, only an atomic ``list.append``; ``totals`` folds them in.
+    """
+    _pending.append((name, tuple(counts)))
+
+
+def _fold_pending() -> None:
+    while _pending:
+        name, counts = _pending.pop()
         total = _retired.setdefault(name, [0, 0, 0, 0])
         for i, value in enumerate(counts):
             total[i] += value
@@ -53,6 +63,7 @@ def retire(name: str, counts: Iterable[int]) -> None:
 def totals() -> dict[str, list[int]]:
     """Per cache name: ``[hits, misses, evictions, expirations, size]`` (retired caches included)."""
     with _lock:
+        _fold_pending()
         caches = list(_live)
         result = {name: [*counts, 0] for name, counts in _retired.items()}
     for cache in caches:

@@ -27,6 +27,7 @@ class _Observed(Protocol):
 _lock = threading.Lock()
 _live: weakref.WeakSet[_Observed] = weakref.WeakSet()
 _retired: dict[str, list[int]] = {}
+_pending: list[tuple[str, tuple[int, int]]] = []
 _installed: list[object] = []
 _default_installed = False
 
@@ -43,16 +44,26 @@ def track(limiter: _Observed) -> None:
 
 
 def retire(name: str, counts: tuple[int, int]) -> None:
-    """Keep the counts of a limiter that is going away."""
-    with _lock:
+    """Keep the counts of a limiter that is going away.
+
+    Called from ``__del__``, i.e. from garbage collection, which can run while this very thread
+    holds ``_lock``: so no lock here, only an atomic ``list.append``; ``totals`` folds them in.
+    """
+    _pending.append((name, counts))
+
+
+def _fold_pending() -> None:
+    while _pending:
+        name, (allowed, denied) = _pending.pop()
         total = _retired.setdefault(name, [0, 0])
-        total[0] += counts[0]
-        total[1] += counts[1]
+        total[0] += allowed
+        total[1] += denied
 
 
 def totals() -> dict[str, list[int]]:
     """Per limiter name: ``[allowed, denied]`` (retired limiters included)."""
     with _lock:
+        _fold_pending()
         limiters = list(_live)
         result = {name: list(counts) for name, counts in _retired.items()}
     for limiter in limiters:

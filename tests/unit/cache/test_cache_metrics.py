@@ -55,3 +55,12 @@ def test_counts_survive_the_cache() -> None:
     again.get("z")
     assert _points(reader, "llm_infra.cache.misses")["metrics-test-b"] == 3
     provider.shutdown()
+
+
+def test_retiring_while_the_registry_lock_is_held_does_not_deadlock() -> None:
+    """A cache collected by GC while this thread holds the registry lock cannot deadlock it."""
+    from llm_infra.cache import _metrics
+
+    with _metrics._lock:  # GC may run __del__ at any point, including here
+        _metrics.retire("metrics-test-gc", (1, 2, 3, 4))
+    assert _metrics.totals()["metrics-test-gc"] == [1, 2, 3, 4, 0]

@@ -316,3 +316,12 @@ def test_a_name_used_by_another_limit_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
         RateLimiter(3, 60.0, backend=backend, name="api")
     assert info.value.code == "ratelimit.name_conflict"
+
+
+def test_retiring_while_the_registry_lock_is_held_does_not_deadlock() -> None:
+    """A limiter collected by GC while this thread holds the registry lock cannot deadlock it."""
+    from llm_infra.ratelimit import _metrics
+
+    with _metrics._lock:  # GC may run __del__ at any point, including here
+        _metrics.retire("rl-test-gc", (5, 6))
+    assert _metrics.totals()["rl-test-gc"] == [5, 6]
