@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, MutableMapping
@@ -24,7 +26,11 @@ from opentelemetry import metrics, propagate, trace
 
 from llm_infra._internal._ulid import new_ulid
 from llm_infra.errors import ConfigError, InfraError
-from llm_infra.ids import ulid
+
+try:  # the API's placeholder until an SDK meter provider is set (private, hence the fallback)
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+except ImportError:  # pragma: no cover - then durations are always measured
+    _ProxyMeterProvider = None  # type: ignore[assignment,misc]
 
 __all__ = [
     "AccessLogMiddleware",
@@ -37,6 +43,7 @@ __all__ = [
     "RequestIdMiddleware",
     "TracingMiddleware",
     "current_request_id",
+    "new_request_id",
     "problem_response",
 ]
 
@@ -51,6 +58,32 @@ _server_log = logging.getLogger("llm_infra.http.server")
 
 _request_id: ContextVar[str | None] = ContextVar("llm_infra_request_id", default=None)
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+_id_prefix = os.urandom(6).hex()
+_id_counter = itertools.count()
+
+
+def _reseed_request_ids() -> None:
+    global _id_prefix, _id_counter
+    _id_prefix = os.urandom(6).hex()
+    _id_counter = itertools.count()
+
+
+# A forked worker must not repeat its parent's ids.
+os.register_at_fork(after_in_child=_reseed_request_ids)
+
+
+def new_request_id() -> str:
+    """A new request id: 12 random hex digits per process, then a 10-digit hex counter.
+
+    Unique across processes (48 random bits per process, re-drawn after ``fork``) and
+    increasing within one, and far cheaper than a random id per request (no system call): the
+    id exists to correlate logs, spans and responses, not to be unguessable.
+
+    .. versionadded:: 0.1.0
+    """
+    return f"{_id_prefix}{next(_id_counter):010x}"
 
 
 def current_request_id() -> str | None:
@@ -143,7 +176,7 @@ async def send_problem(
 
 @final
 class RequestIdMiddleware:
-    """Give every request an id: the client's ``X-Request-ID`` when valid, else a new ULID.
+    """Give every request an id: the client's ``X-Request-ID`` when valid, else a new one.
 
     The id is stored in ``scope["state"]["request_id"]`` and a context variable
     (``current_request_id()``), and echoed in the response's ``X-Request-ID`` header. An incoming
@@ -154,7 +187,8 @@ class RequestIdMiddleware:
         app: the ASGI application.
         header: the header name (case-insensitive).
         trust_incoming: use a valid client-supplied id (``False``: always generate).
-        generator: makes new ids (default: ULIDs).
+        generator: makes new ids (default ``new_request_id``; pass ``llm_infra.ids.ulid`` for
+            ULIDs).
 
     .. versionadded:: 0.1.0
     """
@@ -167,7 +201,7 @@ class RequestIdMiddleware:
         *,
         header: str = "x-request-id",
         trust_incoming: bool = True,
-        generator: Callable[[], str] = ulid,
+        generator: Callable[[], str] = new_request_id,
     ) -> None:
         self._app = app
         self._header = header.lower().encode("latin-1")
@@ -290,7 +324,8 @@ class TracingMiddleware:
 
     Until an OpenTelemetry SDK is installed (``llm_infra.otel.init_otel``) spans would be
     no-ops, so none is built: the caller's trace context is only made current (so outgoing
-    calls still propagate it), which saves most of the cost.
+    calls still propagate it), which saves most of the cost. Likewise durations are measured
+    only once a meter provider is installed.
 
     Args:
         app: the ASGI application.
@@ -300,7 +335,15 @@ class TracingMiddleware:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_duration", "_global_provider", "_sdk_seen", "_tracer")
+    __slots__ = (
+        "_app",
+        "_duration",
+        "_global_meter",
+        "_global_provider",
+        "_meter_seen",
+        "_sdk_seen",
+        "_tracer",
+    )
 
     def __init__(
         self,
@@ -313,6 +356,8 @@ class TracingMiddleware:
         self._tracer = trace.get_tracer("llm_infra.http", tracer_provider=tracer_provider)
         self._global_provider = tracer_provider is None
         self._sdk_seen = False
+        self._global_meter = meter_provider is None
+        self._meter_seen = False
         meter = metrics.get_meter("llm_infra.http", meter_provider=meter_provider)
         self._duration = meter.create_histogram(
             "http.server.request.duration", unit="s", description="Duration of HTTP server requests"
@@ -324,6 +369,14 @@ class TracingMiddleware:
         # A global provider, once set, cannot be replaced: remember it and stop checking.
         self._sdk_seen = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
         return self._sdk_seen
+
+    def _measuring(self) -> bool:
+        if self._meter_seen or not self._global_meter:
+            return True
+        self._meter_seen = _ProxyMeterProvider is None or not isinstance(
+            metrics.get_meter_provider(), _ProxyMeterProvider
+        )
+        return self._meter_seen
 
     def _record_duration(
         self, start: float, method: str, scope: Scope, status: int, error_type: str | None
@@ -357,6 +410,14 @@ class TracingMiddleware:
             token = None
             if _header(scope, b"traceparent") is not None:
                 token = otel_context.attach(propagate.extract(_carrier(scope)))
+            if not self._measuring():
+                # Nothing installed to record spans or metrics: only keep the caller's context.
+                try:
+                    await self._app(scope, receive, send)
+                finally:
+                    if token is not None:
+                        otel_context.detach(token)
+                return
             error_type: str | None = None
             try:
                 await self._app(scope, receive, send_traced)

@@ -31,6 +31,7 @@ from llm_infra.http._middleware import (
     RequestIdMiddleware,
     TracingMiddleware,
     current_request_id,
+    new_request_id,
     problem_response,
 )
 
@@ -92,7 +93,7 @@ async def test_request_id_is_generated_exposed_and_echoed() -> None:
     """A request without an id gets a ULID, visible to the app and in the response header."""
     async with client(RequestIdMiddleware(ok)) as c:
         r = await c.get("/")
-    assert len(r.headers["x-request-id"]) == 26
+    assert len(r.headers["x-request-id"]) == 22
     assert r.text == r.headers["x-request-id"]
     assert current_request_id() is None
 
@@ -115,7 +116,19 @@ async def test_invalid_incoming_request_id_is_replaced(incoming: str) -> None:
     async with client(RequestIdMiddleware(ok)) as c:
         r = await c.get("/", headers={"x-request-id": incoming})
     assert r.headers["x-request-id"] != incoming
-    assert len(r.headers["x-request-id"]) == 26
+    assert len(r.headers["x-request-id"]) == 22
+
+
+def test_new_request_ids_are_unique_and_reseeded_after_fork() -> None:
+    """Ids are unique and increasing in a process; a forked child draws a new prefix."""
+    from llm_infra.http import _middleware
+
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert ids == sorted(ids)
+    before = new_request_id()[:12]
+    _middleware._reseed_request_ids()  # what os.register_at_fork runs in a child
+    assert new_request_id()[:12] != before
 
 
 async def test_untrusted_ids_and_custom_header_and_generator() -> None:
@@ -141,7 +154,7 @@ async def test_access_log_line_has_fields_but_no_query(caplog: pytest.LogCapture
     assert record.getMessage().startswith("GET /items 200 ")
     assert "SECRET" not in record.getMessage()
     assert record.status_code == 200  # type: ignore[attr-defined]
-    assert record.response_bytes == 26  # type: ignore[attr-defined]
+    assert record.response_bytes == 22  # type: ignore[attr-defined]
     assert record.request_id  # type: ignore[attr-defined]
     assert record.client_address == "127.0.0.1"  # type: ignore[attr-defined]
 
@@ -253,6 +266,29 @@ async def test_global_provider_path_keeps_the_callers_trace_current() -> None:
             await c.get("/boom")
     assert seen[0] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert trace.get_current_span().get_span_context().is_valid is False
+
+    # With a meter provider but the global tracer, durations are still measured.
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    measured = TracingMiddleware(app, meter_provider=meters)
+    async with client(measured) as c:
+        await c.get("/", headers={"traceparent": parent})
+        await c.get("/down")
+        with pytest.raises(RuntimeError):
+            await c.get("/boom")
+    assert seen[3] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = [
+        dict(p.attributes or {})
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "http.server.request.duration"
+        for p in m.data.data_points  # type: ignore[union-attr]
+    ]
+    assert {p.get("error.type") for p in points} == {None, "503", "RuntimeError"}
+    meters.shutdown()
 
 
 # --- header limits -------------------------------------------------------------------------------
