@@ -219,6 +219,7 @@ EXPORTS: dict[str, list[str]] = {
         "client_options_from_config",
         "current_request_id",
         "middleware_specs",
+        "new_request_id",
         "parse_retry_after",
         "problem_response",
         "redact_url",

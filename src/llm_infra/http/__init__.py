@@ -31,6 +31,7 @@ from llm_infra.http._middleware import ProblemMiddleware as ProblemMiddleware
 from llm_infra.http._middleware import RequestIdMiddleware as RequestIdMiddleware
 from llm_infra.http._middleware import TracingMiddleware as TracingMiddleware
 from llm_infra.http._middleware import current_request_id as current_request_id
+from llm_infra.http._middleware import new_request_id as new_request_id
 from llm_infra.http._middleware import problem_response as problem_response
 from llm_infra.http._options import DEFAULT_USER_AGENT as DEFAULT_USER_AGENT
 from llm_infra.http._options import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
@@ -67,6 +68,7 @@ __all__ = [
     "client_options_from_config",
     "current_request_id",
     "middleware_specs",
+    "new_request_id",
     "parse_retry_after",
     "problem_response",
     "redact_url",

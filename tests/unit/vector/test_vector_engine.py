@@ -203,6 +203,7 @@ def test_background_compaction() -> None:
         assert s.wait_indexed(timeout=60)
         for i in range(300):
             s.delete(str(i))
+
         def settled() -> bool:
             st = s.stats()
             # Deletes racing a compaction may leave tombstones below the threshold behind.
