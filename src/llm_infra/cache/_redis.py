@@ -137,11 +137,12 @@ class RedisCache:
             else:
                 self._misses += 1
 
-    def _load(self, full_key: str, raw: bytes | None) -> tuple[bool, Any]:
+    def _load(self, full_key: str, raw: bytes | str | None) -> tuple[bool, Any]:
         if raw is None:
             return False, None
         try:
-            return True, self._decode(raw)
+            # The client is opened with decode_responses=False, but a caller's client may not be.
+            return True, self._decode(raw.encode() if isinstance(raw, str) else raw)
         except (InfraError, ValueError, TypeError) as exc:
             _log.warning("dropping undecodable cache entry %r: %s", full_key, type(exc).__name__)
             return False, None
