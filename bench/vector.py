@@ -18,12 +18,15 @@ What is measured, per engine and data set (one process, one query thread everywh
 - an ef sweep (unfiltered, exact ground truth by numpy brute force) picks, per engine, the
   smallest ef reaching recall@10 >= 0.95 and >= 0.99; then timed rounds interleave the engines
   (A B C ... rotated each round) at those two points and for filtered search at 10% and 1%
-  selectivity (``sel10 == 3`` / ``sel100 == 7``; recall against filtered brute force; at the
-  engine's 0.95 ef). Each pass runs single queries; QPS is reported as median (min-max) over
-  rounds. Slow engines run fewer queries per pass (a time budget, same queries every round).
+  selectivity (``sel10 == 3`` / ``sel100 == 7``; recall against filtered brute force). The
+  filtered points use, per engine and filter, the smallest ef from its 0.95 point up that
+  reaches filtered recall 0.95 (or the largest tried). Each pass runs single queries; QPS is
+  reported as median (min-max) over rounds. Slow engines run fewer queries per pass (a time
+  budget, the same queries every round).
 
 The peers' built indexes are cached under bench/.data/idx/ (git-ignored) with their build
-timings; llm_infra.vector is rebuilt every run. ``--rebuild`` rebuilds the peers too.
+timings; llm_infra.vector is rebuilt every run. ``--rebuild faiss,hnswlib`` (or ``all``)
+rebuilds those peers too.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ from _vector.engines import ENGINES, Engine  # noqa: E402
 DEFAULT_ENGINES = ("ours", "faiss", "hnswlib", "chroma", "qdrant-local", "lancedb")
 PEERS_OF_TARGET = ("chroma", "qdrant-local", "lancedb")
 EMBED_VENV = DATA_DIR / "embed-venv"
+FILTER_EXTRA_EF = (1024, 1536, 2048)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -191,7 +195,8 @@ class Runner:
             eng = self.engines[name]
             root = self.root(name)
             stamp = root / "build.json"
-            if not eng.is_ours and stamp.exists() and not self.args.rebuild:
+            rebuild = self.args.rebuild
+            if not eng.is_ours and stamp.exists() and not ("all" in rebuild or name in rebuild):
                 info = json.loads(stamp.read_text())
                 info["cached"] = True
                 self.res[name]["build"] = info
@@ -268,7 +273,9 @@ class Runner:
                 self.fail(name, "close", exc)
 
     # ---- query passes
-    def _pass(self, eng: Engine, which: str | None, nq: int | None) -> tuple[float, float, int]:
+    def _pass(
+        self, eng: Engine, which: str | None, nq: int | None, budget: float | None = None
+    ) -> tuple[float, float, int]:
         """One timed pass; returns (qps, recall, queries). ``nq`` None: run within the time budget."""
         qs = self.ds.queries
         gt = {None: self.ds.gt, "f10": self.ds.gt_f10, "f1": self.ds.gt_f1}[which]
@@ -277,7 +284,7 @@ class Runner:
             fn(q)
         found: list[list[int]] = []
         limit = nq if nq is not None else len(qs)
-        budget = self.args.pass_budget
+        budget = budget or self.args.pass_budget
         t0 = time.perf_counter()
         for i in range(limit):
             found.append(fn(qs[i]))
@@ -309,6 +316,30 @@ class Runner:
             curve = ", ".join(f"{p['ef']}:{p['recall']:.3f}/{p['qps']:,.0f}" for p in pts)
             say(f"  {name:13s} sweep ef:recall/QPS  {curve}")
 
+    def filter_sweep(self) -> None:
+        """Per engine and filter: the smallest ef (from the 0.95 point up) with filtered recall >= 0.95."""
+        for name in list(self.engines):
+            eng = self.engines[name]
+            info = self.res[name]
+            start = info.get("ef95") or (info["sweep"][-1]["ef"] if info.get("sweep") else eng.knobs[0])
+            knobs = [start] + [k for k in (*eng.knobs, *FILTER_EXTRA_EF) if k > start]
+            for which in ("f10", "f1"):
+                pts = []
+                try:
+                    for ef in sorted(set(knobs)):
+                        eng.set_ef(ef)
+                        qps, rec, n = self._pass(eng, which, None, budget=self.args.pass_budget / 2)
+                        pts.append({"ef": ef, "recall": rec, "qps": qps, "queries": n})
+                        if rec >= 0.95:
+                            break
+                except Exception as exc:
+                    self.fail(name, f"filter sweep {which}", exc)
+                    break
+                info[f"sweep_{which}"] = pts
+                info[f"ef_{which}"] = pts[-1]["ef"]
+                curve = ", ".join(f"{p['ef']}:{p['recall']:.3f}/{p['qps']:,.0f}" for p in pts)
+                say(f"  {name:13s} {which:3s} sweep  {curve}")
+
     def timed_rounds(self, rounds: int) -> None:
         names = list(self.engines)
         phases = ("r95", "r99", "f10", "f1")
@@ -327,7 +358,12 @@ class Runner:
                         continue
                     if ph == "r95" and info.get("ef95") is None:
                         continue
-                    ef = info.get("ef99") if ph == "r99" else (info.get("ef95") or best)
+                    if ph == "r99":
+                        ef = info.get("ef99")
+                    elif ph == "r95":
+                        ef = info.get("ef95")
+                    else:
+                        ef = info.get(f"ef_{ph}") or info.get("ef95") or best
                     try:
                         eng.set_ef(int(ef))
                         which = None if ph.startswith("r") else ph
@@ -359,6 +395,8 @@ class Runner:
         say("-- ef sweep (unfiltered)")
         self.open_all()
         self.sweep()
+        say("-- filtered ef sweep (up to recall 0.95)")
+        self.filter_sweep()
         say(f"-- timed rounds, interleaved ({a.rounds})")
         self.timed_rounds(a.rounds)
         self.close_all()
@@ -428,7 +466,20 @@ def report(result: dict[str, Any]) -> list[str]:
         fc1 = f"{f1['recall']:.3f} / {fmt_qps(f1['qps'])}" if "qps" in f1 else "-"
         if "qps" in f10:
             fc10 += f" (ef {f10['ef']})"
+        if "qps" in f1:
+            fc1 += f" (ef {f1['ef']})"
         lines.append(f"| {name} | {e95} | {r95} | {q95} | {e99} | {r99} | {q99} | {fc10} | {fc1} |")
+    lines += [
+        "",
+        "Sweeps, ef: recall@10 / QPS (one untimed-order pass each; filtered sweeps stop at 0.95):",
+        "",
+    ]
+    for name, i in eng.items():
+        for key, title in (("sweep", "unfiltered"), ("sweep_f10", "10% filter"), ("sweep_f1", "1% filter")):
+            pts = i.get(key)
+            if pts:
+                curve = ", ".join(f"{p['ef']}: {p['recall']:.3f} / {p['qps']:,.0f}" for p in pts)
+                lines.append(f"- {name} {title}: {curve}")
     ours = {k: v for k, v in eng.items() if v.get("label", "").startswith("llm_infra")}
     for oname, o in ours.items():
         lines += [
@@ -544,6 +595,22 @@ def ensure_text_set(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _git_rev() -> str:
+    """The last commit touching src/llm_infra/vector (so results name the engine they measured)."""
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%h %cI", "--", "src/llm_infra/vector"],
+            cwd=_HERE.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return out or "unknown"
+
+
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -558,10 +625,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--batch", type=int, default=10_000, help="insert batch size")
     ap.add_argument("--pass-budget", type=float, default=None, help="seconds per timed pass for slow engines")
-    ap.add_argument("--min-queries", type=int, default=20)
+    ap.add_argument("--min-queries", type=int, default=10)
     ap.add_argument("--no-text", action="store_true", help="skip the real-text (MiniLM) set")
     ap.add_argument("--text-n", type=int, default=20_000)
-    ap.add_argument("--rebuild", action="store_true", help="rebuild the cached peer indexes")
+    ap.add_argument(
+        "--rebuild",
+        default="",
+        help="comma list of peers whose cached index is rebuilt (or 'all'); llm_infra.vector is always built",
+    )
     ap.add_argument("--build-only", action="store_true", help="build (and cache) the indexes, then stop")
     ap.add_argument("--child-timeout", type=float, default=600.0)
     ap.add_argument("--json", type=Path, default=None, help="write the raw results here")
@@ -582,14 +653,16 @@ def main(argv: list[str] | None = None) -> int:
     if q:
         args.batch = min(args.batch, 1_000)
     names = [n.strip() for n in args.engines.split(",") if n.strip()]
+    args.rebuild = {n.strip() for n in args.rebuild.split(",") if n.strip()}
     unknown = [n for n in names if n not in ENGINES]
     if unknown:
         ap.error(f"unknown engines {unknown}; known: {', '.join(ENGINES)}")
     t_start = time.perf_counter()
+    engine_rev = _git_rev()
     say(
         f"vector bench: python {platform.python_version()}, numpy {np.__version__}, "
         f"faiss {faiss.__version__}, {os.cpu_count()} cpus, one thread per engine; "
-        f"engines: {', '.join(names)}"
+        f"engines: {', '.join(names)}; llm_infra.vector at {engine_rev}"
     )
     datasets: list[Dataset] = []
     t = time.perf_counter()
@@ -631,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "llm_infra_vector_commit": engine_rev,
     }
     dest.write_text(
         json.dumps({"meta": meta, "results": results, "text_note": text_note}, indent=1, default=str)

@@ -327,14 +327,23 @@ class Chroma(Engine):
         return {"insert_s": insert, "build_s": time.perf_counter() - t0}
 
     def open(self, root: Path, dim: int) -> None:
+        self.root = root
         self.client = self._client(root)
         self.col = self.client.get_collection("bench", embedding_function=None)
-        self.ef = -1
+        self.ef = int(self.col.configuration["hnsw"]["ef_search"])
 
     def set_ef(self, ef: int) -> None:
-        if ef != self.ef:
-            self.col.modify(configuration={"hnsw": {"ef_search": ef}})
-            self.ef = ef
+        """Persist the new ef_search, then reload: a loaded index keeps the ef it was loaded with."""
+        if ef == self.ef:
+            return
+        from chromadb.api.client import SharedSystemClient
+
+        self.col.modify(configuration={"hnsw": {"ef_search": ef}})
+        self.col = self.client = None
+        SharedSystemClient.clear_system_cache()
+        self.client = self._client(self.root)
+        self.col = self.client.get_collection("bench", embedding_function=None)
+        self.ef = ef
 
     def search(self, q: np.ndarray) -> list[int]:
         res = self.col.query(query_embeddings=[q], n_results=K, include=["metadatas", "distances"])
@@ -478,7 +487,7 @@ class Lance(Engine):
         from lancedb.index import HnswFlat
 
         cfg = HnswFlat(distance_type="cosine", num_partitions=1, m=M, ef_construction=EF_CONSTRUCTION)
-        tbl.create_index(vector_column_name="vector", config=cfg)
+        tbl.create_index("vector", config=cfg)
         tbl.create_scalar_index("sel10", index_type="BITMAP")
         tbl.create_scalar_index("sel100", index_type="BITMAP")
         return {"insert_s": insert, "build_s": time.perf_counter() - t0}
@@ -497,7 +506,7 @@ class Lance(Engine):
             .limit(K)
             .nprobes(1)
             .ef(self.ef)
-            .select(["id", "sel10", "sel100"])
+            .select(["id", "sel10", "sel100", "_distance"])
         )
 
     def search(self, q: np.ndarray) -> list[int]:
