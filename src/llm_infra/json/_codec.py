@@ -122,7 +122,7 @@ def _encode_error(exc: Exception) -> SerializationError:
     )
 
 
-def dumps(obj: Any, *, sort_keys: bool = False, indent: bool = False, check_finite: bool = True) -> bytes:
+def dumps(obj: Any, *, sort_keys: bool = False, indent: bool = False, check_finite: bool = False) -> bytes:
     """Encode ``obj`` as compact UTF-8 JSON bytes (orjson underneath).
 
     Beyond orjson's native types (dict, list, tuple, str, int, float, bool, None, dataclasses,
@@ -134,9 +134,11 @@ def dumps(obj: Any, *, sort_keys: bool = False, indent: bool = False, check_fini
         obj: the value to encode.
         sort_keys: sort object keys (by code point).
         indent: pretty-print with two spaces.
-        check_finite: reject a Python ``float`` NaN/Infinity, which orjson would otherwise write
-            as ``null`` (silent data loss). On by default and nearly free: the document is walked
-            only when the encoded output contains ``null`` at all. numpy values are always checked.
+        check_finite: reject a Python ``float`` NaN/Infinity, which orjson otherwise writes as
+            ``null`` (orjson's own behaviour, which users of it expect). Off by default because
+            the check walks the document in Python whenever the output contains ``null``, which
+            costs far more than the encoding; ``dumps_canonical`` always checks. numpy and
+            ``Decimal`` values are always checked (nearly free).
 
     Raises:
         SerializationError: ``json.unserializable`` (unsupported type, non-str key, integer

@@ -324,8 +324,8 @@ def test_non_finite_numpy_and_decimal_always_rejected(value: Any) -> None:
     ],
 )
 def test_check_finite_and_canonical_reject_python_nan(value: Any, path: str) -> None:
-    """dumps (by default) and dumps_canonical reject float NaN/Infinity with their path."""
-    for encode in (json.dumps, json.dumps_canonical):
+    """dumps(check_finite=True) and dumps_canonical reject float NaN/Infinity with their path."""
+    for encode in (lambda v: json.dumps(v, check_finite=True), json.dumps_canonical):
         with pytest.raises(SerializationError) as info:
             encode(value)
         assert info.value.code == "json.non_finite"
@@ -360,7 +360,8 @@ def test_serialization_errors_are_infra_errors() -> None:
     assert info.value.kind == "serialization"
 
 
-def test_check_finite_false_writes_null_and_null_values_still_encode() -> None:
-    """check_finite=False keeps orjson's null for NaN; real None values pass the default check."""
-    assert json.dumps([math.nan], check_finite=False) == b"[null]"
-    assert json.dumps({"a": None, "b": 1.5, "c": "null"}) == b'{"a":null,"b":1.5,"c":"null"}'
+def test_default_writes_null_for_nan_and_check_passes_real_nulls() -> None:
+    """By default NaN becomes null (orjson); with check_finite real None values still encode."""
+    assert json.dumps([math.nan]) == b"[null]"
+    doc = {"a": None, "b": 1.5, "c": "null"}
+    assert json.dumps(doc, check_finite=True) == b'{"a":null,"b":1.5,"c":"null"}'
