@@ -244,3 +244,12 @@ class VectorSlab:
         if rows.shape[0]:
             fn(faiss.swig_ptr(out), faiss.swig_ptr(q), faiss.swig_ptr(rows), self.dims, rows.shape[0])
         return out
+
+
+def sq_norm(vector: np.ndarray) -> float:
+    """The squared L2 norm of a contiguous float32 vector, by faiss's kernel.
+
+    NaN when the vector holds a NaN, inf when it holds an inf or the sum overflows float32; no
+    numpy floating-point warnings either way.
+    """
+    return float(faiss.fvec_norm_L2sqr(faiss.swig_ptr(vector), vector.shape[0]))

@@ -46,7 +46,7 @@ from llm_infra.vector._ann import AnnIndex, estimate_bytes_per_vector
 from llm_infra.vector._config import Distance, VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._payload import PayloadIndex
-from llm_infra.vector._slab import RWLock, VectorSlab
+from llm_infra.vector._slab import RWLock, VectorSlab, sq_norm
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
 
 if TYPE_CHECKING:
@@ -211,12 +211,66 @@ def encode_metadata(metadata: object) -> tuple[str | None, dict[str, Any] | None
     return text, orjson.loads(text)
 
 
+_SCALAR_TYPES: Final = frozenset((str, int, float, bool, type(None)))
+
+
+def _decode_meta(metas: list[str | dict[str, Any] | None], slot: int, text: str) -> dict[str, Any]:
+    """Decode a slot's metadata text; a flat result is kept decoded in ``metas`` for next time.
+
+    Flat dicts (scalar values) are copied by ``dict.copy()``, so the cached one is never handed
+    out; nested ones are re-parsed on each read (a shallow copy would share inner lists).
+    Caller holds the store's read or write lock, and writers replace the entry itself, so a
+    cached dict can never outlive the text it came from.
+    """
+    d: dict[str, Any] = orjson.loads(text)
+    if all(type(v) in _SCALAR_TYPES for v in d.values()):
+        metas[slot] = d
+        return d.copy()
+    return d
+
+
 def _topk(scores: np.ndarray, slots: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if scores.shape[0] > k:
         part = np.argpartition(-scores, k - 1)[:k]
         scores, slots = scores[part], slots[part]
     order = np.argsort(-scores, kind="stable")
     return scores[order], slots[order]
+
+
+_new_result = object.__new__
+_RESULT_SLOTS: Final[Any] = vars(SearchResult)  # the slot descriptors, looked up untyped
+_set_id = _RESULT_SLOTS["id"].__set__
+_set_score = _RESULT_SLOTS["score"].__set__
+_set_metadata = _RESULT_SLOTS["metadata"].__set__
+_set_vector = _RESULT_SLOTS["vector"].__set__
+
+
+def _results(
+    ids: list[str | None],
+    metas: list[str | dict[str, Any] | None] | None,
+    slots: list[int],
+    scores: list[float],
+) -> list[SearchResult]:
+    """Build the hits (caller holds the read lock).
+
+    The arguments are already valid, so this fills the frozen slots directly instead of going
+    through the dataclass ``__init__`` (same type, same fields, ~2x cheaper per result).
+    """
+    out: list[SearchResult] = []
+    append = out.append
+    for s, sc in zip(slots, scores, strict=True):
+        r = _new_result(SearchResult)
+        _set_id(r, ids[s] or "")
+        _set_score(r, sc)
+        if metas is None or (m := metas[s]) is None:
+            _set_metadata(r, None)
+        elif type(m) is dict:
+            _set_metadata(r, m.copy())
+        else:
+            _set_metadata(r, _decode_meta(metas, s, m))  # type: ignore[arg-type]  # str here
+        _set_vector(r, None)
+        append(r)
+    return out
 
 
 def _grow(arr: np.ndarray, size: int, fill: Any) -> np.ndarray:
@@ -345,7 +399,9 @@ class LocalVectorStore:
         self._labels = np.zeros(64, dtype=np.int64)
         self._alive = np.zeros(64, dtype=np.bool_)
         self._ids: list[str | None] = []
-        self._meta: list[str | None] = []
+        # Per slot: None, the metadata's JSON text, or (once a search decoded it) the decoded
+        # dict of a *flat* object (scalar values only), handed out as shallow copies.
+        self._meta: list[str | dict[str, Any] | None] = []
         self._id_to_slot: dict[str, int] = {}
         self._slab = VectorSlab(self._dims)
         self._ann: AnnIndex | None = None
@@ -507,7 +563,10 @@ class LocalVectorStore:
             found_list = found.tolist()
             pos_list = pos.tolist()
             self._ids = [rows[p][1] if f else None for p, f in zip(pos_list, found_list, strict=True)]
-            self._meta = [rows[p][2] if f else None for p, f in zip(pos_list, found_list, strict=True)]
+            texts: list[str | None] = [
+                rows[p][2] if f else None for p, f in zip(pos_list, found_list, strict=True)
+            ]
+            self._meta = list(texts)
             self._id_to_slot = {ident: slot for slot, ident in enumerate(self._ids) if ident is not None}
             self._ann = ann
             self._tier = ann.tier
@@ -519,7 +578,7 @@ class LocalVectorStore:
             self._persisted_version = self._ann_version
             self._persisted_g = g
             if self._payload.fields:
-                self._payload.rebuild([None if t is None else orjson.loads(t) for t in self._meta])
+                self._payload.rebuild([None if t is None else orjson.loads(t) for t in texts])
         rebuild = loaded is None and bool(rows)
         if tail_rows.size:
             labels = live_labels[tail_rows]
@@ -592,8 +651,13 @@ class LocalVectorStore:
             self._alive_bits = None
 
     def _meta_dict(self, slot: int) -> dict[str, Any] | None:
-        text = self._meta[slot]
-        return None if text is None else orjson.loads(text)
+        """A private copy of the slot's metadata (callers may mutate it)."""
+        m = self._meta[slot]
+        if m is None:
+            return None
+        if type(m) is dict:
+            return m.copy()
+        return _decode_meta(self._meta, slot, m)  # type: ignore[arg-type]  # str here
 
     # ------------------------------------------------------------------ validation
 
@@ -623,12 +687,27 @@ class LocalVectorStore:
         return arr
 
     def _query(self, vector: object) -> np.ndarray:
-        q = self._vector(vector, "search")
+        if (
+            type(vector) is np.ndarray
+            and vector.dtype == np.float32
+            and vector.shape == (self._dims,)
+            and vector.flags.c_contiguous
+        ):
+            # Fast path: one reduction checks finiteness (a NaN or inf element makes the sum of
+            # squares NaN or inf; squares cannot cancel) and gives the norm.
+            sq = sq_norm(vector)
+            if math.isfinite(sq):
+                if self._cosine and sq > 0:
+                    return (vector / np.float32(math.sqrt(sq))).reshape(1, self._dims)
+                return vector.reshape(1, self._dims).copy()
+            # Not finite: NaN/inf in the vector, or finite values whose squares overflow float32;
+            # the full check decides.
+        q = np.ascontiguousarray(self._vector(vector, "search"), dtype=np.float32)
         if self._cosine:
-            norm = float(np.sqrt(np.dot(q, q)))
+            norm = math.sqrt(sq_norm(q))
             if norm > 0:
                 q = q / np.float32(norm)
-        return np.ascontiguousarray(q, dtype=np.float32).reshape(1, self._dims)
+        return q.reshape(1, self._dims)
 
     # ------------------------------------------------------------------ writes
 
@@ -1116,16 +1195,7 @@ class LocalVectorStore:
             if min_score is not None:
                 keep = sum(1 for sc in score_list if sc >= min_score)  # sorted: a prefix qualifies
                 slot_list, score_list = slot_list[:keep], score_list[:keep]
-            ids = self._ids
-            if with_metadata:
-                metas = self._meta
-                loads = orjson.loads
-                out = [
-                    SearchResult(ids[s] or "", sc, None if (t := metas[s]) is None else loads(t))
-                    for s, sc in zip(slot_list, score_list, strict=True)
-                ]
-            else:
-                out = [SearchResult(ids[s] or "", sc) for s, sc in zip(slot_list, score_list, strict=True)]
+            out = _results(self._ids, self._meta if with_metadata else None, slot_list, score_list)
             labels = self._labels[slot_list].tolist() if with_vectors else []
         if with_vectors and out:
             found = self._vectors_by_label(labels)
@@ -1609,7 +1679,9 @@ class LocalVectorStore:
         with self._rw.read:
             ann_bytes = 0 if self._ann is None else self._ann.memory_bytes()
             ids_bytes = sum(len(i) + 49 for i in self._id_to_slot) + 8 * len(self._ids)
-            meta_bytes = sum(len(m) + 49 for m in self._meta if m is not None) + 8 * len(self._meta)
+            meta_bytes = 8 * len(self._meta) + sum(
+                len(m) + 49 if type(m) is str else 64 + 104 * len(m) for m in self._meta if m is not None
+            )
             slab_ram = self._slab.ram_bytes()
             memory = (
                 ann_bytes
