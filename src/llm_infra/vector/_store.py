@@ -46,7 +46,8 @@ from llm_infra.vector._ann import AnnIndex, estimate_bytes_per_vector
 from llm_infra.vector._config import Distance, VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._payload import PayloadIndex
-from llm_infra.vector._slab import RWLock, VectorSlab, sq_norm
+from llm_infra.vector._scan_cache import ScanCache
+from llm_infra.vector._slab import RWLock, VectorSlab, dense_scores, sq_norm
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
 
 if TYPE_CHECKING:
@@ -273,6 +274,20 @@ def _results(
     return out
 
 
+def _filter_key(flt: MetadataFilter) -> object:
+    """A cache key for ``flt``, or None when it is not hashable.
+
+    Filters are frozen dataclasses whose equality includes their class; the repr tells apart
+    values that compare equal across types (``1``, ``1.0`` and ``True``).
+    """
+    try:
+        key = (flt, repr(flt))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def _grow(arr: np.ndarray, size: int, fill: Any) -> np.ndarray:
     if size <= arr.shape[0]:
         return arr
@@ -414,6 +429,10 @@ class LocalVectorStore:
         self._generation = 0
         self._next_label = 1
         self._derived = set()
+        # Bumped by every change to slots, liveness or metadata (under the write lock); the
+        # exact-scan cache is valid for one value.
+        self._write_gen = 0
+        self._scan_cache = ScanCache()
 
     def _meta_get(self, key: str) -> str | None:
         try:
@@ -628,6 +647,7 @@ class LocalVectorStore:
                 self._tombstone(old)
             self._id_to_slot[ident] = start + j
         self._slab.append(vecs)
+        self._write_gen += 1
         if self._payload.fields:
             self._payload.reserve(end)
             for j in range(c):
@@ -642,6 +662,7 @@ class LocalVectorStore:
         self._live += c
 
     def _tombstone(self, slot: int) -> None:
+        self._write_gen += 1
         self._alive[slot] = False
         self._meta[slot] = None
         self._ids[slot] = None
@@ -1075,6 +1096,7 @@ class LocalVectorStore:
                 raise _storage_error(exc, "update_metadata") from exc
             with self._rw.write:
                 slot = self._id_to_slot[key]
+                self._write_gen += 1
                 self._meta[slot] = text
                 if self._payload.fields:
                     self._payload.set(slot, plain)
@@ -1223,20 +1245,42 @@ class LocalVectorStore:
                 return "exact"
             if flt is None:
                 return "graph"
-            matched = int(np.count_nonzero(self._filter_mask(flt)))
+            matched = int(np.count_nonzero(self._filter_mask(flt)[0]))
             return "exact" if matched <= self._exact_limit() else "graph"
 
-    def _filter_mask(self, flt: MetadataFilter) -> np.ndarray:
+    def _filter_mask(self, flt: MetadataFilter) -> tuple[np.ndarray, bool]:
+        """The live slots matching ``flt``, and whether the payload index decided it (cacheable)."""
         n = self._n
+        indexed = True
         try:
             mask = self._payload.evaluate(flt, n)
         except (TypeError, KeyError):
             # A user-defined MetadataFilter subclass: evaluate its own matches() per live row.
+            indexed = False
             mask = np.zeros(n, dtype=np.bool_)
             for slot in np.flatnonzero(self._alive[:n]).tolist():
                 mask[slot] = flt.matches(self._meta_dict(slot))
         mask &= self._alive[:n]
-        return mask
+        return mask, indexed
+
+    def _cached_exact(self, key: object, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The exact scan of a filter seen before at this write generation, or None."""
+        gen = self._write_gen
+        entry = self._scan_cache.get(key, gen)
+        if entry is None:
+            return None
+        slots = entry.slots
+        if not (self._g == 0 or slots.shape[0] <= self._exact_limit()):
+            return None  # the graph grew since: re-plan
+        rows = entry.rows
+        if rows is None and entry.uses >= 2:
+            gathered = np.ascontiguousarray(self._slab.gather(slots), dtype=np.float32)
+            if self._scan_cache.attach_rows(key, gen, entry, gathered):
+                rows = gathered
+        if rows is None:
+            return _topk(self._exact_scores(slots, q), slots, k)
+        raw = dense_scores(rows, q, not self._ip)
+        return _topk(raw if self._ip else -np.sqrt(np.maximum(raw, 0.0)), slots, k)
 
     def _exact_scores(self, slots: np.ndarray, q: np.ndarray) -> np.ndarray:
         raw = self._slab.scores(slots, q, not self._ip)
@@ -1257,12 +1301,19 @@ class LocalVectorStore:
         kk = k * factor
         bitmap: np.ndarray | None
         if flt is not None:
-            mask = self._filter_mask(flt)
+            key = _filter_key(flt)
+            if key is not None:
+                hit = self._cached_exact(key, q, k)
+                if hit is not None:
+                    return hit
+            mask, indexed = self._filter_mask(flt)
             matched = int(np.count_nonzero(mask))
             if matched == 0:
                 return empty
             if g == 0 or matched <= self._exact_limit():
                 slots = np.flatnonzero(mask)
+                if key is not None and indexed:
+                    self._scan_cache.put(key, self._write_gen, slots)
                 return _topk(self._exact_scores(slots, q), slots, k)
             graph_matched = int(np.count_nonzero(mask[:g]))
             bitmap = np.packbits(mask[:g], bitorder="little")
@@ -1424,6 +1475,7 @@ class LocalVectorStore:
     def _drop_graph_locked(self) -> None:
         """Forget the graph (caller holds the write lock); every slot becomes tail."""
         self._slab.materialize()
+        self._write_gen += 1
         self._ann = None
         self._g = 0
         self._dead_graph = 0
@@ -1461,6 +1513,7 @@ class LocalVectorStore:
                 n = self._n
                 order = np.concatenate([keep, np.arange(g0, n, dtype=np.int64)])
                 tail = self._slab.rows(g0, n).copy()
+                self._write_gen += 1
                 self._labels = self._labels[order]
                 self._alive = self._alive[order]
                 self._ids = [self._ids[i] for i in order.tolist()]
