@@ -423,6 +423,9 @@ class LocalVectorStore:
         self._ann_version = 0
         self._tier: str = self._cfg.compression.tier if self._cfg.compression.tier != "auto" else "none"
         self._payload = PayloadIndex(self._cfg.indexed_fields)
+        # Set at open: the payload index is built on first use (a filter or plan), from
+        # ``_meta`` as it is then; writes skip it meanwhile.
+        self._payload_pending = False
         self._alive_bits: np.ndarray | None = None
         self._persisted_version = -1
         self._persisted_g = 0
@@ -596,8 +599,7 @@ class LocalVectorStore:
             self._slab.replace(view if view is not None else vectors, np.empty((0, self._dims), np.float32))  # type: ignore[arg-type]  # one of them is set
             self._persisted_version = self._ann_version
             self._persisted_g = g
-            if self._payload.fields:
-                self._payload.rebuild([None if t is None else orjson.loads(t) for t in texts])
+            self._payload_pending = bool(self._payload.fields)
         rebuild = loaded is None and bool(rows)
         if tail_rows.size:
             labels = live_labels[tail_rows]
@@ -648,7 +650,7 @@ class LocalVectorStore:
             self._id_to_slot[ident] = start + j
         self._slab.append(vecs)
         self._write_gen += 1
-        if self._payload.fields:
+        if self._payload.fields and not self._payload_pending:
             self._payload.reserve(end)
             for j in range(c):
                 if dicts is not None:
@@ -670,6 +672,27 @@ class LocalVectorStore:
         if slot < self._g:
             self._dead_graph += 1
             self._alive_bits = None
+
+    def _meta_plain(self, slot: int) -> dict[str, Any] | None:
+        """The slot's metadata for internal read-only use (not copied, not cached)."""
+        m = self._meta[slot]
+        if isinstance(m, str):
+            decoded: dict[str, Any] = orjson.loads(m)
+            return decoded
+        return m
+
+    def _prepare_payload(self, flt: MetadataFilter) -> None:
+        """Build the payload index if the open deferred it, and index the filter's new fields."""
+        missing = [f for f in flt.fields() if f not in self._payload.fields]
+        if not missing and not self._payload_pending:
+            return
+        with self._rw.write:
+            if self._payload_pending:
+                self._payload.rebuild([self._meta_plain(slot) for slot in range(self._n)])
+                self._payload_pending = False
+            missing = [f for f in flt.fields() if f not in self._payload.fields]
+            if missing:
+                self._payload.ensure(missing, self._n, self._meta_plain)
 
     def _meta_dict(self, slot: int) -> dict[str, Any] | None:
         """A private copy of the slot's metadata (callers may mutate it)."""
@@ -1098,7 +1121,7 @@ class LocalVectorStore:
                 slot = self._id_to_slot[key]
                 self._write_gen += 1
                 self._meta[slot] = text
-                if self._payload.fields:
+                if self._payload.fields and not self._payload_pending:
                     self._payload.set(slot, plain)
 
     # ------------------------------------------------------------------ reads
@@ -1206,10 +1229,7 @@ class LocalVectorStore:
         q = self._query(vector)
         flt = None if filter is None else parse_filter(filter)
         if flt is not None:
-            missing = [f for f in flt.fields() if f not in self._payload.fields]
-            if missing:
-                with self._rw.write:
-                    self._payload.ensure(missing, self._n, self._meta_dict)
+            self._prepare_payload(flt)
         with self._rw.read:
             scores, slots = self._search_locked(q, k, flt, ef)
             slot_list = slots.tolist()
@@ -1236,10 +1256,7 @@ class LocalVectorStore:
         self._check_open()
         flt = None if filter is None else parse_filter(filter)
         if flt is not None:
-            missing = [f for f in flt.fields() if f not in self._payload.fields]
-            if missing:
-                with self._rw.write:
-                    self._payload.ensure(missing, self._n, self._meta_dict)
+            self._prepare_payload(flt)
         with self._rw.read:
             if self._g == 0:
                 return "exact"
@@ -1531,7 +1548,8 @@ class LocalVectorStore:
                 self._slab.replace(view if view is not None else vecs, tail)
                 if ann is None:
                     self._slab.replace(np.empty((0, self._dims), np.float32), tail)
-                self._payload.rebuild([self._meta_dict(slot) for slot in range(self._n)])
+                if not self._payload_pending:
+                    self._payload.rebuild([self._meta_plain(slot) for slot in range(self._n)])
                 self._ann_version += 1
 
     # ------------------------------------------------------------------ persistence
