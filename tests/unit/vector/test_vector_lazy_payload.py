@@ -1,12 +1,14 @@
-"""The payload index of a reopened store is built on first use, from the state at that time."""
+"""Reopen costs: the payload index is built on first use; the index file is hashed through a map."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from llm_infra.vector import VectorStoreConfig, open_store
+from llm_infra.vector._files import read_manifest, sha256_file
 
 D = 8
 
@@ -72,3 +74,19 @@ def test_plan_builds_the_index_and_compaction_keeps_it_deferred(tmp_path: Path) 
         assert s._payload_pending
         assert _ids(s, vecs[1], {"c": 1}) == {str(i) for i in range(200) if i % 4 == 1}
         assert _ids(s, vecs[1], {"c": 0}) == set()
+
+
+def test_empty_index_file_is_detected_and_rebuilt(tmp_path: Path) -> None:
+    """A zero-length index file (which cannot be memory-mapped) fails its checksum and is rebuilt."""
+    vecs = _make(tmp_path / "s", n=50)
+    manifest = read_manifest(tmp_path / "s")
+    assert manifest is not None
+    index_file = tmp_path / "s" / manifest.index.name
+    index_file.write_bytes(b"")
+    data, digest = sha256_file(index_file)
+    assert data == b""
+    assert digest == hashlib.sha256(b"").hexdigest()
+    with open_store(tmp_path / "s") as s:
+        assert s.count() == 50
+        assert s.search(vecs[3], k=1)[0].id == "3"
+        assert s.verify().ok
