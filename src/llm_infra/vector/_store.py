@@ -1763,6 +1763,7 @@ class LocalVectorStore:
                 + meta_bytes
                 + 100 * len(self._id_to_slot)
                 + self._payload.memory_bytes()
+                + self._scan_cache.nbytes
             )
             disk = 0
             if self._dir is not None:

@@ -80,7 +80,8 @@ class StoreStats:
         indexed: vectors in the graph (live or tombstoned).
         pending: vectors written but not in the graph yet (searched exactly meanwhile).
         tombstones: deleted vectors still in the graph (skipped by every search).
-        memory_bytes: approximate resident bytes (graph, in-memory vectors, ids, metadata).
+        memory_bytes: approximate resident bytes (graph, in-memory vectors, ids, metadata,
+            cached filter scans).
         disk_bytes: bytes on disk (0 for ``:memory:``).
         index_fresh: True when the graph holds every live vector and the persisted index file
             covers every write (nothing to replay on reopen).
