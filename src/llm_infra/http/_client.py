@@ -991,7 +991,7 @@ class AsyncHttpClient(_BaseHttpClient):
     Extra args:
         backend: ``"auto"`` (aiohttp's connection pool on asyncio when aiohttp is installed,
             httpx's otherwise), ``"aiohttp"`` or ``"httpx"``. httpx's async pool slows down as
-            requests pile up; aiohttp's does not (see docs/_bench/http.md).
+            requests pile up; aiohttp's does not (see docs/benchmarks.md).
         asleep: async sleep between retries (``clock.asleep`` if it has one, else ``asyncio.sleep``).
         transport: an ``httpx.AsyncBaseTransport`` replacing the default.
 
