@@ -134,11 +134,12 @@ class VectorStoreContract:
 
     def make_store(self, config: VectorStoreConfig, path: Path) -> VectorStore:
         """Create an empty store for ``config`` (``path`` is a fresh directory you may use)."""
-        raise NotImplementedError("subclasses of VectorStoreContract implement make_store")
+        # A misconfigured subclass is a failing test with a clear message, not an error of the suite.
+        pytest.fail(f"{type(self).__name__} must implement make_store(config, path)")
 
     def open_existing(self, path: Path) -> VectorStore:
         """Reopen the store created at ``path`` (used when ``supports_reopen``)."""
-        raise NotImplementedError("set supports_reopen = False or implement open_existing")
+        pytest.fail(f"{type(self).__name__}: implement open_existing(path) or set supports_reopen = False")
 
     def restore_snapshot(self, dest: Path) -> VectorStore:
         """Open the snapshot written by ``store.snapshot(dest)``; the default reopens ``dest``."""
