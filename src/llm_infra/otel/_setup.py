@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Literal, final
 
 from llm_infra._internal._lazy import require
 from llm_infra.errors import ConfigError
@@ -58,23 +58,8 @@ def _span_exporter(exporter: ExporterConfig) -> SpanExporter:
         return ConsoleSpanExporter(
             out=_console_stream(exporter), formatter=lambda span: span.to_json(indent=indent) + "\n"
         )
-    if exporter.protocol == "grpc":
-        grpc_mod = require("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "otel")
-        return grpc_mod.OTLPSpanExporter(  # type: ignore[no-any-return]
-            endpoint=exporter.signal_endpoint("traces"),
-            insecure=exporter.endpoint.startswith("http://"),
-            headers=exporter.revealed_headers(),
-            timeout=exporter.timeout,
-            compression=_grpc_compression(exporter.compression),
-        )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter(
-        endpoint=exporter.signal_endpoint("traces"),
-        headers=exporter.revealed_headers(),
-        timeout=exporter.timeout,
-        compression=_compression(exporter.compression),
-    )
+    exporter_: SpanExporter = _otlp_exporter(exporter, "traces")
+    return exporter_
 
 
 def _metric_exporter(exporter: ExporterConfig) -> Any:
@@ -85,23 +70,7 @@ def _metric_exporter(exporter: ExporterConfig) -> Any:
         return ConsoleMetricExporter(
             out=_console_stream(exporter), formatter=lambda data: data.to_json(indent=indent) + "\n"
         )
-    if exporter.protocol == "grpc":
-        grpc_mod = require("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "otel")
-        return grpc_mod.OTLPMetricExporter(
-            endpoint=exporter.signal_endpoint("metrics"),
-            insecure=exporter.endpoint.startswith("http://"),
-            headers=exporter.revealed_headers(),
-            timeout=exporter.timeout,
-            compression=_grpc_compression(exporter.compression),
-        )
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-    return OTLPMetricExporter(
-        endpoint=exporter.signal_endpoint("metrics"),
-        headers=exporter.revealed_headers(),
-        timeout=exporter.timeout,
-        compression=_compression(exporter.compression),
-    )
+    return _otlp_exporter(exporter, "metrics")
 
 
 def _log_exporter(exporter: ExporterConfig) -> Any:
@@ -112,19 +81,31 @@ def _log_exporter(exporter: ExporterConfig) -> Any:
         return ConsoleLogRecordExporter(
             out=_console_stream(exporter), formatter=lambda record: record.to_json(indent=indent) + "\n"
         )
+    return _otlp_exporter(exporter, "logs")
+
+
+# signal -> (module suffix, exporter class); the grpc and http packages use the same names.
+_OTLP_EXPORTERS = {
+    "traces": ("trace_exporter", "OTLPSpanExporter"),
+    "metrics": ("metric_exporter", "OTLPMetricExporter"),
+    "logs": ("_log_exporter", "OTLPLogExporter"),
+}
+
+
+def _otlp_exporter(exporter: ExporterConfig, signal: Literal["traces", "metrics", "logs"]) -> Any:
+    module, name = _OTLP_EXPORTERS[signal]
     if exporter.protocol == "grpc":
-        grpc_mod = require("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "otel")
-        return grpc_mod.OTLPLogExporter(
-            endpoint=exporter.signal_endpoint("logs"),
+        grpc_mod = require(f"opentelemetry.exporter.otlp.proto.grpc.{module}", "otel-grpc")
+        return getattr(grpc_mod, name)(
+            endpoint=exporter.signal_endpoint(signal),
             insecure=exporter.endpoint.startswith("http://"),
             headers=exporter.revealed_headers(),
             timeout=exporter.timeout,
             compression=_grpc_compression(exporter.compression),
         )
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-    return OTLPLogExporter(
-        endpoint=exporter.signal_endpoint("logs"),
+    http_mod = require(f"opentelemetry.exporter.otlp.proto.http.{module}", "otel")
+    return getattr(http_mod, name)(
+        endpoint=exporter.signal_endpoint(signal),
         headers=exporter.revealed_headers(),
         timeout=exporter.timeout,
         compression=_compression(exporter.compression),
