@@ -197,6 +197,11 @@ EXPORTS: dict[str, list[str]] = {
         "register_converter",
         "to_infra_error",
     ],
+    "llm_infra.fs": [
+        "atomic_write",
+        "atomic_writer",
+        "fsync_dir",
+    ],
     "llm_infra.http": [
         "AccessLogMiddleware",
         "AsyncHttpClient",
@@ -327,6 +332,7 @@ EXPORTS: dict[str, list[str]] = {
     "llm_infra.secrets": [
         "MASK",
         "Secret",
+        "is_secret_name",
         "reveal",
     ],
     "llm_infra.testing": [
