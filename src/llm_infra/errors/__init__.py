@@ -26,6 +26,7 @@ location, the current OpenTelemetry trace/span ids, attributes, remediation)::
 ``to_problem()`` renders RFC 9457 problem+json; ``to_infra_error`` converts foreign exceptions.
 """
 
+from llm_infra.errors import _foreign as _foreign  # registers the redis/psycopg converters
 from llm_infra.errors._base import ErrorContext as ErrorContext
 from llm_infra.errors._base import ErrorKind as ErrorKind
 from llm_infra.errors._base import InfraError as InfraError
