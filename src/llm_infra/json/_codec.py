@@ -11,8 +11,12 @@ from operator import getitem
 from pathlib import PurePath
 from typing import Any, Final
 
-import numpy as np
 import orjson
+
+try:  # numpy is optional (the `vector` extra); without it no numpy value can reach the encoder
+    import numpy as np
+except ImportError:  # pragma: no cover - exercised by the no-extras subprocess test
+    np = None  # type: ignore[assignment]
 
 from llm_infra.errors import ConfigError, InfraError, SerializationError
 from llm_infra.secrets import MASK, Secret
@@ -45,14 +49,14 @@ def _default(obj: Any) -> Any:
     """Encode what orjson does not: secrets (masked), numpy, sets, Decimal, paths, models, errors."""
     if isinstance(obj, Secret):
         return MASK
-    if isinstance(obj, np.ndarray):
+    if np is not None and isinstance(obj, np.ndarray):
         if obj.dtype.kind in "fc" and not np.isfinite(obj).all():
             raise _non_finite_error("")
         try:
             return orjson.Fragment(_dumps(obj, option=_NUMPY_OPTION))
         except _EncodeError:
             return obj.tolist()  # non-contiguous or exotic dtypes: orjson encodes the list
-    if isinstance(obj, np.generic):
+    if np is not None and isinstance(obj, np.generic):
         value = obj.item()
         if isinstance(value, float) and not math.isfinite(value):
             raise _non_finite_error("")
@@ -220,7 +224,7 @@ def _utf8_length(text: str) -> int:
 def _opener_count(data: bytes | bytearray | str) -> int:
     if isinstance(data, str):
         return data.count("[") + data.count("{")
-    if len(data) > _NUMPY_COUNT_THRESHOLD:
+    if np is not None and len(data) > _NUMPY_COUNT_THRESHOLD:
         # '[' (0x5B) and '{' (0x7B) are the only bytes that become 0x7B when bit 5 is set.
         return int(np.count_nonzero((np.frombuffer(data, np.uint8) | 32) == 0x7B))
     return data.count(b"[") + data.count(b"{")
