@@ -17,17 +17,6 @@ from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra._internal._ulid import DEFAULT_ULID, encode_ulid
 from llm_infra.errors import ConfigError, InfraError
 
-__all__ = [
-    "DEFAULT_SNOWFLAKE_EPOCH_MS",
-    "NANOID_ALPHABET",
-    "Snowflake",
-    "SnowflakeParts",
-    "nanoid",
-    "new_error_id",
-    "ulid",
-    "uuid4",
-    "uuid7",
-]
 
 # --------------------------------------------------------------------------- UUIDv4
 
