@@ -17,7 +17,6 @@ from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra._internal._ulid import DEFAULT_ULID, encode_ulid
 from llm_infra.errors import ConfigError, InfraError
 
-
 # --------------------------------------------------------------------------- UUIDv4
 
 
