@@ -12,6 +12,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from llm_infra.crypto import _codes
 from llm_infra.crypto._b64 import b64url_encode, decode_strict
 from llm_infra.errors import CryptoError
 from llm_infra.secrets import Secret
@@ -32,7 +33,7 @@ _P256_COORD = 32
 
 
 def _invalid(message: str = "invalid or unsupported key") -> CryptoError:
-    return CryptoError(message, code="crypto.invalid_key", operation="load_key")
+    return CryptoError(message, code=_codes.INVALID_KEY, operation="load_key")
 
 
 def _b64_field(jwk: Mapping[str, object], name: str, size: int | None = None) -> bytes:

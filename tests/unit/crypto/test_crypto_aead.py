@@ -7,7 +7,8 @@ import pickle
 
 import pytest
 
-from llm_infra.crypto import MAX_ENCRYPTIONS, Aes256GcmCipher, Keyring
+from llm_infra.crypto import Aes256GcmCipher, Keyring
+from llm_infra.crypto._aead import MAX_ENCRYPTIONS
 from llm_infra.errors import ConfigError, CryptoError
 from llm_infra.secrets import Secret
 

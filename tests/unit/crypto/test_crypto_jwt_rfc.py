@@ -107,10 +107,19 @@ def test_rfc7515_a2_rs256_token_verifies() -> None:
     assert validator.verify(A2_TOKEN) == CLAIMS
 
 
-def test_rfc7515_a3_es256_token_verifies() -> None:
-    """The RFC 7515 A.3 ES256 token verifies with its P-256 public JWK."""
+def test_rfc7515_a3_es256_token_is_high_s_and_its_low_s_twin_verifies() -> None:
+    """The RFC 7515 A.3 ES256 signature is high-S: refused; its low-S twin (r, n - s) verifies."""
+    from llm_infra.crypto import b64url_decode
+
     validator = JwtValidator.es256(A3_JWK, clock=_clock_before_exp())
-    assert validator.verify(A3_TOKEN) == CLAIMS
+    with pytest.raises(AuthError) as info:
+        validator.verify(A3_TOKEN)
+    assert info.value.code == "auth.invalid_token"
+    head, payload, sig64 = A3_TOKEN.split(".")
+    sig = b64url_decode(sig64)
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    low = sig[:32] + (n - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
+    assert validator.verify(f"{head}.{payload}.{b64url_encode(low)}") == CLAIMS
 
 
 def test_rfc8037_a4_ed25519_signature_is_reproduced_and_verifies() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argon2
 import pytest
 
-from llm_infra.crypto import OWASP_MINIMUMS, PasswordHasher, derive_key
+from llm_infra.crypto import PasswordHasher, derive_key
+from llm_infra.crypto._kdf import OWASP_MINIMUMS
 from llm_infra.errors import ConfigError, CryptoError
 from llm_infra.secrets import Secret
 
