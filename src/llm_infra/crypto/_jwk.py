@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final, Protocol, final
@@ -88,22 +89,26 @@ def looks_like_asymmetric_key(value: bytes, *, _depth: int = 0) -> bool:
         return True
     if _depth == 0:
         compact = bytes(b for b in _strip_bom(data) if b not in b" \t\r\n\x00")
-        if len(compact) >= 16 and set(compact) <= _B64_ALPHABET:
-            decoded = _b64_any(compact)
-            if decoded is not None and looks_like_asymmetric_key(decoded, _depth=1):
-                return True
+        if (
+            len(compact) >= 16
+            and set(compact) <= _B64_ALPHABET
+            and any(looks_like_asymmetric_key(d, _depth=1) for d in _b64_any(compact))
+        ):
+            return True
     return False
 
 
-def _b64_any(text: bytes) -> bytes | None:
+def _b64_any(text: bytes) -> list[bytes]:
+    """Every decoding of ``text`` as standard or URL-safe base64 (padding optional)."""
     stripped = text.rstrip(b"=")
     padded = stripped + b"=" * (-len(stripped) % 4)
-    for decode in (base64.b64decode, base64.urlsafe_b64decode):
+    out = []
+    for alphabet in (b"+/", b"-_"):
         try:
-            return decode(padded)
+            out.append(base64.b64decode(padded, altchars=alphabet, validate=True))
         except (binascii.Error, ValueError):
             continue
-    return None
+    return out
 
 
 def _coerce_public(key: object) -> object:
@@ -117,7 +122,10 @@ def _coerce_public(key: object) -> object:
 def hmac_secret(algorithm: str, secret: object) -> Secret[bytes]:
     """The HMAC secret of ``algorithm`` as ``Secret[bytes]``, refusing short or asymmetric keys."""
     value = secret.reveal() if isinstance(secret, Secret) else secret
+    forms: list[bytes] = []
     if isinstance(value, str):
+        with contextlib.suppress(UnicodeEncodeError):
+            forms.append(value.encode("latin-1"))  # binary key material smuggled in as text
         value = value.encode("utf-8")
     if not isinstance(value, bytes | bytearray):
         raise CryptoError(
@@ -132,7 +140,7 @@ def hmac_secret(algorithm: str, secret: object) -> Secret[bytes]:
             operation="load_key",
             remediation=[f"generate one with secrets.token_bytes({minimum})"],
         )
-    if looks_like_asymmetric_key(value):
+    if any(looks_like_asymmetric_key(form) for form in (value, *forms)):
         # A public key used as an HMAC secret is the classic algorithm-confusion attack.
         raise CryptoError(
             "an asymmetric key cannot be used as an HMAC secret",
