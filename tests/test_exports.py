@@ -292,10 +292,11 @@ EXPORTS: dict[str, list[str]] = {
         "RateLimiter",
         "RedisBackend",
         "client_address",
-        "default_key",
+        "client_network",
         "identity_subject",
         "rate_limit_headers",
         "register_metrics",
+        "request_key",
     ],
     "llm_infra.resilience": [
         "Capabilities",

@@ -176,25 +176,38 @@ def test_memory_backend_sweeps_idle_states(algorithm: str) -> None:
     clock.advance(5.0)
     limiter.check("live")
     limiter.check("live")
-    limiter.check("new")  # 12 keys > 10: sweep
+    limiter.check("new")  # the table was full at "live": idle states were swept
     table = limiter._table
     assert table is not None
     assert len(table) == 2
-    assert table.evictions == 0
+    assert table.overflows == 0
     assert not limiter.check("live")
 
 
-def test_memory_backend_evicts_oldest_live_states_when_full() -> None:
-    """If live states alone exceed max_keys, the oldest go (and are counted)."""
-    limiter = RateLimiter(1, 3600.0, backend=MemoryBackend(max_keys=10), clock=FakeClock())
-    for i in range(11):
-        limiter.check(f"k{i}")
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_memory_backend_never_forgets_a_live_limit(algorithm: str) -> None:
+    """With live states filling max_keys, new keys are refused; limited keys stay limited.
+
+    Regression: the table used to drop the oldest live states, so a limited client came back
+    with a fresh allowance once enough new keys (e.g. rotated addresses) had been seen.
+    """
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(1, 3600.0, algorithm=algorithm, backend=MemoryBackend(max_keys=10), clock=clock)  # type: ignore[arg-type]
+    for i in range(10):
+        assert limiter.check(f"k{i}")
     table = limiter._table
     assert table is not None
-    assert len(table) == 9
-    assert table.evictions == 2
-    assert limiter.check("k0")  # forgotten: allowed again
-    assert not limiter.check("k10")
+    for i in range(10, 30):
+        refused = limiter.check(f"k{i}")
+        assert not refused
+        assert refused.retry_after > 0
+    assert len(table) == 10
+    assert table.overflows == 20
+    assert not limiter.check("k0")  # still limited: never forgotten
+    assert limiter.check("k1", 0).remaining == 0  # a peek on a known key is still answered
+    clock.advance(2 * 3600.0 + 1)
+    assert limiter.check("k10")  # once states go idle, room is made for new keys
+    assert limiter.check("k0")
 
 
 def test_properties_and_repr() -> None:
