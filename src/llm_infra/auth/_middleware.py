@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, final
 
 from llm_infra.audit import AuthenticationAttempt, AuthMethod, SecurityAuditLog
+from llm_infra.auth import _codes
 from llm_infra.auth._apikey import parse_api_key
 from llm_infra.auth._identity import (
     API_KEY_PREFIX,
@@ -165,12 +166,12 @@ class AuthMiddleware:
         realm: str = "llm-infra",
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.\- ]{1,64}", realm):
-            raise ConfigError("realm must be 1-64 plain characters", key="realm", code="auth.invalid_option")
+            raise ConfigError("realm must be 1-64 plain characters", key="realm", code=_codes.INVALID_OPTION)
         if (policy is None) != (permission_for is None):
             raise ConfigError(
                 "policy and permission_for go together: give both or neither",
                 key="policy",
-                code="auth.invalid_option",
+                code=_codes.INVALID_OPTION,
             )
         self._app = app
         self._authenticator = authenticator
@@ -199,7 +200,12 @@ class AuthMiddleware:
                 await self._app(self._with_identity(scope, None), receive, send)
                 return
             await self._refuse(
-                scope, receive, send, AuthError("authentication required", kind="missing_credentials")
+                scope,
+                receive,
+                send,
+                AuthError(
+                    "authentication required", kind="missing_credentials", code=_codes.MISSING_CREDENTIALS
+                ),
             )
             return
         try:
@@ -219,7 +225,10 @@ class AuthMiddleware:
                 action, resource = needed
                 if not self._policy.authorize(identity, action, resource, audit=self._audit):
                     denied = AuthError(
-                        "permission denied", kind="insufficient_permissions", identity=identity.subject
+                        "permission denied",
+                        kind="insufficient_permissions",
+                        code=_codes.INSUFFICIENT_PERMISSIONS,
+                        identity=identity.subject,
                     )
                     await self._refuse(scope, receive, send, denied)
                     return

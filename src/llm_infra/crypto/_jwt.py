@@ -41,7 +41,7 @@ from llm_infra.crypto._jwk import JwtKey, KeySource, StaticKeys, hmac_secret, no
 from llm_infra.crypto._jwks import JwksCache
 from llm_infra.crypto._keys import KeyInput, PrivateKey, PublicKey, load_private_key
 from llm_infra.crypto._sign import EcdsaP256Signer, Ed25519Signer, low_s_signature
-from llm_infra.errors import ConfigError, CryptoError
+from llm_infra.errors import AuthError, ConfigError, CryptoError
 from llm_infra.secrets import Secret
 
 
@@ -252,14 +252,15 @@ class JwtValidator:
 
     # -- verification ------------------------------------------------------------------------
 
-    def verify(self, token: str | bytes) -> dict[str, Any]:
+    def verify(self, token: str | bytes | Secret[str]) -> dict[str, Any]:
         """Verify ``token`` and return its claims.
 
         With a ``JwksCache`` that has to refresh, the fetch runs inline: async code calls
         ``averify`` instead.
 
         Args:
-            token: a compact JWS (``header.payload.signature``).
+            token: a compact JWS (``header.payload.signature``), or a ``Secret`` holding one
+                (revealed only inside the check, so a traceback's locals never hold it).
 
         Returns:
             The claims set as a dict.
@@ -271,7 +272,7 @@ class JwtValidator:
         """
         return self._checked(token, self._keys.get)
 
-    async def averify(self, token: str | bytes) -> dict[str, Any]:
+    async def averify(self, token: str | bytes | Secret[str]) -> dict[str, Any]:
         """Async ``verify``: a key source that must refresh does so without blocking the loop.
 
         The signature and claim checks are CPU-bound and run inline (microseconds); only a JWKS
@@ -283,18 +284,29 @@ class JwtValidator:
         source = self._keys
         if not isinstance(source, JwksCache):
             return self._checked(token, source.get)
-        await source.aprepare(_peek_kid(token))
+        await source.aprepare(_peek_kid(token.reveal() if isinstance(token, Secret) else token))
         return self._checked(token, source.peek)
 
-    def _checked(self, token: str | bytes, lookup: Callable[[str | None], JwtKey | None]) -> dict[str, Any]:
+    def _checked(
+        self, token: str | bytes | Secret[str], lookup: Callable[[str | None], JwtKey | None]
+    ) -> dict[str, Any]:
+        # The error is raised outside the ``except`` block: no exception context (whose frames
+        # hold the token) is attached to it.
+        error: AuthError
         try:
             return self._verify(token, lookup)
         except Reject as rej:
-            raise invalid_token(rej.reason) from None
+            error = invalid_token(rej.reason)
+        except AuthError as err:  # expired: drop the frames below this one
+            error = err.with_traceback(None)
         except (ValueError, RecursionError, UnicodeError, binascii.Error, OverflowError, TypeError):
-            raise invalid_token("malformed") from None
+            error = invalid_token("malformed")
+        raise error
 
-    def _verify(self, token: str | bytes, lookup: Callable[[str | None], JwtKey | None]) -> dict[str, Any]:
+    def _verify(
+        self, secret: str | bytes | Secret[str], lookup: Callable[[str | None], JwtKey | None]
+    ) -> dict[str, Any]:
+        token = secret.reveal() if isinstance(secret, Secret) else secret
         if type(token) is str:
             if len(token) > self._max_bytes:
                 raise Reject("too large")

@@ -126,6 +126,7 @@ def test_key_store_reconnects_after_the_connection_dies(store: PostgresKeyStore,
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     with pytest.raises(ExternalError) as info:
         store.get(auth.key_id_of(key))
+    assert info.value.code == "auth.postgres_unavailable"
     assert info.value.retryable
     assert postgres_dsn not in repr(info.value.to_dict())
     assert auth.authenticate(key).subject == "dave"
@@ -137,6 +138,7 @@ def test_unreachable_database_is_an_external_error() -> None:
     store = PostgresKeyStore(dsn, connect_timeout=1)
     with pytest.raises(ExternalError) as info:
         store.get("a" * 16)
+    assert info.value.code == "auth.postgres_unavailable"
     assert info.value.retryable
     assert "CANARYPASS" not in repr(info.value) + repr(info.value.to_dict()) + repr(store)
 
