@@ -97,6 +97,20 @@ def client_network(scope: Scope, *, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> s
     return str(address)
 
 
+def route_path(scope: Scope) -> str:
+    """The request's path inside the application: ``scope["path"]`` without ``root_path``.
+
+    Under a proxy prefix (``ServerConfig(root_path="/api")``) the server reports
+    ``/api/collections/x`` in ``scope["path"]``; routes, exemptions and permissions are about
+    ``/collections/x``.
+    """
+    path = str(scope.get("path") or "/")
+    root = str(scope.get("root_path") or "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :] or "/"
+    return path
+
+
 def _identity_parts(identity: object) -> tuple[str | None, str | None, str | None]:
     """``(tenant, issuer, subject)`` of an identity object, mapping or plain subject string."""
     if isinstance(identity, str):
@@ -170,7 +184,7 @@ class RateLimitMiddleware:
         cost: ``scope -> cost`` of the request (default 1).
         on_limited: called (sync or async) with a ``RateLimitEvent`` for each refusal; wire the
             ``RateLimitExceeded`` audit event here. Its failures are logged, never raised.
-        exempt_paths: paths never limited (health checks, say).
+        exempt_paths: route paths (without ``root_path``) never limited (health checks, say).
         ipv6_prefix: the prefix length IPv6 clients are grouped by (default 64, 32-128).
         require_identity: refuse to run outside an auth middleware (see above).
 
@@ -210,7 +224,7 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
-        if scope["type"] != "http" or scope.get("path") in self._exempt:
+        if scope["type"] != "http" or route_path(scope) in self._exempt:
             await self._app(scope, receive, send)
             return
         if self._require_identity:
