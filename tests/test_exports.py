@@ -59,6 +59,7 @@ EXPORTS: dict[str, list[str]] = {
         "TokenValidator",
         "extract_credentials",
         "parse_api_key",
+        "secure_stack",
     ],
     "llm_infra.cache": [
         "AsyncCacheBackend",
