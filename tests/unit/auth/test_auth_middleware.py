@@ -351,12 +351,15 @@ def test_websocket_requires_credentials(env: Env) -> None:
 
 def test_options_are_validated(env: Env) -> None:
     """A realm with quotes is refused, and so is a policy without permission_for (or the reverse)."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         AuthMiddleware(env.app, authenticator=env.keys, realm='x" injected="')
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "auth.invalid_option"
+    with pytest.raises(ConfigError) as exc_info:
         AuthMiddleware(env.app, authenticator=env.keys, policy=POLICY)
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "auth.invalid_option"
+    with pytest.raises(ConfigError) as exc_info:
         AuthMiddleware(env.app, authenticator=env.keys, permission_for=permission_for)
+    assert exc_info.value.code == "auth.invalid_option"
 
 
 def test_default_audit_log_only_logs(env: Env) -> None:
@@ -395,4 +398,5 @@ def test_extract_credentials_never_echoes_the_value() -> None:
     canary = "Basic Y2FuYXJ5LXNlY3JldA=="
     with pytest.raises(AuthError) as info:
         extract_credentials([(b"authorization", canary.encode())])
+    assert info.value.code == "auth.invalid_credentials"
     assert "Y2FuYXJ5" not in repr(info.value) + str(info.value.to_dict())

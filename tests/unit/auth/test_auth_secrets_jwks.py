@@ -58,6 +58,7 @@ def _leaks(exc: BaseException, raw: str) -> list[str]:
 def _raised(call: Callable[[], object]) -> AuthError:
     with pytest.raises(AuthError) as info:
         call()
+    assert info.value.code in ("auth.invalid_credentials", "auth.invalid_token", "auth.token_expired")
     return info.value
 
 

@@ -98,6 +98,7 @@ def test_rfc7515_a1_token_is_expired_today() -> None:
     validator = JwtValidator(JwtKey.from_jwk(A1_JWK), clock=FakeClock(epoch=EXP + 61))
     with pytest.raises(AuthError) as info:
         validator.verify(A1_TOKEN)
+    assert info.value.code == "auth.token_expired"
     assert info.value.auth_kind == "token_expired"
 
 
@@ -138,6 +139,7 @@ def test_rfc8037_a4_token_is_not_a_jwt() -> None:
     public = {k: v for k, v in OKP_JWK.items() if k != "d"}
     with pytest.raises(AuthError) as info:
         JwtValidator.eddsa(public, required_claims=()).verify(f"{A4_SIGNING_INPUT.decode()}.{A4_SIGNATURE}")
+    assert info.value.code == "auth.invalid_token"
     assert info.value.auth_kind == "invalid_token"
 
 
