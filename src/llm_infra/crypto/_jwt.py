@@ -27,8 +27,11 @@ from llm_infra.crypto._jose import (
     FORBIDDEN_HEADER,
     HMAC_HASH,
     MAX_KID,
+    MAX_NUMERIC_DATE,
     MAX_TOKEN_BYTES,
+    STRING_CLAIMS,
     Reject,
+    audience_value,
     check_algorithm,
     check_kid,
     expired,
@@ -43,6 +46,8 @@ from llm_infra.crypto._keys import KeyInput, PrivateKey, PublicKey, load_private
 from llm_infra.crypto._sign import EcdsaP256Signer, Ed25519Signer, low_s_signature
 from llm_infra.errors import AuthError, ConfigError, CryptoError
 from llm_infra.secrets import Secret
+
+_ABSENT: Any = object()
 
 
 class ValidatorOptions(TypedDict, total=False):
@@ -346,29 +351,39 @@ class JwtValidator:
         return claims
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
-        wrong = registered_claim_error(claims)
-        if wrong is not None:
-            raise Reject(f"{wrong} type")
+        # One pass that both types and checks the registered claims (this runs per request).
+        get = claims.get
+        exp, nbf, iat = get("exp", _ABSENT), get("nbf", _ABSENT), get("iat", _ABSENT)
+        for name, value in (("exp", exp), ("nbf", nbf), ("iat", iat)):
+            if value is not _ABSENT and not (
+                (type(value) is int or type(value) is float) and 0 <= value <= MAX_NUMERIC_DATE
+            ):
+                raise Reject(f"{name} type")
+        for name in STRING_CLAIMS:
+            value = get(name, _ABSENT)
+            if value is not _ABSENT and type(value) is not str:
+                raise Reject(f"{name} type")
+        aud = get("aud")
+        if (aud is not None and type(aud) is not str and not audience_value(aud)) or aud == "":
+            raise Reject("aud type")
+        if aud is None and "aud" in claims:
+            raise Reject("aud type")
         for name in self._required:
-            if claims.get(name) is None:
+            if get(name) is None:
                 raise Reject("missing required claim")
         now = self._clock.time()
         leeway = self._leeway
-        exp = claims.get("exp")
-        if exp is not None and now >= exp + leeway:
+        if exp is not _ABSENT and now >= exp + leeway:
             raise expired("exp")
-        nbf = claims.get("nbf")
-        if nbf is not None and now < nbf - leeway:
+        if nbf is not _ABSENT and now < nbf - leeway:
             raise Reject("not yet valid")
-        iat = claims.get("iat")
-        if iat is not None:
+        if iat is not _ABSENT:
             if iat > now + leeway:
                 raise Reject("issued in the future")
             if self._max_age is not None and now >= iat + self._max_age + leeway:
                 raise expired("max_age")
-        if self._issuers is not None and claims.get("iss") not in self._issuers:
+        if self._issuers is not None and get("iss") not in self._issuers:
             raise Reject("issuer")
-        aud = claims.get("aud")
         if self._audiences is None:
             if aud is not None:
                 raise Reject("unexpected audience")
