@@ -23,12 +23,16 @@ from llm_infra.crypto import _codes
 from llm_infra.crypto._b64 import decode_strict
 from llm_infra.crypto._jose import ALGORITHMS, HMAC_HASH, HMAC_MIN, MAX_KID, check_algorithm, check_kid
 from llm_infra.crypto._keys import KeyInput, PublicKey, load_public_key, public_key_from_jwk
-from llm_infra.crypto._sign import EcdsaP256Signer, EcdsaP256Verifier, Ed25519Signer, Ed25519Verifier
+from llm_infra.crypto._sign import (
+    P256_ORDER,
+    EcdsaP256Signer,
+    EcdsaP256Verifier,
+    Ed25519Signer,
+    Ed25519Verifier,
+)
 from llm_infra.errors import ConfigError, CryptoError
 from llm_infra.secrets import Secret
 
-P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-"""The order ``n`` of the P-256 group; a signature's ``s`` above ``n // 2`` is "high-S"."""
 _HALF_ORDER: Final = P256_ORDER // 2
 
 _BOMS: Final = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
@@ -385,7 +389,6 @@ def normalize_keys(keys: object) -> StaticKeys | KeySource:
 
 
 __all__ = [
-    "P256_ORDER",
     "JwtKey",
     "KeySource",
     "StaticKeys",

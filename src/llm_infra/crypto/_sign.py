@@ -30,14 +30,15 @@ _P256_SIG = 64
 _ED25519_SIG = 64
 
 
-_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+"""The order ``n`` of the P-256 group; a signature's ``s`` above ``n // 2`` is "high-S"."""
 
 
 def low_s_signature(der: bytes) -> tuple[int, int]:
     """``(r, s)`` of a DER P-256 signature with ``s`` folded to the low half (``s <= n/2``)."""
     r, s = decode_dss_signature(der)
-    if s > _P256_ORDER // 2:
-        s = _P256_ORDER - s
+    if s > P256_ORDER // 2:
+        s = P256_ORDER - s
     return r, s
 
 
