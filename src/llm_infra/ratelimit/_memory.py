@@ -4,8 +4,9 @@ Time is a parameter (``now`` in seconds on any clock that only moves forward); n
 reads a clock. States that are back to a full allowance carry no information and are swept
 when the table reaches ``max_keys``. A live state is never dropped: forgetting it would hand a
 limited client a fresh allowance. When live states alone fill the table, a request under a
-NEW key is refused (fail closed, counted in ``overflows``) until some state goes idle; keys
-already in the table are decided as usual.
+NEW key is refused (fail closed, counted in ``overflows``; a peek with ``cost=0`` too, so a
+caller that checks before it spends sees the refusal) until some state goes idle; keys already
+in the table are decided as usual.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class _GcraTable(_Table):
         try:
             tat = self._state.get(key)
             if tat is None:
-                if cost and (full := self._admit(key, now)) is not None:
+                if (full := self._admit(key, now)) is not None:
                     return full
                 tat = now
             if tat < now:  # noqa: PLR1730 - a branch is cheaper than calling max() on the hot path
@@ -146,7 +147,7 @@ class _TokenBucketTable(_Table):
         try:
             state = self._state.get(key)
             if state is None:
-                if cost and (full := self._admit(key, now)) is not None:
+                if (full := self._admit(key, now)) is not None:
                     return full
                 tokens = float(capacity)
             else:
@@ -206,7 +207,7 @@ class _SlidingWindowTable(_Table):
         try:
             state = self._state.get(key)
             if state is None:
-                if cost and (full := self._admit(key, now)) is not None:
+                if (full := self._admit(key, now)) is not None:
                     return full
                 curr = prev = 0
             elif state[0] == window:

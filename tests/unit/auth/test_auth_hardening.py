@@ -227,3 +227,25 @@ async def test_secure_stack_limits_per_tenant_and_issuer() -> None:
     assert codes_a == [200, 200, 429]
     assert code_b == 200
     assert health == [200] * 5
+
+
+@pytest.mark.anyio
+async def test_a_full_failure_table_fails_closed_for_new_networks() -> None:
+    """When live failure states fill the budget's table, a new network cannot get free guesses."""
+    from llm_infra.ratelimit import MemoryBackend
+
+    clock = FakeClock()
+    keys = ApiKeyAuthenticator(MemoryKeyStore(), clock=clock)
+    good = keys.create("svc")
+    budget = RateLimiter(5, 60.0, clock=clock, backend=MemoryBackend(max_keys=2))
+    app = AuthMiddleware(ok_app, authenticator=keys, failure_limiter=budget)
+    for host in ("10.0.0.1", "10.0.0.2"):
+        async with _client(app, host=host) as client:
+            assert (await client.get("/x", headers={"X-API-Key": "lli_bad"})).status_code == 401
+    async with _client(app, host="10.0.0.3") as newcomer:
+        refused = await newcomer.get("/x", headers={"X-API-Key": good})
+    assert refused.status_code == 429
+    assert loads(refused.content)["code"] == "auth.too_many_failures"
+    clock.advance(61.0)  # the live failure states expire: room again
+    async with _client(app, host="10.0.0.3") as newcomer:
+        assert (await newcomer.get("/x", headers={"X-API-Key": good})).status_code == 200

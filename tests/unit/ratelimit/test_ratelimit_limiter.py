@@ -211,6 +211,8 @@ def test_memory_backend_never_forgets_a_live_limit(algorithm: str) -> None:
         assert refused.retry_after > 0
     assert len(table) == 10
     assert table.overflows == 20
+    assert limiter.check("never-seen", 0).remaining == 0  # a peek at a new key fails closed too
+    assert table.overflows == 21
     assert not limiter.check("k0")  # still limited: never forgotten
     assert limiter.check("k1", 0).remaining == 0  # a peek on a known key is still answered
     clock.advance(2 * 3600.0 + 1)
