@@ -4,8 +4,9 @@
 ``KeyStore`` (``SqliteKeyStore`` by default, ``PostgresKeyStore`` for replicas);
 ``JwtAuthenticator`` maps a verified token's claims onto an ``Identity``; ``MultiAuthenticator``
 tries each. ``RbacPolicy`` decides ``action:resource`` permissions (wildcards, inheritance,
-deny by default, explicit deny wins). ``AuthMiddleware`` puts it together for any ASGI app and
-records every attempt in the security audit log.
+deny by default, explicit deny wins). ``AuthMiddleware`` puts it together for any ASGI app
+(brute-force budget, authentication, deny-by-default authorization) and records every attempt
+in the security audit log; ``secure_stack`` adds the per-identity rate limit in the right order.
 """
 
 from llm_infra.auth._apikey import ApiKeyAuthenticator as ApiKeyAuthenticator
@@ -24,6 +25,7 @@ from llm_infra.auth._middleware import extract_credentials as extract_credential
 from llm_infra.auth._postgres import PostgresKeyStore as PostgresKeyStore
 from llm_infra.auth._rbac import RbacPolicy as RbacPolicy
 from llm_infra.auth._rbac import Role as Role
+from llm_infra.auth._stack import secure_stack as secure_stack
 from llm_infra.auth._store import ApiKeyRecord as ApiKeyRecord
 from llm_infra.auth._store import AsyncKeyStore as AsyncKeyStore
 from llm_infra.auth._store import KeyStore as KeyStore
@@ -52,4 +54,5 @@ __all__ = [
     "TokenValidator",
     "extract_credentials",
     "parse_api_key",
+    "secure_stack",
 ]

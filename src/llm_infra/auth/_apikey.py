@@ -15,6 +15,7 @@ from typing import cast, final
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.audit import SecretAccess, SecretOperation, SecurityAuditLog
+from llm_infra.auth import _codes
 from llm_infra.auth._identity import API_KEY_PREFIX, CredentialKind, Credentials, Identity, as_credentials
 from llm_infra.auth._store import ApiKeyRecord, AsyncKeyStore, KeyStore
 from llm_infra.errors import AuthError, ConfigError, InfraError, NotFoundError, ValidationError
@@ -43,7 +44,15 @@ def _b32(n: int) -> str:
 
 
 def _invalid() -> AuthError:
-    return AuthError("invalid API key", kind="invalid_credentials")
+    return AuthError("invalid API key", kind="invalid_credentials", code=_codes.INVALID_CREDENTIALS)
+
+
+def _split_key(key: Secret[str]) -> tuple[str, Secret[str]] | None:
+    raw = key.reveal()
+    if not isinstance(raw, str) or len(raw) != _KEY_LENGTH:
+        return None
+    match = _KEY_RE.match(raw)
+    return None if match is None else (match.group(1), Secret(match.group(2)))
 
 
 def parse_api_key(key: str | Secret[str]) -> tuple[str, Secret[str]]:
@@ -55,13 +64,12 @@ def parse_api_key(key: str | Secret[str]) -> tuple[str, Secret[str]]:
 
     .. versionadded:: 0.1.0
     """
-    raw = key.reveal() if isinstance(key, Secret) else key
-    if not isinstance(raw, str) or len(raw) != _KEY_LENGTH:
+    secret = key if isinstance(key, Secret) else Secret(key)
+    del key  # from here on the raw key lives only inside Secrets (error reports capture locals)
+    parts = _split_key(secret)
+    if parts is None:
         raise _invalid()
-    match = _KEY_RE.match(raw)
-    if match is None:
-        raise _invalid()
-    return match.group(1), Secret(match.group(2))
+    return parts
 
 
 def _seconds(expires_in: float | timedelta | None) -> float | None:
@@ -72,7 +80,7 @@ def _seconds(expires_in: float | timedelta | None) -> float | None:
         raise ValidationError(
             "expires_in must be a positive number of seconds, a timedelta or None",
             field="expires_in",
-            code="auth.invalid_option",
+            code=_codes.INVALID_OPTION,
         )
     return float(seconds)
 
@@ -143,7 +151,7 @@ class ApiKeyAuthenticator:
                 raise ConfigError(
                     f"an API key pepper must be at least {_MIN_PEPPER} bytes",
                     key="pepper",
-                    code="auth.weak_pepper",
+                    code=_codes.WEAK_PEPPER,
                 )
             self._pepper = Secret(data)
 
@@ -352,9 +360,13 @@ class ApiKeyAuthenticator:
         if not self._matches(record, key_id, secret) or record is None:
             raise _invalid()
         if record.revoked:
-            raise AuthError("API key revoked", kind="key_revoked", identity=record.subject)
+            raise AuthError(
+                "API key revoked", kind="key_revoked", code=_codes.KEY_REVOKED, identity=record.subject
+            )
         if record.is_expired(now):
-            raise AuthError("API key expired", kind="key_expired", identity=record.subject)
+            raise AuthError(
+                "API key expired", kind="key_expired", code=_codes.KEY_EXPIRED, identity=record.subject
+            )
         return record
 
     def _due(self, record: ApiKeyRecord, now: float) -> bool:
@@ -369,6 +381,7 @@ class ApiKeyAuthenticator:
             InfraError: the store failed (e.g. ``IoError``, ``ExternalError``).
         """
         creds = as_credentials(credentials, CredentialKind.API_KEY)
+        del credentials  # a raw str must not stay in this frame's locals
         key_id, secret = parse_api_key(creds.secret)
         now = self._clock.time()
         record = self._check(self._store.get(key_id), key_id, secret, now)
@@ -382,6 +395,7 @@ class ApiKeyAuthenticator:
     async def aauthenticate(self, credentials: Credentials | Secret[str] | str) -> Identity:
         """Async twin of ``authenticate`` (uses the store's async methods when it has them)."""
         creds = as_credentials(credentials, CredentialKind.API_KEY)
+        del credentials  # a raw str must not stay in this frame's locals
         key_id, secret = parse_api_key(creds.secret)
         now = self._clock.time()
         astore = self._astore

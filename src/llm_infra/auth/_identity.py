@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Protocol, final, runtime_checkable
 
 from llm_infra.audit import AuthMethod
+from llm_infra.auth import _codes
 from llm_infra.errors import AuthError, ValidationError
 from llm_infra.secrets import Secret
 
@@ -27,7 +28,7 @@ def _names(field_name: str, value: object) -> frozenset[str]:
             f"{field_name} must be a collection of strings, not a single string",
             field=field_name,
             expected="iterable of str",
-            code="auth.invalid_identity",
+            code=_codes.INVALID_IDENTITY,
         )
     items = frozenset(value)
     for item in items:
@@ -35,7 +36,7 @@ def _names(field_name: str, value: object) -> frozenset[str]:
             raise ValidationError(
                 f"every entry of {field_name} must be a non-empty string of at most {_MAX_NAME} characters",
                 field=field_name,
-                code="auth.invalid_identity",
+                code=_codes.INVALID_IDENTITY,
             )
     return items
 
@@ -71,17 +72,17 @@ class Identity:
             raise ValidationError(
                 f"subject must be a non-empty string of at most {_MAX_NAME} characters",
                 field="subject",
-                code="auth.invalid_identity",
+                code=_codes.INVALID_IDENTITY,
             )
         object.__setattr__(self, "roles", _names("roles", self.roles))
         object.__setattr__(self, "scopes", _names("scopes", self.scopes))
         if self.tenant is not None and (not isinstance(self.tenant, str) or not self.tenant):
             raise ValidationError(
-                "tenant must be a non-empty string or None", field="tenant", code="auth.invalid_identity"
+                "tenant must be a non-empty string or None", field="tenant", code=_codes.INVALID_IDENTITY
             )
         if not isinstance(self.attributes, Mapping):
             raise ValidationError(
-                "attributes must be a mapping", field="attributes", code="auth.invalid_identity"
+                "attributes must be a mapping", field="attributes", code=_codes.INVALID_IDENTITY
             )
         object.__setattr__(self, "attributes", MappingProxyType(dict(self.attributes)))
         if self.method is not None:
@@ -123,7 +124,7 @@ class Credentials:
         object.__setattr__(self, "kind", CredentialKind(self.kind))
         if not isinstance(self.secret, Secret) or not isinstance(self.secret.reveal(), str):
             raise ValidationError(
-                "a credential must be a Secret[str]", field="secret", code="auth.invalid_credentials"
+                "a credential must be a Secret[str]", field="secret", code=_codes.INVALID_CREDENTIALS
             )
 
     @classmethod
@@ -160,7 +161,7 @@ def as_credentials(value: Credentials | Secret[str] | str, kind: CredentialKind 
         return value
     raw = value.reveal() if isinstance(value, Secret) else value
     if not isinstance(raw, str):
-        raise AuthError("invalid credentials", kind="invalid_credentials")
+        raise AuthError("invalid credentials", kind="invalid_credentials", code=_codes.INVALID_CREDENTIALS)
     if kind is CredentialKind.API_KEY:
         return Credentials.api_key(value)
     if kind is CredentialKind.BEARER:

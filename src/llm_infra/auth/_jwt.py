@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, final
 
 from llm_infra.audit import AuthMethod
+from llm_infra.auth import _codes
 from llm_infra.auth._identity import (
     API_KEY_PREFIX,
     MAX_CREDENTIAL_LENGTH,
@@ -15,7 +16,9 @@ from llm_infra.auth._identity import (
     Identity,
     as_credentials,
 )
+from llm_infra.crypto import JwtValidator
 from llm_infra.errors import AuthError, InfraError
+from llm_infra.secrets import Secret
 
 _RESERVED = frozenset({"sub", "scope", "scp"})
 
@@ -36,7 +39,7 @@ class TokenValidator(Protocol):
 
 
 def _invalid_token() -> AuthError:
-    return AuthError("invalid token", kind="invalid_token")
+    return AuthError("invalid token", kind="invalid_token", code=_codes.INVALID_TOKEN)
 
 
 def _claim(claims: Mapping[str, Any], path: str) -> Any:
@@ -118,20 +121,43 @@ class JwtAuthenticator:
                 shape and for anything else the validator raises).
         """
         creds = as_credentials(credentials, CredentialKind.BEARER)
-        token = creds.secret.reveal()
-        if len(token) > MAX_CREDENTIAL_LENGTH:
+        del credentials  # a raw str must not stay in this frame's locals
+        if len(creds.secret.reveal()) > MAX_CREDENTIAL_LENGTH:
             raise _invalid_token()
         try:
-            claims = self._validator.verify(token)
+            claims = self._verify(creds.secret)
         except AuthError:
             raise
         except Exception as exc:
             raise _invalid_token() from exc
         return self._identity(claims)
 
+    def _verify(self, token: Secret[str]) -> dict[str, Any]:
+        validator = self._validator
+        if isinstance(validator, JwtValidator):
+            return validator.verify(token)
+        return validator.verify(token.reveal())
+
     async def aauthenticate(self, credentials: Credentials | Any) -> Identity:
-        """Same as ``authenticate`` (verification is CPU-bound)."""
-        return self.authenticate(credentials)
+        """Async ``authenticate``: a JWKS refresh is awaited, never run inside the event loop.
+
+        With a ``JwtValidator`` this calls ``averify`` (keys are fetched asynchronously, one
+        fetch for many concurrent requests); other validators are called as in ``authenticate``.
+        """
+        creds = as_credentials(credentials, CredentialKind.BEARER)
+        del credentials
+        validator = self._validator
+        if not isinstance(validator, JwtValidator):
+            return self.authenticate(creds)
+        if len(creds.secret.reveal()) > MAX_CREDENTIAL_LENGTH:
+            raise _invalid_token()
+        try:
+            claims = await validator.averify(creds.secret)
+        except AuthError:
+            raise
+        except Exception as exc:
+            raise _invalid_token() from exc
+        return self._identity(claims)
 
     def __repr__(self) -> str:
         return f"JwtAuthenticator(validator={type(self._validator).__name__})"
@@ -166,7 +192,9 @@ class MultiAuthenticator:
     def _candidates(self, credentials: Credentials) -> list[Authenticator]:
         found = [a for a in self._authenticators if a.supports(credentials)]
         if not found:
-            raise AuthError("unsupported credentials", kind="invalid_credentials")
+            raise AuthError(
+                "unsupported credentials", kind="invalid_credentials", code=_codes.INVALID_CREDENTIALS
+            )
         return found
 
     def authenticate(self, credentials: Credentials | Any) -> Identity:

@@ -8,8 +8,10 @@ import threading
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._lazy import require
+from llm_infra.auth import _codes
 from llm_infra.auth._store import COLUMNS, ApiKeyRecord, _exists, record_to_row, row_to_record
-from llm_infra.errors import ConfigError, ExternalError
+from llm_infra.errors import ConfigError
+from llm_infra.errors._foreign import postgres_error
 from llm_infra.secrets import Secret
 
 if TYPE_CHECKING:
@@ -18,19 +20,6 @@ if TYPE_CHECKING:
     import psycopg
 
 _IDENT = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
-
-
-def _failure(operation: str, exc: Exception) -> ExternalError:
-    # Only the class and SQLSTATE: a driver message may quote connection details.
-    state = getattr(exc, "sqlstate", None)
-    detail = type(exc).__name__ + (f" (SQLSTATE {state})" if state else "")
-    import psycopg
-
-    # Connection trouble is worth retrying; a rejected statement is not.
-    transient = isinstance(exc, psycopg.OperationalError | psycopg.errors.SerializationFailure)
-    return ExternalError(
-        f"postgres {operation} failed: {detail}", service="postgres", operation=operation, retryable=transient
-    )
 
 
 @final
@@ -140,7 +129,7 @@ class PostgresKeyStore:
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
-                raise _failure(f"keystore.{operation}", exc) from exc
+                raise postgres_error(exc, f"keystore.{operation}", area=_codes.AREA) from exc
 
     def put(self, record: ApiKeyRecord) -> None:
         """Store a new record (``AlreadyExistsError`` on a duplicate id)."""
@@ -208,7 +197,7 @@ class PostgresKeyStore:
                 if self._aconn is not None:
                     await self._aconn.close()
                     self._aconn = None
-                raise _failure(f"keystore.{operation}", exc) from exc
+                raise postgres_error(exc, f"keystore.{operation}", area=_codes.AREA) from exc
 
     async def aput(self, record: ApiKeyRecord) -> None:
         """Async ``put``."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, final
 
 from llm_infra.audit import AuthorizationCheck, SecurityAuditLog
+from llm_infra.auth import _codes
 from llm_infra.auth._identity import Identity
 from llm_infra.errors import AuthError, ConfigError, InfraError
 
@@ -36,7 +37,7 @@ _CACHE_SIZE = 1024
 
 
 def _policy_error(
-    message: str, code: str = "auth.policy_invalid", *, source: str | None = None
+    message: str, code: str = _codes.POLICY_INVALID, *, source: str | None = None
 ) -> ConfigError:
     return ConfigError(message, key="rbac", source=source, code=code)
 
@@ -225,11 +226,11 @@ class RbacPolicy:
                 parent = parents[index]
                 if parent not in self._roles:
                     raise _policy_error(
-                        f"role {current!r} inherits unknown role {parent!r}", "auth.policy_unknown_role"
+                        f"role {current!r} inherits unknown role {parent!r}", _codes.POLICY_UNKNOWN_ROLE
                     )
                 if state.get(parent) == 1:
                     cycle = [*path[path.index(parent) :], parent]
-                    raise _policy_error("role inheritance cycle: " + " -> ".join(cycle), "auth.policy_cycle")
+                    raise _policy_error("role inheritance cycle: " + " -> ".join(cycle), _codes.POLICY_CYCLE)
                 if parent not in state:
                     stack.append((parent, 0))
                 continue
@@ -284,7 +285,7 @@ class RbacPolicy:
         try:
             data = tomllib.loads(body)
         except (tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
-            raise _policy_error(f"invalid TOML: {exc}", "auth.policy_syntax", source=source) from None
+            raise _policy_error(f"invalid TOML: {exc}", _codes.POLICY_SYNTAX, source=source) from None
         return cls.from_dict(data, source=source)
 
     @classmethod
@@ -304,7 +305,7 @@ class RbacPolicy:
             mark = getattr(exc, "problem_mark", None)
             if mark is not None:
                 where = f" at line {mark.line + 1}, column {mark.column + 1}"
-            raise _policy_error(f"invalid YAML{where}", "auth.policy_syntax", source=source) from None
+            raise _policy_error(f"invalid YAML{where}", _codes.POLICY_SYNTAX, source=source) from None
         return cls.from_dict(data, source=source)
 
     @classmethod
@@ -320,7 +321,7 @@ class RbacPolicy:
         try:
             data = loads(body, max_depth=64)
         except InfraError as exc:
-            raise _policy_error(f"invalid JSON: {exc.message}", "auth.policy_syntax", source=source) from None
+            raise _policy_error(f"invalid JSON: {exc.message}", _codes.POLICY_SYNTAX, source=source) from None
         return cls.from_dict(data, source=source)
 
     @classmethod
@@ -345,7 +346,7 @@ class RbacPolicy:
                 data = handle.read(MAX_POLICY_BYTES + 1)
         except OSError as exc:
             raise _policy_error(
-                f"cannot read the policy file: {exc.strerror}", "auth.policy_io", source=str(path)
+                f"cannot read the policy file: {exc.strerror}", _codes.POLICY_IO, source=str(path)
             ) from exc
         return loader(data, source=str(path))
 
@@ -368,7 +369,7 @@ class RbacPolicy:
         else:
             section = cfg.get(key, None)
         if section is None:
-            raise _policy_error(f"no RBAC policy at {key!r}", "auth.policy_missing", source=key)
+            raise _policy_error(f"no RBAC policy at {key!r}", _codes.POLICY_MISSING, source=key)
         if hasattr(section, "to_dict") and not isinstance(section, Mapping):
             section = section.to_dict()
         return cls.from_dict(section, source=key)
@@ -381,7 +382,7 @@ class RbacPolicy:
             try:
                 return text.decode("utf-8")
             except UnicodeDecodeError:
-                raise _policy_error("the policy is not UTF-8", "auth.policy_syntax", source=source) from None
+                raise _policy_error("the policy is not UTF-8", _codes.POLICY_SYNTAX, source=source) from None
         if not isinstance(text, str):
             raise _policy_error("a policy text must be str or bytes", source=source)
         if len(text) > MAX_POLICY_BYTES:
@@ -476,6 +477,7 @@ class RbacPolicy:
             raise AuthError(
                 "permission denied",
                 kind="insufficient_permissions",
+                code=_codes.INSUFFICIENT_PERMISSIONS,
                 identity=identity.subject if isinstance(identity, Identity) else None,
                 context={"action": str(action)[:128], "resource": str(resource)[:256]},
             )

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any, Protocol, final, runtime_checkable
 
 from llm_infra.audit import AuthMethod
+from llm_infra.auth import _codes
 from llm_infra.auth._identity import Identity
 from llm_infra.errors import AlreadyExistsError, IoError
 
@@ -392,7 +393,7 @@ class SqliteKeyStore(_LocalAsync):
             f"API key store {operation} failed: {type(exc).__name__}",
             operation=operation,
             path=str(self._path),
-            code="auth.keystore_io",
+            code=_codes.KEYSTORE_IO,
         )
 
     def _run(

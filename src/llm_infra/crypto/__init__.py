@@ -1,6 +1,7 @@
 """Cryptography for llm-infra: AEAD, hashing, signatures, passwords and JWT, over vetted libraries.
 
-Every primitive comes from ``cryptography``, ``hashlib``/``hmac``, ``argon2-cffi`` or ``blake3``;
+Every primitive comes from ``cryptography``, ``hashlib``/``hmac``, ``argon2-cffi`` (the
+``crypto`` extra: ``PasswordHasher`` and ``derive_key``) or ``blake3``;
 this package adds strict input handling on top: canonical encodings, pinned algorithms, key-size
 checks, one opaque error per verification failure, and key material kept in ``Secret``.
 
@@ -13,10 +14,6 @@ Example::
     'alice'
 """
 
-from llm_infra.crypto._aead import KEY_SIZE as KEY_SIZE
-from llm_infra.crypto._aead import MAX_ENCRYPTIONS as MAX_ENCRYPTIONS
-from llm_infra.crypto._aead import NONCE_SIZE as NONCE_SIZE
-from llm_infra.crypto._aead import TAG_SIZE as TAG_SIZE
 from llm_infra.crypto._aead import Aes256GcmCipher as Aes256GcmCipher
 from llm_infra.crypto._aead import Keyring as Keyring
 from llm_infra.crypto._b64 import b64url_decode as b64url_decode
@@ -31,16 +28,12 @@ from llm_infra.crypto._hash import hash_stream as hash_stream
 from llm_infra.crypto._hash import hmac_sha256 as hmac_sha256
 from llm_infra.crypto._hash import sha256 as sha256
 from llm_infra.crypto._hash import sha512 as sha512
-from llm_infra.crypto._jwt import ALGORITHMS as ALGORITHMS
-from llm_infra.crypto._jwt import MAX_TOKEN_BYTES as MAX_TOKEN_BYTES
-from llm_infra.crypto._jwt import JwksCache as JwksCache
-from llm_infra.crypto._jwt import JwtKey as JwtKey
+from llm_infra.crypto._jose import ALGORITHMS as ALGORITHMS
+from llm_infra.crypto._jwk import JwtKey as JwtKey
+from llm_infra.crypto._jwk import KeySource as KeySource
+from llm_infra.crypto._jwks import JwksCache as JwksCache
 from llm_infra.crypto._jwt import JwtSigner as JwtSigner
 from llm_infra.crypto._jwt import JwtValidator as JwtValidator
-from llm_infra.crypto._jwt import KeySource as KeySource
-from llm_infra.crypto._jwt import SignerOptions as SignerOptions
-from llm_infra.crypto._jwt import ValidatorOptions as ValidatorOptions
-from llm_infra.crypto._kdf import OWASP_MINIMUMS as OWASP_MINIMUMS
 from llm_infra.crypto._kdf import derive_key as derive_key
 from llm_infra.crypto._keys import jwk_thumbprint as jwk_thumbprint
 from llm_infra.crypto._keys import load_private_key as load_private_key
@@ -69,18 +62,10 @@ __all__ = [
     "JwtKey",
     "JwtSigner",
     "JwtValidator",
-    "KEY_SIZE",
     "KeySource",
     "Keyring",
-    "MAX_ENCRYPTIONS",
-    "MAX_TOKEN_BYTES",
-    "NONCE_SIZE",
-    "OWASP_MINIMUMS",
     "PasswordHasher",
     "SignatureEncoding",
-    "SignerOptions",
-    "TAG_SIZE",
-    "ValidatorOptions",
     "b64url_decode",
     "b64url_encode",
     "blake2b",

@@ -13,6 +13,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from llm_infra._internal._ulid import new_ulid
+from llm_infra.crypto import _codes
 from llm_infra.crypto._kdf import (
     DEFAULT_MEMORY_COST,
     DEFAULT_PARALLELISM,
@@ -36,18 +37,18 @@ _KID_RE: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 def _decrypt_failed() -> CryptoError:
     # One opaque error for every cause (tampering, wrong key, truncation, wrong AAD): telling them
     # apart would hand an attacker an oracle.
-    return CryptoError("decryption failed", code="crypto.decrypt_failed", operation="decrypt")
+    return CryptoError("decryption failed", code=_codes.DECRYPT_FAILED, operation="decrypt")
 
 
 def _key_bytes(key: object) -> bytes:
     raw = key.reveal() if isinstance(key, Secret) else key
     if not isinstance(raw, bytes | bytearray | memoryview):
-        raise CryptoError("an AES-256 key must be bytes", code="crypto.invalid_key", operation="load_key")
+        raise CryptoError("an AES-256 key must be bytes", code=_codes.INVALID_KEY, operation="load_key")
     raw = bytes(raw)
     if len(raw) != KEY_SIZE:
         raise CryptoError(
             f"AES-256-GCM needs a {KEY_SIZE}-byte key, got {len(raw)} bytes",
-            code="crypto.invalid_key_size",
+            code=_codes.INVALID_KEY_SIZE,
             operation="load_key",
             remediation=[
                 "generate one with Aes256GcmCipher.generate() or os.urandom(32)",
@@ -147,7 +148,7 @@ class Aes256GcmCipher:
         if next(self._counter) > self._limit:
             raise CryptoError(
                 "this key has reached its encryption limit; rotate to a new key",
-                code="crypto.key_exhausted",
+                code=_codes.KEY_EXHAUSTED,
                 operation="encrypt",
                 remediation=["use Keyring.rotate() and re-encrypt with the new key"],
             )
@@ -158,7 +159,7 @@ class Aes256GcmCipher:
         except OverflowError:
             raise CryptoError(
                 "the message is too large for one AES-GCM call",
-                code="crypto.input_too_large",
+                code=_codes.INPUT_TOO_LARGE,
                 operation="encrypt",
             ) from None
 
@@ -309,7 +310,7 @@ class Keyring:
         current = self._primary
         if current is None:
             raise CryptoError(
-                "the keyring holds no key; call rotate()", code="crypto.no_key", operation="encrypt"
+                "the keyring holds no key; call rotate()", code=_codes.NO_KEY, operation="encrypt"
             )
         _, cipher, header = current
         return header + cipher.encrypt(plaintext, header + aad)

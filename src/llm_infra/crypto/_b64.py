@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 
+from llm_infra.crypto import _codes
 from llm_infra.errors import CryptoError
 
 _TO_STD = bytes.maketrans(b"-_", b"+/")
@@ -62,5 +63,5 @@ def b64url_decode(text: str | bytes) -> bytes:
         return decode_strict(segment)
     except (ValueError, TypeError, binascii.Error):
         raise CryptoError(
-            "invalid base64url encoding", code="crypto.invalid_encoding", operation="b64url_decode"
+            "invalid base64url encoding", code=_codes.INVALID_ENCODING, operation="b64url_decode"
         ) from None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from argon2.exceptions import HashingError
-from argon2.low_level import Type, hash_secret_raw
-
+from llm_infra._internal._lazy import require
+from llm_infra.crypto import _codes
 from llm_infra.errors import ConfigError, CryptoError
 from llm_infra.secrets import Secret
 
@@ -49,13 +48,19 @@ def check_argon2_params(time_cost: object, memory_cost: object, parallelism: obj
 def argon2id_raw(
     password: bytes, salt: bytes, *, time_cost: int, memory_cost: int, parallelism: int, length: int
 ) -> bytes:
-    """Raw Argon2id v1.3 output, without any parameter policy (known-answer tests use tiny costs)."""
+    """Raw Argon2id v1.3 output, without any parameter policy (known-answer tests use tiny costs).
+
+    Raises:
+        ConfigError: ``config.missing_extra`` when argon2-cffi is not installed.
+    """
+    low_level = require("argon2.low_level", "crypto")
     try:
-        return hash_secret_raw(
-            password, salt, time_cost, memory_cost, parallelism, length, Type.ID, version=19
+        raw: bytes = low_level.hash_secret_raw(
+            password, salt, time_cost, memory_cost, parallelism, length, low_level.Type.ID, version=19
         )
-    except HashingError:
-        raise CryptoError("Argon2id failed", code="crypto.kdf_failed", operation="derive_key") from None
+    except require("argon2.exceptions", "crypto").HashingError:
+        raise CryptoError("Argon2id failed", code=_codes.KDF_FAILED, operation="derive_key") from None
+    return raw
 
 
 def as_secret_bytes(value: object, name: str) -> bytes:
@@ -65,7 +70,7 @@ def as_secret_bytes(value: object, name: str) -> bytes:
         return raw.encode("utf-8")
     if isinstance(raw, bytes | bytearray | memoryview):
         return bytes(raw)
-    raise CryptoError(f"{name} must be str, bytes or a Secret of them", code="crypto.invalid_input")
+    raise CryptoError(f"{name} must be str, bytes or a Secret of them", code=_codes.INVALID_INPUT)
 
 
 def derive_key(
@@ -105,11 +110,11 @@ def derive_key(
         raise ConfigError("length must be between 16 and 64 bytes", key="length")
     secret = as_secret_bytes(passphrase, "passphrase")
     if not secret:
-        raise CryptoError("the passphrase is empty", code="crypto.invalid_input", operation="derive_key")
+        raise CryptoError("the passphrase is empty", code=_codes.INVALID_INPUT, operation="derive_key")
     if not isinstance(salt, bytes | bytearray) or len(salt) < MIN_SALT_BYTES:
         raise CryptoError(
             f"the salt must be at least {MIN_SALT_BYTES} bytes",
-            code="crypto.invalid_input",
+            code=_codes.INVALID_INPUT,
             operation="derive_key",
             remediation=["use os.urandom(16) and store it with the ciphertext"],
         )

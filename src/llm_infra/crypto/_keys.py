@@ -12,7 +12,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from llm_infra.crypto import _codes
 from llm_infra.crypto._b64 import b64url_encode, decode_strict
+from llm_infra.crypto._ed25519 import is_weak_public_key
 from llm_infra.errors import CryptoError
 from llm_infra.secrets import Secret
 
@@ -32,7 +34,7 @@ _P256_COORD = 32
 
 
 def _invalid(message: str = "invalid or unsupported key") -> CryptoError:
-    return CryptoError(message, code="crypto.invalid_key", operation="load_key")
+    return CryptoError(message, code=_codes.INVALID_KEY, operation="load_key")
 
 
 def _b64_field(jwk: Mapping[str, object], name: str, size: int | None = None) -> bytes:
@@ -62,8 +64,15 @@ def _int_b64(value: int, size: int | None = None) -> str:
 
 
 def check_supported(key: object) -> PublicKey | PrivateKey:
-    """Return ``key`` when it is a supported key object (Ed25519, EC P-256, RSA >= 2048 bits)."""
-    if isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
+    """Return ``key`` when it is a supported key object (Ed25519, EC P-256, RSA >= 2048 bits).
+
+    Ed25519 public keys of small order (or not canonically encoded) are refused.
+    """
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        if is_weak_public_key(key.public_bytes_raw()):
+            raise _invalid("the Ed25519 public key is of small order or not a canonical curve point")
+        return key
+    if isinstance(key, ed25519.Ed25519PrivateKey):
         return key
     if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
         if not isinstance(key.curve, ec.SECP256R1):
@@ -169,7 +178,9 @@ def public_key_from_jwk(jwk: Mapping[str, object]) -> PublicKey:
     if kty == "OKP":
         if jwk.get("crv") != "Ed25519":
             raise _invalid("only the Ed25519 curve is supported for OKP keys")
-        return ed25519.Ed25519PublicKey.from_public_bytes(_b64_field(jwk, "x", 32))
+        okp = ed25519.Ed25519PublicKey.from_public_bytes(_b64_field(jwk, "x", 32))
+        check_supported(okp)
+        return okp
     if kty == "EC":
         if jwk.get("crv") != "P-256":
             raise _invalid("only the P-256 curve is supported for EC keys")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Final, final
+from types import ModuleType
+from typing import Any, Final, final
 
-import argon2
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
+from llm_infra._internal._lazy import require
+from llm_infra.crypto import _codes
 from llm_infra.crypto._kdf import (
     DEFAULT_MEMORY_COST,
     DEFAULT_PARALLELISM,
@@ -21,12 +21,17 @@ DEFAULT_MAX_PASSWORD_BYTES: Final = 1024
 _PREFIX: Final = "$argon2id$"
 
 
-def _is_argon2id_hash(value: object) -> bool:
+def _argon2() -> ModuleType:
+    """The ``argon2`` module, or ``ConfigError`` naming ``pip install 'llm-infra[crypto]'``."""
+    return require("argon2", "crypto")
+
+
+def _is_argon2id_hash(argon2: Any, value: object) -> bool:
     if not isinstance(value, str) or not value.startswith(_PREFIX):
         return False
     try:
         argon2.extract_parameters(value)
-    except InvalidHashError:
+    except argon2.exceptions.InvalidHashError:
         return False
     return True
 
@@ -48,7 +53,8 @@ class PasswordHasher:
         max_password_bytes: longer passwords are refused (bounds the work an attacker can ask for).
 
     Raises:
-        ConfigError: for parameters under OWASP's minimum or out of range.
+        ConfigError: for parameters under OWASP's minimum or out of range; ``config.missing_extra``
+            (with the ``pip install 'llm-infra[crypto]'`` line) when argon2-cffi is not installed.
 
     .. warning::
         Verify at login, then call ``needs_rehash`` and store a fresh hash when it says so.
@@ -56,7 +62,7 @@ class PasswordHasher:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_hasher", "max_password_bytes")
+    __slots__ = ("_argon2", "_hasher", "max_password_bytes")
 
     def __init__(
         self,
@@ -76,6 +82,7 @@ class PasswordHasher:
         if not isinstance(max_password_bytes, int) or not 8 <= max_password_bytes <= 1 << 16:
             raise ConfigError("max_password_bytes must be between 8 and 65536", key="max_password_bytes")
         self.max_password_bytes = max_password_bytes
+        argon2 = self._argon2 = _argon2()
         self._hasher = argon2.PasswordHasher(
             time_cost=time_cost,
             memory_cost=memory_cost,
@@ -94,14 +101,15 @@ class PasswordHasher:
         """
         raw = as_secret_bytes(password, "password")
         if not raw:
-            raise CryptoError("the password is empty", code="crypto.invalid_input", operation="hash_password")
+            raise CryptoError("the password is empty", code=_codes.INVALID_INPUT, operation="hash_password")
         if len(raw) > self.max_password_bytes:
             raise CryptoError(
                 f"passwords are limited to {self.max_password_bytes} bytes",
-                code="crypto.password_too_long",
+                code=_codes.PASSWORD_TOO_LONG,
                 operation="hash_password",
             )
-        return self._hasher.hash(raw)
+        hashed: str = self._hasher.hash(raw)
+        return hashed
 
     def verify(self, password_hash: str, password: str | bytes | Secret[str] | Secret[bytes]) -> bool:
         """Whether ``password`` matches ``password_hash`` (constant-time inside libargon2).
@@ -112,24 +120,25 @@ class PasswordHasher:
             CryptoError: ``crypto.invalid_hash`` when ``password_hash`` is not an Argon2id PHC string
                 (a corrupt store, not a wrong password).
         """
-        if not _is_argon2id_hash(password_hash):
+        if not _is_argon2id_hash(self._argon2, password_hash):
             raise CryptoError(
-                "not an Argon2id password hash", code="crypto.invalid_hash", operation="verify_password"
+                "not an Argon2id password hash", code=_codes.INVALID_HASH, operation="verify_password"
             )
         raw = as_secret_bytes(password, "password")
         if not raw or len(raw) > self.max_password_bytes:
             return False
+        errors = self._argon2.exceptions
         try:
-            return self._hasher.verify(password_hash, raw)
-        except (VerifyMismatchError, VerificationError):
+            return bool(self._hasher.verify(password_hash, raw))
+        except (errors.VerifyMismatchError, errors.VerificationError):
             # A mismatch, or libargon2 refusing the (well-formed) hash: either way not this password.
             return False
 
     def needs_rehash(self, password_hash: str) -> bool:
         """Whether ``password_hash`` was made with other parameters (or another Argon2 variant)."""
-        if not _is_argon2id_hash(password_hash):
+        if not _is_argon2id_hash(self._argon2, password_hash):
             return True
-        return self._hasher.check_needs_rehash(password_hash)
+        return bool(self._hasher.check_needs_rehash(password_hash))
 
     def __repr__(self) -> str:
         h = self._hasher

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from llm_infra.crypto import _codes
 from llm_infra.crypto._keys import (
     KeyInput,
     jwk_thumbprint,
@@ -29,12 +30,24 @@ _P256_SIG = 64
 _ED25519_SIG = 64
 
 
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+"""The order ``n`` of the P-256 group; a signature's ``s`` above ``n // 2`` is "high-S"."""
+
+
+def low_s_signature(der: bytes) -> tuple[int, int]:
+    """``(r, s)`` of a DER P-256 signature with ``s`` folded to the low half (``s <= n/2``)."""
+    r, s = decode_dss_signature(der)
+    if s > P256_ORDER // 2:
+        s = P256_ORDER - s
+    return r, s
+
+
 def _bad_signature() -> CryptoError:
-    return CryptoError("signature verification failed", code="crypto.invalid_signature", operation="verify")
+    return CryptoError("signature verification failed", code=_codes.INVALID_SIGNATURE, operation="verify")
 
 
 def _wrong_type(expected: str) -> CryptoError:
-    return CryptoError(f"expected an {expected} key", code="crypto.invalid_key", operation="load_key")
+    return CryptoError(f"expected an {expected} key", code=_codes.INVALID_KEY, operation="load_key")
 
 
 def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
@@ -76,7 +89,7 @@ class Ed25519Verifier:
         """Build a verifier from the 32-byte raw public key."""
         if len(raw) != 32:
             raise CryptoError(
-                "an Ed25519 public key is 32 bytes", code="crypto.invalid_key_size", operation="load_key"
+                "an Ed25519 public key is 32 bytes", code=_codes.INVALID_KEY_SIZE, operation="load_key"
             )
         return cls(ed25519.Ed25519PublicKey.from_public_bytes(raw))
 
@@ -160,7 +173,7 @@ class Ed25519Signer:
         value = raw.reveal() if isinstance(raw, Secret) else raw
         if len(value) != 32:
             raise CryptoError(
-                "an Ed25519 private key is 32 bytes", code="crypto.invalid_key_size", operation="load_key"
+                "an Ed25519 private key is 32 bytes", code=_codes.INVALID_KEY_SIZE, operation="load_key"
             )
         return cls(ed25519.Ed25519PrivateKey.from_private_bytes(value))
 
@@ -322,12 +335,14 @@ class EcdsaP256Signer:
         return EcdsaP256Verifier(self._key.public_key())
 
     def sign(self, data: bytes | str, *, encoding: SignatureEncoding = "raw") -> bytes:
-        """Sign ``data``; return r||s (``raw``, 64 bytes, the default) or DER."""
+        """Sign ``data``; return r||s (``raw``, 64 bytes, the default) or DER.
+
+        Signatures are always low-S (``s <= n/2``), the form JWT verification requires.
+        """
         _check_encoding(encoding)
-        der = self._key.sign(_as_bytes(data), ec.ECDSA(hashes.SHA256()))
+        r, s = low_s_signature(self._key.sign(_as_bytes(data), ec.ECDSA(hashes.SHA256())))
         if encoding == "der":
-            return der
-        r, s = decode_dss_signature(der)
+            return encode_dss_signature(r, s)
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     def private_pem(self, *, password: bytes | Secret[bytes] | None = None) -> Secret[bytes]:

@@ -24,9 +24,10 @@ from llm_infra.ratelimit._metrics import register_metrics as register_metrics
 from llm_infra.ratelimit._middleware import RateLimitEvent as RateLimitEvent
 from llm_infra.ratelimit._middleware import RateLimitMiddleware as RateLimitMiddleware
 from llm_infra.ratelimit._middleware import client_address as client_address
-from llm_infra.ratelimit._middleware import default_key as default_key
+from llm_infra.ratelimit._middleware import client_network as client_network
 from llm_infra.ratelimit._middleware import identity_subject as identity_subject
 from llm_infra.ratelimit._middleware import rate_limit_headers as rate_limit_headers
+from llm_infra.ratelimit._middleware import request_key as request_key
 from llm_infra.ratelimit._redis import RedisBackend as RedisBackend
 
 __all__ = [
@@ -39,8 +40,9 @@ __all__ = [
     "RateLimiter",
     "RedisBackend",
     "client_address",
-    "default_key",
+    "client_network",
     "identity_subject",
     "rate_limit_headers",
     "register_metrics",
+    "request_key",
 ]

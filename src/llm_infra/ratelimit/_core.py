@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from llm_infra.errors import ConfigError, ValidationError
+from llm_infra.ratelimit import _codes
 
 Algorithm = Literal["gcra", "token_bucket", "sliding_window"]
 """``gcra`` (default), ``token_bucket`` or ``sliding_window``."""
@@ -74,7 +75,7 @@ class LimitSpec:
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
             raise ConfigError(
-                f"limit must be an int >= 1, got {self.limit!r}", key="limit", code="ratelimit.invalid"
+                f"limit must be an int >= 1, got {self.limit!r}", key="limit", code=_codes.INVALID
             )
         if (
             isinstance(self.period, bool)
@@ -84,24 +85,24 @@ class LimitSpec:
             raise ConfigError(
                 f"period must be a finite number of seconds > 0, got {self.period!r}",
                 key="period",
-                code="ratelimit.invalid",
+                code=_codes.INVALID,
             )
         if self.algorithm not in ALGORITHMS:
             raise ConfigError(
                 f"algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}",
                 key="algorithm",
-                code="ratelimit.invalid",
+                code=_codes.INVALID,
             )
         if self.burst is not None:
             if isinstance(self.burst, bool) or not isinstance(self.burst, int) or self.burst < 1:
                 raise ConfigError(
-                    f"burst must be an int >= 1, got {self.burst!r}", key="burst", code="ratelimit.invalid"
+                    f"burst must be an int >= 1, got {self.burst!r}", key="burst", code=_codes.INVALID
                 )
             if self.algorithm == "sliding_window" and self.burst != self.limit:
                 raise ConfigError(
                     "a sliding window has no separate burst: it allows `limit` per window",
                     key="burst",
-                    code="ratelimit.invalid",
+                    code=_codes.INVALID,
                 )
         object.__setattr__(self, "period", float(self.period))
         capacity = self.limit if self.burst is None else self.burst
@@ -127,7 +128,7 @@ class LimitSpec:
                 field="cost",
                 expected="int >= 0",
                 actual=repr(cost),
-                code="ratelimit.invalid_cost",
+                code=_codes.INVALID_COST,
             )
         if cost > self.capacity:
             raise ValidationError(
@@ -135,5 +136,5 @@ class LimitSpec:
                 field="cost",
                 expected=f"<= {self.capacity}",
                 actual=str(cost),
-                code="ratelimit.cost_exceeds_burst",
+                code=_codes.COST_EXCEEDS_BURST,
             )

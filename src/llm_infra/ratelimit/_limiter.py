@@ -9,6 +9,7 @@ from typing import Any, final
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import ConfigError, ExternalError, RateLimitedError
+from llm_infra.ratelimit import _codes
 from llm_infra.ratelimit._core import Algorithm, Decision, LimitSpec
 from llm_infra.ratelimit._memory import MemoryBackend, MemoryTable
 from llm_infra.ratelimit._metrics import retire, track
@@ -97,7 +98,7 @@ class RateLimiter:
             raise ConfigError(
                 f"backend must be a MemoryBackend or a RedisBackend, got {type(backend).__name__}",
                 key="backend",
-                code="ratelimit.invalid",
+                code=_codes.INVALID,
             )
         self._backend = backend
         # Binding time.monotonic directly saves one Python call per decision.

@@ -2,8 +2,11 @@
 
 Time is a parameter (``now`` in seconds on any clock that only moves forward); nothing here
 reads a clock. States that are back to a full allowance carry no information and are swept
-when the table outgrows ``max_keys``; if live states alone exceed it, the oldest are dropped
-(the only way a key can get more than its limit, counted in ``evictions``).
+when the table reaches ``max_keys``. A live state is never dropped: forgetting it would hand a
+limited client a fresh allowance. When live states alone fill the table, a request under a
+NEW key is refused (fail closed, counted in ``overflows``; a peek with ``cost=0`` too, so a
+caller that checks before it spends sees the refusal) until some state goes idle; keys already
+in the table are decided as usual.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Protocol, final
 
 from llm_infra.errors import ConfigError
+from llm_infra.ratelimit import _codes
 from llm_infra.ratelimit._core import EPSILON, Decision, LimitSpec
 
 _new_decision = tuple.__new__
@@ -26,7 +30,7 @@ class MemoryTable(Protocol):
     spec: LimitSpec
     allowed: int
     denied: int
-    evictions: int
+    overflows: int
 
     def decide(self, key: str, cost: int, now: float) -> Decision:
         """Decide and record one request of ``cost`` at ``now``."""
@@ -40,31 +44,41 @@ class MemoryTable(Protocol):
 
 
 class _Table(ABC):
-    __slots__ = ("_lock", "_max_keys", "_state", "allowed", "denied", "evictions", "spec")
+    __slots__ = ("_full_until", "_lock", "_max_keys", "_state", "allowed", "denied", "overflows", "spec")
 
     def __init__(self, spec: LimitSpec, max_keys: int) -> None:
         self.spec = spec
         self._max_keys = max_keys
         self._state: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._full_until = -math.inf
         self.allowed = 0
         self.denied = 0
-        self.evictions = 0
+        self.overflows = 0
 
     @abstractmethod
-    def _idle(self, state: Any, now: float) -> bool:
-        """Whether ``state`` is back to a full allowance at ``now`` (so it can be forgotten)."""
+    def _idle_at(self, state: Any) -> float:
+        """When ``state`` is back to a full allowance (from then on it can be forgotten)."""
 
-    def _sweep(self, now: float) -> None:
-        """Drop idle states; if still over 90% of ``max_keys``, drop the oldest live ones."""
-        idle = self._idle
-        state = {k: s for k, s in self._state.items() if not idle(s, now)}
-        keep = int(self._max_keys * 0.9)
-        if len(state) > keep:
-            drop = len(state) - keep
-            self.evictions += drop
-            state = dict(list(state.items())[drop:])
-        self._state = state
+    def _admit(self, key: str, now: float) -> Decision | None:
+        """``None`` when ``key`` may take a state; else the refusal of a new key in a full table.
+
+        Called with the lock held, only for keys without a state. Idle states are swept first
+        (at most once until the earliest live state goes idle, so a flood of new keys costs O(1)
+        each); live states are never dropped.
+        """
+        if len(self._state) < self._max_keys:
+            return None
+        if now >= self._full_until:
+            idle_at = self._idle_at
+            self._state = {k: s for k, s in self._state.items() if idle_at(s) > now}
+            if len(self._state) < self._max_keys:
+                return None
+            self._full_until = min(idle_at(s) for s in self._state.values())
+        self.overflows += 1
+        self.denied += 1
+        wait = max(self._full_until - now, EPSILON)
+        return _new_decision(Decision, (False, 0, wait, wait, self.spec.limit))
 
     def reset(self, key: str) -> None:
         with self._lock:
@@ -80,8 +94,8 @@ class _GcraTable(_Table):
 
     __slots__ = ()
 
-    def _idle(self, state: Any, now: float) -> bool:
-        return bool(state <= now)
+    def _idle_at(self, state: Any) -> float:
+        return float(state)
 
     def decide(self, key: str, cost: int, now: float) -> Decision:
         spec = self.spec
@@ -90,7 +104,11 @@ class _GcraTable(_Table):
         lock = self._lock
         lock.acquire()
         try:
-            tat = self._state.get(key, now)
+            tat = self._state.get(key)
+            if tat is None:
+                if (full := self._admit(key, now)) is not None:
+                    return full
+                tat = now
             if tat < now:  # noqa: PLR1730 - a branch is cheaper than calling max() on the hot path
                 tat = now
             new_tat = tat + cost * interval
@@ -103,8 +121,6 @@ class _GcraTable(_Table):
                 )
             if cost:
                 self._state[key] = new_tat
-                if len(self._state) > self._max_keys:
-                    self._sweep(now)
             self.allowed += 1
         finally:
             lock.release()
@@ -118,9 +134,9 @@ class _TokenBucketTable(_Table):
 
     __slots__ = ()
 
-    def _idle(self, state: Any, now: float) -> bool:
+    def _idle_at(self, state: Any) -> float:
         tokens, last = state
-        return bool(tokens + (now - last) * self.spec.rate >= self.spec.capacity - EPSILON)
+        return float(last + max(self.spec.capacity - tokens, 0.0) / self.spec.rate)
 
     def decide(self, key: str, cost: int, now: float) -> Decision:
         spec = self.spec
@@ -131,6 +147,8 @@ class _TokenBucketTable(_Table):
         try:
             state = self._state.get(key)
             if state is None:
+                if (full := self._admit(key, now)) is not None:
+                    return full
                 tokens = float(capacity)
             else:
                 tokens = state[0] + (now - state[1]) * rate
@@ -146,8 +164,6 @@ class _TokenBucketTable(_Table):
             tokens -= cost
             if cost:
                 self._state[key] = (tokens, now)
-                if len(self._state) > self._max_keys:
-                    self._sweep(now)
             self.allowed += 1
         finally:
             lock.release()
@@ -177,8 +193,8 @@ class _SlidingWindowTable(_Table):
 
     __slots__ = ()
 
-    def _idle(self, state: Any, now: float) -> bool:
-        return bool(state[0] < _floor(now / self.spec.period) - 1)
+    def _idle_at(self, state: Any) -> float:
+        return float((state[0] + 2) * self.spec.period)
 
     def decide(self, key: str, cost: int, now: float) -> Decision:
         spec = self.spec
@@ -191,6 +207,8 @@ class _SlidingWindowTable(_Table):
         try:
             state = self._state.get(key)
             if state is None:
+                if (full := self._admit(key, now)) is not None:
+                    return full
                 curr = prev = 0
             elif state[0] == window:
                 curr, prev = state[1], state[2]
@@ -209,8 +227,6 @@ class _SlidingWindowTable(_Table):
                 curr += cost
                 count += cost
                 self._state[key] = (window, curr, prev)
-                if len(self._state) > self._max_keys:
-                    self._sweep(now)
             self.allowed += 1
         finally:
             lock.release()
@@ -241,8 +257,9 @@ class MemoryBackend:
     with ``backend=None`` gets a private backend.
 
     Args:
-        max_keys: states kept per limit before idle ones are swept (>= 1). When live states
-            alone exceed it, the oldest are dropped and counted as evictions.
+        max_keys: states kept per limit (>= 1). Idle states are swept when the table is full;
+            live ones are never dropped, so when live states alone fill it a request under a
+            new key is refused (counted in the table's ``overflows``) until one goes idle.
 
     .. versionadded:: 0.1.0
     """
@@ -252,7 +269,7 @@ class MemoryBackend:
     def __init__(self, *, max_keys: int = 100_000) -> None:
         if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
             raise ConfigError(
-                f"max_keys must be an int >= 1, got {max_keys!r}", key="max_keys", code="ratelimit.invalid"
+                f"max_keys must be an int >= 1, got {max_keys!r}", key="max_keys", code=_codes.INVALID
             )
         self._max_keys = max_keys
         self._tables: dict[str, MemoryTable] = {}
@@ -260,7 +277,7 @@ class MemoryBackend:
 
     @property
     def max_keys(self) -> int:
-        """States kept per limit before sweeping."""
+        """The most states kept per limit."""
         return self._max_keys
 
     def table(self, spec: LimitSpec) -> MemoryTable:
@@ -278,7 +295,7 @@ class MemoryBackend:
                 raise ConfigError(
                     f"the name {spec.name!r} is already used by a different limit on this backend",
                     key="name",
-                    code="ratelimit.name_conflict",
+                    code=_codes.NAME_CONFLICT,
                 )
             return table
 

@@ -16,7 +16,9 @@ import threading
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._lazy import require
-from llm_infra.errors import ConfigError, ExternalError
+from llm_infra.errors import ConfigError
+from llm_infra.errors._foreign import redis_error
+from llm_infra.ratelimit import _codes
 from llm_infra.ratelimit._core import Decision, LimitSpec
 
 if TYPE_CHECKING:
@@ -172,19 +174,6 @@ def parse_reply(spec: LimitSpec, reply: list[Any]) -> Decision:
     return Decision(bool(allowed), int(remaining), retry, max(float(reset_us), 0.0) / _US, spec.limit)
 
 
-def _redis_error(exc: Exception, operation: str) -> ExternalError:
-    import redis.exceptions as rexc
-
-    transient = isinstance(exc, rexc.ConnectionError | rexc.TimeoutError | OSError)
-    return ExternalError(
-        f"redis {operation} failed: {type(exc).__name__}",
-        service="redis",
-        operation=operation,
-        code="ratelimit.redis_unavailable" if transient else "ratelimit.redis_error",
-        retryable=transient,
-    )
-
-
 @final
 class RedisBackend:
     """Rate-limit state in Redis, shared by every process using the same ``prefix``.
@@ -250,7 +239,7 @@ class RedisBackend:
                         raise ConfigError(
                             "this RedisBackend has only an async client: use acheck/aacquire",
                             key="client",
-                            code="ratelimit.no_sync_client",
+                            code=_codes.NO_SYNC_CLIENT,
                         )
                     self._sync = require("redis", "redis").Redis.from_url(self._url)
                     self._owns_sync = True
@@ -264,7 +253,7 @@ class RedisBackend:
                         raise ConfigError(
                             "this RedisBackend has only a sync client: use check/acquire",
                             key="async_client",
-                            code="ratelimit.no_async_client",
+                            code=_codes.NO_ASYNC_CLIENT,
                         )
                     self._async = require("redis.asyncio", "redis").Redis.from_url(self._url)
                     self._owns_async = True
@@ -313,7 +302,7 @@ class RedisBackend:
         try:
             reply = self._evaluate(spec.algorithm, self._key(spec, key), script_args(spec, cost, now))
         except self._errors as exc:
-            raise _redis_error(exc, "ratelimit") from exc
+            raise redis_error(exc, "ratelimit", area=_codes.AREA) from exc
         return parse_reply(spec, reply)
 
     async def _aevaluate(self, name: str, full: str, args: tuple[str, ...]) -> Any:
@@ -351,7 +340,7 @@ class RedisBackend:
         try:
             reply = await self._aevaluate(spec.algorithm, self._key(spec, key), script_args(spec, cost, now))
         except self._errors as exc:
-            raise _redis_error(exc, "ratelimit") from exc
+            raise redis_error(exc, "ratelimit", area=_codes.AREA) from exc
         return parse_reply(spec, reply)
 
     def reset(self, spec: LimitSpec, key: str) -> None:
@@ -359,14 +348,14 @@ class RedisBackend:
         try:
             self._sync_client().unlink(self._key(spec, key))
         except self._errors as exc:
-            raise _redis_error(exc, "reset") from exc
+            raise redis_error(exc, "reset", area=_codes.AREA) from exc
 
     async def areset(self, spec: LimitSpec, key: str) -> None:
         """Async ``reset``."""
         try:
             await self._async_client().unlink(self._key(spec, key))
         except self._errors as exc:
-            raise _redis_error(exc, "reset") from exc
+            raise redis_error(exc, "reset", area=_codes.AREA) from exc
 
     def close(self) -> None:
         """Hand back the connections this backend holds; close the sync client if it created it."""

@@ -72,14 +72,16 @@ def test_key_store_round_trip(store: PostgresKeyStore) -> None:
     clock.advance(60)
     with pytest.raises(AuthError) as info:
         auth.authenticate(key)
+    assert info.value.code == "auth.key_expired"
     assert info.value.auth_kind == "key_expired"
     auth.revoke(key_id)
     first = auth.get(key_id).revoked_at
     clock.advance(5)
     auth.revoke(key_id)
     assert auth.get(key_id).revoked_at == first
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as exc_info:
         auth.revoke("z" * 16)
+    assert exc_info.value.code == "not_found"
     assert store.delete(key_id)
     assert not store.delete(key_id)
     assert store.get(key_id) is None
@@ -90,8 +92,9 @@ def test_duplicate_key_ids_are_refused(store: PostgresKeyStore) -> None:
     """The primary key rejects a second record with the same id."""
     record = ApiKeyRecord(key_id="a" * 16, subject="s", key_hash="sha256:" + "0" * 64, created_at=1.0)
     store.put(record)
-    with pytest.raises(AlreadyExistsError):
+    with pytest.raises(AlreadyExistsError) as exc_info:
         store.put(record)
+    assert exc_info.value.code == "already_exists"
 
 
 @pytest.mark.anyio
@@ -105,13 +108,15 @@ async def test_key_store_async_twins(store: PostgresKeyStore) -> None:
     key_id = auth.key_id_of(key)
     assert [r.key_id for r in await store.alist("carol")] == [key_id]
     await auth.arevoke(key_id)
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as exc_info:
         await auth.aauthenticate(key)
+    assert exc_info.value.code == "auth.key_revoked"
     record = await store.aget(key_id)
     assert record is not None
     assert record.revoked
-    with pytest.raises(AlreadyExistsError):
+    with pytest.raises(AlreadyExistsError) as exc_info:
         await store.aput(record)
+    assert exc_info.value.code == "already_exists"
     assert await store.adelete(key_id)
     assert await store.aget(key_id) is None
     await store.aclose()
@@ -126,6 +131,7 @@ def test_key_store_reconnects_after_the_connection_dies(store: PostgresKeyStore,
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     with pytest.raises(ExternalError) as info:
         store.get(auth.key_id_of(key))
+    assert info.value.code == "auth.postgres_unavailable"
     assert info.value.retryable
     assert postgres_dsn not in repr(info.value.to_dict())
     assert auth.authenticate(key).subject == "dave"
@@ -137,6 +143,7 @@ def test_unreachable_database_is_an_external_error() -> None:
     store = PostgresKeyStore(dsn, connect_timeout=1)
     with pytest.raises(ExternalError) as info:
         store.get("a" * 16)
+    assert info.value.code == "auth.postgres_unavailable"
     assert info.value.retryable
     assert "CANARYPASS" not in repr(info.value) + repr(info.value.to_dict()) + repr(store)
 
@@ -144,10 +151,12 @@ def test_unreachable_database_is_an_external_error() -> None:
 @pytest.mark.parametrize("table", ["x;drop table y", "a.b.c", "", "1abc", "a-b"])
 def test_table_names_are_validated(table: str) -> None:
     """Only plain [schema.]identifiers are accepted as table names."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         PostgresKeyStore("postgresql://", table=table)
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "config.invalid"
+    with pytest.raises(ConfigError) as exc_info:
         PostgresAuditSink("postgresql://", table=table)
+    assert exc_info.value.code == "config.invalid"
 
 
 @pytest.fixture
@@ -226,5 +235,6 @@ async def test_audit_sink_async_outage(audit_table: str) -> None:
     sink = PostgresAuditSink("postgresql://postgres@127.0.0.1:1/test", table=audit_table, connect_timeout=1)
     with pytest.raises(ExternalError) as info:
         await sink.awrite([AuthorizationCheck("a", "r", "x:y", True)])
+    assert info.value.code == "external.error"
     assert info.value.retryable
     await sink.aclose()

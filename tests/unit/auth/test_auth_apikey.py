@@ -103,10 +103,12 @@ def test_peppered_hashes_need_the_pepper(store: KeyStore, clock: FakeClock) -> N
     assert record is not None
     assert record.key_hash.startswith("hmac-sha256:")
     assert peppered.authenticate(key).subject == "alice"
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as exc_info:
         ApiKeyAuthenticator(store, clock=clock).authenticate(key)
-    with pytest.raises(AuthError):
+    assert exc_info.value.code == "auth.invalid_credentials"
+    with pytest.raises(AuthError) as exc_info:
         ApiKeyAuthenticator(store, pepper=b"q" * 32, clock=clock).authenticate(key)
+    assert exc_info.value.code == "auth.invalid_credentials"
     assert "peppered=True" in repr(peppered)
 
 
@@ -151,6 +153,7 @@ def test_wrong_or_malformed_keys_all_get_one_opaque_error(auth: ApiKeyAuthentica
     bad = mutate(key)  # type: ignore[operator]
     with pytest.raises(AuthError) as info:
         auth.authenticate(bad)
+    assert info.value.code == "auth.invalid_credentials"
     err = info.value
     assert err.auth_kind == "invalid_credentials"
     assert err.code == "auth.invalid_credentials"
@@ -162,10 +165,12 @@ def test_wrong_or_malformed_keys_all_get_one_opaque_error(auth: ApiKeyAuthentica
 
 def test_non_string_credentials_are_invalid(auth: ApiKeyAuthenticator) -> None:
     """A non-string credential is invalid_credentials, not a TypeError."""
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as exc_info:
         auth.authenticate(12345)  # type: ignore[arg-type]
-    with pytest.raises(AuthError):
+    assert exc_info.value.code == "auth.invalid_credentials"
+    with pytest.raises(AuthError) as exc_info:
         auth.authenticate(Secret(b"bytes"))  # type: ignore[arg-type]
+    assert exc_info.value.code == "auth.invalid_credentials"
 
 
 def test_expiry(auth: ApiKeyAuthenticator, clock: FakeClock) -> None:
@@ -176,6 +181,7 @@ def test_expiry(auth: ApiKeyAuthenticator, clock: FakeClock) -> None:
     clock.advance(1)
     with pytest.raises(AuthError) as info:
         auth.authenticate(key)
+    assert info.value.code == "auth.key_expired"
     assert info.value.auth_kind == "key_expired"
     assert info.value.problem_status() == 401
 
@@ -183,8 +189,9 @@ def test_expiry(auth: ApiKeyAuthenticator, clock: FakeClock) -> None:
 @pytest.mark.parametrize("ttl", [0, -5, float("nan"), True, "60"])
 def test_bad_expiry_is_a_validation_error(auth: ApiKeyAuthenticator, ttl: object) -> None:
     """expires_in must be positive seconds or a timedelta."""
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as exc_info:
         auth.create("alice", expires_in=ttl)  # type: ignore[arg-type]
+    assert exc_info.value.code == "auth.invalid_option"
 
 
 def test_revocation(auth: ApiKeyAuthenticator) -> None:
@@ -195,11 +202,14 @@ def test_revocation(auth: ApiKeyAuthenticator) -> None:
     auth.revoke(key_id)
     with pytest.raises(AuthError) as info:
         auth.authenticate(key)
+    assert info.value.code == "auth.key_revoked"
     assert info.value.auth_kind == "key_revoked"
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as exc_info:
         auth.revoke("a" * 16)
-    with pytest.raises(NotFoundError):
+    assert exc_info.value.code == "not_found"
+    with pytest.raises(NotFoundError) as exc_info:
         auth.revoke("../../etc")
+    assert exc_info.value.code == "not_found"
     assert auth.get(key_id).revoked
 
 
@@ -209,6 +219,7 @@ def test_revoked_key_with_wrong_secret_is_just_invalid(auth: ApiKeyAuthenticator
     auth.revoke(auth.key_id_of(key))
     with pytest.raises(AuthError) as info:
         auth.authenticate(flip(key, -1))
+    assert info.value.code == "auth.invalid_credentials"
     assert info.value.auth_kind == "invalid_credentials"
 
 
@@ -250,16 +261,18 @@ def test_listing_and_get(auth: ApiKeyAuthenticator, clock: FakeClock) -> None:
     assert [r.key_id for r in auth.list_keys()] == [a1.key_id, b1.key_id, a2.key_id]
     assert [r.key_id for r in auth.list_keys("alice")] == [a1.key_id, a2.key_id]
     assert auth.get(a1.key_id).name == "laptop"
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as exc_info:
         auth.get("b" * 16)
+    assert exc_info.value.code == "not_found"
 
 
 def test_duplicate_ids_are_refused(store: KeyStore) -> None:
     """Putting a record with an existing id raises AlreadyExistsError."""
     record = ApiKeyRecord(key_id="a" * 16, subject="s", key_hash="sha256:" + "0" * 64, created_at=1.0)
     store.put(record)
-    with pytest.raises(AlreadyExistsError):
+    with pytest.raises(AlreadyExistsError) as exc_info:
         store.put(record)
+    assert exc_info.value.code == "already_exists"
     assert store.delete(record.key_id)
     assert not store.delete(record.key_id)
     assert not store.revoke(record.key_id, 2.0)
@@ -314,10 +327,12 @@ async def test_async_twins(store: KeyStore, clock: FakeClock) -> None:
     key_id = auth.key_id_of(key)
     assert [r.key_id for r in await store.alist()] == [key_id]
     await auth.arevoke(key_id)
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as exc_info:
         await auth.aauthenticate(key)
-    with pytest.raises(NotFoundError):
+    assert exc_info.value.code == "auth.key_revoked"
+    with pytest.raises(NotFoundError) as exc_info:
         await auth.arevoke("c" * 16)
+    assert exc_info.value.code == "not_found"
     assert await store.adelete(key_id)
     assert await store.aget(key_id) is None
 
@@ -357,8 +372,9 @@ async def test_async_methods_fall_back_to_sync_stores(clock: FakeClock) -> None:
     key = await auth.acreate("alice")
     assert (await auth.aauthenticate(key)).subject == "alice"
     await auth.arevoke(auth.key_id_of(key))
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as exc_info:
         await auth.arevoke("d" * 16)
+    assert exc_info.value.code == "not_found"
 
 
 def test_sqlite_store_defaults_and_permissions(tmp_path: Path, clock: FakeClock) -> None:
@@ -383,16 +399,18 @@ def test_sqlite_store_errors_are_io_errors(tmp_path: Path) -> None:
     assert info.value.code == "auth.keystore_io"
     store = SqliteKeyStore(tmp_path / "k.sqlite3")
     store.close()
-    with pytest.raises(IoError):
+    with pytest.raises(IoError) as exc_info:
         store.get("a" * 16)
+    assert exc_info.value.code == "auth.keystore_io"
 
 
 def test_sqlite_store_rejects_a_corrupt_file(tmp_path: Path) -> None:
     """A file that is not a SQLite database is an IoError, not a crash."""
     path = tmp_path / "k.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(IoError):
+    with pytest.raises(IoError) as exc_info:
         SqliteKeyStore(path)
+    assert exc_info.value.code == "auth.keystore_io"
     assert sqlite3.sqlite_version
 
 

@@ -43,7 +43,8 @@ SECRET = b"middleware-secret-0123456789abcdef"
 POLICY = RbacPolicy.from_dict(
     {
         "roles": {
-            "reader": ["vector:read:collection/*"],
+            "user": ["profile:read:self"],
+            "reader": {"inherits": ["user"], "allow": ["vector:read:collection/*"]},
             "writer": {"inherits": ["reader"], "allow": ["vector:write:collection/*"]},
         }
     }
@@ -52,6 +53,8 @@ POLICY = RbacPolicy.from_dict(
 
 def permission_for(scope: Any) -> tuple[str, str] | None:
     path = scope["path"]
+    if path in ("/whoami", "/ws"):
+        return "profile:read", "self"
     if path.startswith("/collections/"):
         action = "vector:read" if scope["method"] == "GET" else "vector:write"
         return action, "collection/" + path.removeprefix("/collections/")
@@ -82,7 +85,9 @@ async def ws_echo(websocket: WebSocket) -> None:
 
 
 class Env:
-    def __init__(self, *, allow_anonymous: bool = False, authenticator: Any = None) -> None:
+    def __init__(
+        self, *, allow_anonymous: bool = False, authenticator: Any = None, rbac: bool = True
+    ) -> None:
         self.clock = FakeClock()
         self.keys = ApiKeyAuthenticator(MemoryKeyStore(), clock=self.clock)
         self.signer = JwtSigner.hs256(SECRET, clock=self.clock)
@@ -101,8 +106,8 @@ class Env:
                     AuthMiddleware,
                     authenticator=authenticator or MultiAuthenticator([self.keys, self.jwt]),
                     audit=self.audit,
-                    policy=POLICY,
-                    permission_for=permission_for,
+                    policy=POLICY if rbac else None,
+                    permission_for=permission_for if rbac else None,
                     allow_anonymous=allow_anonymous,
                 )
             ],
@@ -145,8 +150,7 @@ async def test_api_key_in_x_api_key_header(env: Env, client: httpx.AsyncClient) 
     response = await client.get("/whoami", headers={"X-API-Key": key, "User-Agent": "tests/1"})
     assert response.status_code == 200
     assert response.json() == {"subject": "svc", "user": "svc", "roles": ["reader"]}
-    event = env.audit._buffer[-1]
-    assert isinstance(event, AuthenticationAttempt)
+    event = [e for e in env.audit._buffer if isinstance(e, AuthenticationAttempt)][-1]
     assert (event.identity, event.method, event.success, event.user_agent) == (
         "svc",
         AuthMethod.API_KEY,
@@ -159,14 +163,14 @@ async def test_api_key_in_x_api_key_header(env: Env, client: httpx.AsyncClient) 
 @pytest.mark.anyio
 async def test_api_key_as_bearer_and_jwt_bearer(env: Env, client: httpx.AsyncClient) -> None:
     """A Bearer value starting with lli_ is an API key; any other Bearer value is a JWT."""
-    key = env.keys.create("svc")
+    key = env.keys.create("svc", ["user"])
     token = env.signer.sign({"sub": "alice", "roles": ["writer"]}, expires_in=60)
     assert (await client.get("/whoami", headers={"Authorization": f"Bearer {key}"})).json()[
         "subject"
     ] == "svc"
     response = await client.get("/whoami", headers={"Authorization": f"bearer {token}"})
     assert response.json() == {"subject": "alice", "user": "alice", "roles": ["writer"]}
-    methods = [e.method for e in env.audit._buffer]
+    methods = [e.method for e in env.audit._buffer if isinstance(e, AuthenticationAttempt)]
     assert methods == [AuthMethod.API_KEY, AuthMethod.JWT]
 
 
@@ -259,11 +263,15 @@ async def test_permission_denied_is_403_and_audited(env: Env, client: httpx.Asyn
 
 @pytest.mark.anyio
 async def test_anonymous_requests_when_allowed() -> None:
-    """allow_anonymous lets requests without credentials through with identity None; bad ones still fail."""
-    env = Env(allow_anonymous=True)
+    """allow_anonymous (without RBAC) lets requests without credentials through; bad ones still fail."""
+    env = Env(allow_anonymous=True, rbac=False)
     async with env.client() as client:
         assert (await client.get("/whoami")).json() == {"subject": None}
         assert (await client.get("/whoami", headers={"X-API-Key": "nope"})).status_code == 401
+    with_policy = Env(allow_anonymous=True)  # under a policy only exempt paths are anonymous
+    async with with_policy.client() as client:
+        assert_problem(await client.get("/whoami"), 401, "auth.missing_credentials")
+        assert (await client.get("/healthz")).status_code == 200
 
 
 class BrokenAuthenticator:
@@ -332,7 +340,7 @@ async def test_raw_scope_edge_cases(env: Env) -> None:
 
 def test_websocket_requires_credentials(env: Env) -> None:
     """Unauthenticated websockets are closed with 1008; authenticated ones see the identity."""
-    key = env.keys.create("svc")
+    key = env.keys.create("svc", ["user"])
     with TestClient(env.app) as client:
         with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect("/ws"):
             pass
@@ -343,12 +351,15 @@ def test_websocket_requires_credentials(env: Env) -> None:
 
 def test_options_are_validated(env: Env) -> None:
     """A realm with quotes is refused, and so is a policy without permission_for (or the reverse)."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         AuthMiddleware(env.app, authenticator=env.keys, realm='x" injected="')
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "auth.invalid_option"
+    with pytest.raises(ConfigError) as exc_info:
         AuthMiddleware(env.app, authenticator=env.keys, policy=POLICY)
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "auth.invalid_option"
+    with pytest.raises(ConfigError) as exc_info:
         AuthMiddleware(env.app, authenticator=env.keys, permission_for=permission_for)
+    assert exc_info.value.code == "auth.invalid_option"
 
 
 def test_default_audit_log_only_logs(env: Env) -> None:
@@ -387,4 +398,5 @@ def test_extract_credentials_never_echoes_the_value() -> None:
     canary = "Basic Y2FuYXJ5LXNlY3JldA=="
     with pytest.raises(AuthError) as info:
         extract_credentials([(b"authorization", canary.encode())])
+    assert info.value.code == "auth.invalid_credentials"
     assert "Y2FuYXJ5" not in repr(info.value) + str(info.value.to_dict())

@@ -104,6 +104,7 @@ def test_require_matches_authorize(
         return
     with pytest.raises(AuthError) as info:
         policy.require(who(role), action, resource)
+    assert info.value.code == "auth.insufficient_permissions"
     assert info.value.auth_kind == "insufficient_permissions"
     assert info.value.problem_status() == 403
     assert info.value.identity == "user"
@@ -149,8 +150,9 @@ def test_malformed_requests_are_denied_even_for_admin(policy: RbacPolicy, action
 def test_non_identity_is_denied(policy: RbacPolicy) -> None:
     """Anything that is not an Identity is denied."""
     assert not policy.authorize("admin", "vector:read", "collection/docs")  # type: ignore[arg-type]
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as exc_info:
         policy.require(None, "vector:read", "collection/docs")  # type: ignore[arg-type]
+    assert exc_info.value.code == "auth.insufficient_permissions"
 
 
 def test_decisions_are_audited_when_asked(policy: RbacPolicy) -> None:
@@ -158,8 +160,9 @@ def test_decisions_are_audited_when_asked(policy: RbacPolicy) -> None:
     log = SecurityAuditLog(flush_interval=None)
     with capture_audit() as audit:
         policy.authorize(who("reader"), "vector:read", "collection/docs", audit=log)
-        with pytest.raises(AuthError):
+        with pytest.raises(AuthError) as exc_info:
             policy.require(who("reader"), "vector:write", "collection/docs", audit=log)
+        assert exc_info.value.code == "auth.insufficient_permissions"
         policy.authorize("x", None, 3, audit=log)  # type: ignore[arg-type]
     checks = audit.of_type(AuthorizationCheck)
     assert [(c.identity, c.action, c.resource, c.granted) for c in checks] == [
@@ -202,8 +205,9 @@ def test_from_config_reads_a_section() -> None:
     with pytest.raises(ConfigError) as info:
         RbacPolicy.from_config(Config({}))
     assert info.value.code == "auth.policy_missing"
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         RbacPolicy.from_config({"auth": 5})
+    assert exc_info.value.code == "auth.policy_missing"
 
 
 def test_to_dict_round_trips(policy: RbacPolicy) -> None:
@@ -241,6 +245,7 @@ def test_cycle_message_names_the_cycle() -> None:
     """The cycle error shows the loop."""
     with pytest.raises(ConfigError) as info:
         RbacPolicy.from_dict({"roles": {"a": {"inherits": ["b"]}, "b": {"inherits": ["a"]}}})
+    assert info.value.code == "auth.policy_cycle"
     assert "a -> b -> a" in info.value.message
 
 
@@ -319,14 +324,16 @@ def test_yaml_error_reports_the_position() -> None:
     """YAML syntax errors carry line and column."""
     with pytest.raises(ConfigError) as info:
         RbacPolicy.from_yaml("roles:\n  a: [x\n  b: y\n", source="p.yaml")
+    assert info.value.code == "auth.policy_syntax"
     assert "line" in info.value.message
     assert info.value.source == "p.yaml"
 
 
 def test_file_errors(tmp_path: Path) -> None:
     """Unknown suffixes and unreadable files are ConfigErrors; the source names the file."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         RbacPolicy.from_file(tmp_path / "policy.ini")
+    assert exc_info.value.code == "auth.policy_invalid"
     with pytest.raises(ConfigError) as info:
         RbacPolicy.from_file(tmp_path / "missing.toml")
     assert info.value.code == "auth.policy_io"
@@ -334,17 +341,21 @@ def test_file_errors(tmp_path: Path) -> None:
     bad.write_text('[roles.r]\nallow = ["nope"]\n')
     with pytest.raises(ConfigError) as info:
         RbacPolicy.from_file(bad)
+    assert info.value.code == "auth.policy_invalid"
     assert info.value.source == str(bad)
 
 
 def test_constructor_validates_roles() -> None:
     """RbacPolicy(...) takes Role objects with unique valid names."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         RbacPolicy([{"name": "x"}])  # type: ignore[list-item]
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "auth.policy_invalid"
+    with pytest.raises(ConfigError) as exc_info:
         RbacPolicy([Role("a"), Role("a")])
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "auth.policy_invalid"
+    with pytest.raises(ConfigError) as exc_info:
         RbacPolicy([Role("bad name")])
+    assert exc_info.value.code == "auth.policy_invalid"
     assert RbacPolicy([Role("a", allow=("x:y:z",))]).authorize(who("a"), "x:y", "z")
 
 
@@ -465,19 +476,23 @@ def test_fuzz_mutated_policies_only_raise_config_error(base: str, cut: int, inse
 
 def test_deeply_nested_yaml_is_a_config_error() -> None:
     """Pathological nesting is rejected as a syntax error, not a crash."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         RbacPolicy.from_yaml("[" * 50_000 + "]" * 50_000)
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "auth.policy_syntax"
+    with pytest.raises(ConfigError) as exc_info:
         RbacPolicy.from_json("[" * 50_000 + "]" * 50_000)
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "auth.policy_syntax"
+    with pytest.raises(ConfigError) as exc_info:
         RbacPolicy.from_toml("a = " + "[" * 50_000 + "]" * 50_000)
+    assert exc_info.value.code == "auth.policy_syntax"
 
 
 def test_yaml_alias_bomb_is_harmless() -> None:
     """A billion-laughs document cannot blow up (patterns must be strings)."""
     bomb = 'roles:\n  a: &a ["x:y:z", "x:y:z"]\n  b: &b [*a, *a, *a, *a]\n  c: &c [*b, *b, *b, *b]\n  r: *c\n'
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         RbacPolicy.from_yaml(bomb)
+    assert exc_info.value.code == "auth.policy_invalid"
 
 
 def test_long_wildcard_targets_match_quickly() -> None:

@@ -7,7 +7,8 @@ import pickle
 
 import pytest
 
-from llm_infra.crypto import MAX_ENCRYPTIONS, Aes256GcmCipher, Keyring
+from llm_infra.crypto import Aes256GcmCipher, Keyring
+from llm_infra.crypto._aead import MAX_ENCRYPTIONS
 from llm_infra.errors import ConfigError, CryptoError
 from llm_infra.secrets import Secret
 
@@ -18,6 +19,7 @@ FAST_KDF = {"time_cost": 5, "memory_cost": 7168, "parallelism": 1}  # OWASP's ch
 def _fails(fn: object, *args: object) -> CryptoError:
     with pytest.raises(CryptoError) as info:
         fn(*args)  # type: ignore[operator]
+    assert info.value.code == "crypto.decrypt_failed"
     err = info.value
     assert err.code == "crypto.decrypt_failed"
     assert err.message == "decryption failed"
@@ -127,8 +129,9 @@ def test_usage_limit() -> None:
 @pytest.mark.parametrize("limit", [0, -1, 2**32 + 1, True, 1.5])
 def test_usage_limit_validation(limit: object) -> None:
     """max_encryptions must be an int in 1..2**32."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         Aes256GcmCipher(KEY, max_encryptions=limit)  # type: ignore[arg-type]
+    assert exc_info.value.code == "config.invalid"
 
 
 def test_oversized_message_is_a_crypto_error() -> None:
@@ -238,8 +241,9 @@ def test_keyring_configuration_errors() -> None:
         lambda: ring.retire("nope"),
         lambda: Keyring({"a": os.urandom(32)}, primary="b"),
     ]:
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError) as exc_info:
             bad()
+        assert exc_info.value.code == "config.invalid"
 
 
 def test_empty_keyring_cannot_encrypt() -> None:

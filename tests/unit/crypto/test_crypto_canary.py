@@ -83,9 +83,8 @@ def test_canary_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     signer = JwtSigner.hs256(CANARY_B, clock=clock, kid="k1")
     validator = JwtValidator.hs256(Secret(CANARY), clock=clock, kid="k1")
     jwt_key = JwtKey("HS256", CANARY_B)
-    jwks = JwksCache(
-        {"keys": [{"kty": "oct", "k": base64.urlsafe_b64encode(CANARY_B).decode().rstrip("="), "kid": "o"}]}
-    )
+    oct_jwk = {"kty": "oct", "k": base64.urlsafe_b64encode(CANARY_B).decode().rstrip("="), "kid": "o"}
+    jwks = JwksCache({"keys": [{**Ed25519Signer.generate().public_jwk(), "kid": "e"}]})
     kdf = derive_key(CANARY, b"s" * 16, **FAST)
     hasher = PasswordHasher(**FAST)
     stored = hasher.hash(CANARY)
@@ -137,13 +136,14 @@ def test_canary_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
             lambda: Ed25519Signer.from_private_bytes(CANARY_B),
             lambda: Ed25519Signer(CANARY_B),
             lambda: JwtKey.from_jwk({"kty": "oct", "k": CANARY}),
+            lambda: JwksCache({"keys": [oct_jwk]}),
             lambda: pickle.dumps(cipher),
             lambda: pickle.dumps(kdf),
             lambda: pickle.dumps(signer),
             lambda: pickle.dumps(ed),
         ]
     )
-    assert len(errors) == 22
+    assert len(errors) == 23
     texts += [_error_texts(err) for err in errors]
     texts += [record.getMessage() for record in caplog.records]
     texts += [repr(record.__dict__) for record in caplog.records]

@@ -113,8 +113,9 @@ def test_hasher_streaming_matches_one_shot(algorithm: str) -> None:
 def test_hasher_rejects_unknown_algorithm() -> None:
     """Unknown algorithm names (including md5) raise ConfigError."""
     for name in ("md5", "sha1", "SHA256"):
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError) as exc_info:
             Hasher(name)  # type: ignore[arg-type]
+        assert exc_info.value.code == "config.invalid"
 
 
 def test_hash_file_and_stream(tmp_path: Path) -> None:
@@ -132,12 +133,15 @@ def test_hash_file_errors(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     with pytest.raises(IoError) as info:
         hash_file(missing)
+    assert info.value.code == "io.error"
     assert info.value.path == str(missing)
     assert info.value.errno == 2
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         hash_stream(io.BytesIO(b""), chunk_size=0)
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "config.invalid"
+    with pytest.raises(ConfigError) as exc_info:
         hash_file(missing, "md5")  # type: ignore[arg-type]
+    assert exc_info.value.code == "config.invalid"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,8 +210,9 @@ def test_ed25519_key_formats() -> None:
         Ed25519Signer(signer.private_jwk().reveal()),
     ):
         assert copy.sign(b"m") == sig
-    with pytest.raises(CryptoError):
+    with pytest.raises(CryptoError) as exc_info:
         Ed25519Signer(signer.private_pem(password=b"pw"), password=b"wrong")
+    assert exc_info.value.code == "crypto.invalid_key"
 
 
 def test_ed25519_wrong_inputs() -> None:
@@ -215,10 +220,12 @@ def test_ed25519_wrong_inputs() -> None:
     with pytest.raises(CryptoError) as info:
         Ed25519Signer(ec.generate_private_key(ec.SECP256R1()))
     assert info.value.code == "crypto.invalid_key"
-    with pytest.raises(CryptoError):
+    with pytest.raises(CryptoError) as exc_info:
         Ed25519Verifier(ec.generate_private_key(ec.SECP256R1()).public_key())
-    with pytest.raises(CryptoError):
+    assert exc_info.value.code == "crypto.invalid_key"
+    with pytest.raises(CryptoError) as exc_info:
         Ed25519Signer(Ed25519Signer.generate().public_pem())
+    assert exc_info.value.code == "crypto.invalid_key"
     for bad in (
         lambda: Ed25519Signer.from_private_bytes(b"x" * 31),
         lambda: Ed25519Verifier.from_public_bytes(b""),
@@ -277,12 +284,15 @@ def test_ecdsa_key_formats() -> None:
         EcdsaP256Signer(signer.private_jwk().reveal()),
     ):
         assert signer.verifier().is_valid(copy.sign(b"m"), b"m")
-    with pytest.raises(CryptoError):
+    with pytest.raises(CryptoError) as exc_info:
         EcdsaP256Signer(ec.generate_private_key(ec.SECP384R1()))
-    with pytest.raises(CryptoError):
+    assert exc_info.value.code == "crypto.invalid_key"
+    with pytest.raises(CryptoError) as exc_info:
         EcdsaP256Signer(Ed25519Signer.generate().private_key)
-    with pytest.raises(CryptoError):
+    assert exc_info.value.code == "crypto.invalid_key"
+    with pytest.raises(CryptoError) as exc_info:
         EcdsaP256Verifier(Ed25519Signer.generate().verifier().public_key)
+    assert exc_info.value.code == "crypto.invalid_key"
 
 
 def test_signers_refuse_pickling_and_hide_keys() -> None:
@@ -352,8 +362,9 @@ def test_load_private_key_refusals() -> None:
         key.public_key(),
         dsa.generate_private_key(key_size=1024),
     ):
-        with pytest.raises(CryptoError):
+        with pytest.raises(CryptoError) as exc_info:
             load_private_key(bad)  # type: ignore[arg-type]
+        assert exc_info.value.code == "crypto.invalid_key"
 
 
 def test_rsa_jwk_round_trip() -> None:
@@ -363,8 +374,9 @@ def test_rsa_jwk_round_trip() -> None:
     assert set(jwk) == {"kty", "n", "e", "d", "p", "q", "dp", "dq", "qi"}
     restored = load_private_key(jwk)
     assert public_key_to_jwk(restored) == public_key_to_jwk(key)
-    with pytest.raises(CryptoError):
+    with pytest.raises(CryptoError) as exc_info:
         load_public_key(rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key())
+    assert exc_info.value.code == "crypto.invalid_key"
 
 
 def _ec_jwk() -> dict[str, str]:
@@ -403,14 +415,17 @@ def test_private_jwk_consistency() -> None:
     """A private JWK whose private part does not match its public part is refused."""
     a = Ed25519Signer.generate().private_jwk().reveal()
     b = Ed25519Signer.generate().private_jwk().reveal()
-    with pytest.raises(CryptoError, match="do not match"):
+    with pytest.raises(CryptoError, match="do not match") as exc_info:
         load_private_key({**a, "d": b["d"]})
+    assert exc_info.value.code == "crypto.invalid_key"
     ec_a = EcdsaP256Signer.generate().private_jwk().reveal()
-    with pytest.raises(CryptoError):
+    with pytest.raises(CryptoError) as exc_info:
         load_private_key({**ec_a, "d": b64url_encode(b"\xff" * 32)})
+    assert exc_info.value.code == "crypto.invalid_key"
     rsa_jwk = private_key_to_jwk(rsa.generate_private_key(public_exponent=65537, key_size=2048)).reveal()
-    with pytest.raises(CryptoError):
+    with pytest.raises(CryptoError) as exc_info:
         load_private_key({**rsa_jwk, "p": rsa_jwk["q"]})
+    assert exc_info.value.code == "crypto.invalid_key"
 
 
 def test_private_key_to_pem_with_secret_password() -> None:

@@ -98,6 +98,7 @@ def test_rfc7515_a1_token_is_expired_today() -> None:
     validator = JwtValidator(JwtKey.from_jwk(A1_JWK), clock=FakeClock(epoch=EXP + 61))
     with pytest.raises(AuthError) as info:
         validator.verify(A1_TOKEN)
+    assert info.value.code == "auth.token_expired"
     assert info.value.auth_kind == "token_expired"
 
 
@@ -107,10 +108,19 @@ def test_rfc7515_a2_rs256_token_verifies() -> None:
     assert validator.verify(A2_TOKEN) == CLAIMS
 
 
-def test_rfc7515_a3_es256_token_verifies() -> None:
-    """The RFC 7515 A.3 ES256 token verifies with its P-256 public JWK."""
+def test_rfc7515_a3_es256_token_is_high_s_and_its_low_s_twin_verifies() -> None:
+    """The RFC 7515 A.3 ES256 signature is high-S: refused; its low-S twin (r, n - s) verifies."""
+    from llm_infra.crypto import b64url_decode
+
     validator = JwtValidator.es256(A3_JWK, clock=_clock_before_exp())
-    assert validator.verify(A3_TOKEN) == CLAIMS
+    with pytest.raises(AuthError) as info:
+        validator.verify(A3_TOKEN)
+    assert info.value.code == "auth.invalid_token"
+    head, payload, sig64 = A3_TOKEN.split(".")
+    sig = b64url_decode(sig64)
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    low = sig[:32] + (n - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
+    assert validator.verify(f"{head}.{payload}.{b64url_encode(low)}") == CLAIMS
 
 
 def test_rfc8037_a4_ed25519_signature_is_reproduced_and_verifies() -> None:
@@ -129,6 +139,7 @@ def test_rfc8037_a4_token_is_not_a_jwt() -> None:
     public = {k: v for k, v in OKP_JWK.items() if k != "d"}
     with pytest.raises(AuthError) as info:
         JwtValidator.eddsa(public, required_claims=()).verify(f"{A4_SIGNING_INPUT.decode()}.{A4_SIGNATURE}")
+    assert info.value.code == "auth.invalid_token"
     assert info.value.auth_kind == "invalid_token"
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argon2
 import pytest
 
-from llm_infra.crypto import OWASP_MINIMUMS, PasswordHasher, derive_key
+from llm_infra.crypto import PasswordHasher, derive_key
+from llm_infra.crypto._kdf import OWASP_MINIMUMS
 from llm_infra.errors import ConfigError, CryptoError
 from llm_infra.secrets import Secret
 
@@ -76,8 +77,9 @@ def test_hash_input_limits(hasher: PasswordHasher) -> None:
         hasher.hash("x" * 1025)
     assert info.value.code == "crypto.password_too_long"
     assert hasher.hash("x" * 1024)
-    with pytest.raises(CryptoError):
+    with pytest.raises(CryptoError) as exc_info:
         hasher.hash(1234)  # type: ignore[arg-type]
+    assert exc_info.value.code == "crypto.invalid_input"
 
 
 @pytest.mark.parametrize(
@@ -98,8 +100,9 @@ def test_hash_input_limits(hasher: PasswordHasher) -> None:
 )
 def test_parameter_policy(options: dict[str, object]) -> None:
     """Parameters under OWASP's minimum or out of range raise ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         PasswordHasher(**options)  # type: ignore[arg-type]
+    assert exc_info.value.code in ("config.invalid", "config.weak_parameters")
 
 
 @pytest.mark.parametrize(("memory_cost", "time_cost"), OWASP_MINIMUMS)
@@ -124,8 +127,9 @@ def test_derive_key() -> None:
     assert key.reveal() == derive_key(b"pw", b"s" * 16, **FAST).reveal()
     assert len(derive_key("pw", b"s" * 16, length=64, **FAST).reveal()) == 64
     for length in (8, 65, "32"):
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError) as exc_info:
             derive_key("pw", b"s" * 16, length=length, **FAST)  # type: ignore[arg-type]
+        assert exc_info.value.code == "config.invalid"
 
 
 def test_raw_argon2_failure_is_a_crypto_error() -> None:

@@ -124,6 +124,7 @@ def test_jwt_any_one_character_change_is_rejected(claims: dict[str, object], ind
         return
     with pytest.raises(AuthError) as info:
         VALIDATOR.verify(token[:i] + char + token[i + 1 :])
+    assert info.value.code == "auth.invalid_token"
     assert info.value.auth_kind == "invalid_token"
 
 
@@ -173,6 +174,7 @@ def test_fuzz_jwt_verify(token: str | bytes) -> None:
     for validator in (VALIDATOR, ED_VALIDATOR):
         with pytest.raises(AuthError) as info:
             validator.verify(token)
+        assert info.value.code == "auth.invalid_token"
         assert info.value.auth_kind == "invalid_token"
 
 

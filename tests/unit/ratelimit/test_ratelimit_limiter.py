@@ -79,8 +79,9 @@ def test_cost_zero_peeks_and_larger_costs_consume_more(algorithm: str) -> None:
 def test_invalid_costs_are_refused(cost: object) -> None:
     """Negative, non-int or larger-than-burst costs raise ValidationError."""
     limiter = RateLimiter(10, 1.0)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as exc_info:
         limiter.check("k", cost)  # type: ignore[arg-type]
+    assert exc_info.value.code in ("ratelimit.cost_exceeds_burst", "ratelimit.invalid_cost")
 
 
 def test_cost_above_burst_has_its_own_code() -> None:
@@ -107,8 +108,9 @@ def test_cost_above_burst_has_its_own_code() -> None:
 )
 def test_invalid_specs_are_config_errors(kwargs: dict[str, object]) -> None:
     """Out-of-range parameters raise ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         LimitSpec(**kwargs)  # type: ignore[arg-type]
+    assert exc_info.value.code == "ratelimit.invalid"
 
 
 def test_sliding_window_accepts_burst_equal_to_limit() -> None:
@@ -118,12 +120,15 @@ def test_sliding_window_accepts_burst_equal_to_limit() -> None:
 
 def test_unknown_backend_is_refused() -> None:
     """Only memory and Redis backends are accepted."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         RateLimiter(1, 1.0, backend=object())  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "ratelimit.invalid"
+    with pytest.raises(ConfigError) as exc_info:
         MemoryBackend(max_keys=0)
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "ratelimit.invalid"
+    with pytest.raises(ConfigError) as exc_info:
         RedisBackend()
+    assert exc_info.value.code == "config.invalid"
 
 
 def test_acquire_raises_rate_limited_error() -> None:
@@ -132,6 +137,7 @@ def test_acquire_raises_rate_limited_error() -> None:
     assert limiter.acquire("user").allowed
     with pytest.raises(RateLimitedError) as info:
         limiter.acquire("user")
+    assert info.value.code == "rate_limited"
     err = info.value
     assert err.retry_after == pytest.approx(2.0)
     assert err.limit == 1
@@ -144,12 +150,14 @@ async def test_async_twins_on_memory() -> None:
     """``acheck``/``aacquire``/``areset`` work on the memory backend."""
     limiter = RateLimiter(1, 2.0, clock=FakeClock())
     assert (await limiter.acheck("k")).allowed
-    with pytest.raises(RateLimitedError):
+    with pytest.raises(RateLimitedError) as exc_info:
         await limiter.aacquire("k")
+    assert exc_info.value.code == "rate_limited"
     await limiter.areset("k")
     assert (await limiter.aacquire("k")).allowed
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as exc_info:
         await limiter.acheck("k", -1)
+    assert exc_info.value.code == "ratelimit.invalid_cost"
 
 
 def test_reset_restores_the_allowance() -> None:
@@ -176,25 +184,40 @@ def test_memory_backend_sweeps_idle_states(algorithm: str) -> None:
     clock.advance(5.0)
     limiter.check("live")
     limiter.check("live")
-    limiter.check("new")  # 12 keys > 10: sweep
+    limiter.check("new")  # the table was full at "live": idle states were swept
     table = limiter._table
     assert table is not None
     assert len(table) == 2
-    assert table.evictions == 0
+    assert table.overflows == 0
     assert not limiter.check("live")
 
 
-def test_memory_backend_evicts_oldest_live_states_when_full() -> None:
-    """If live states alone exceed max_keys, the oldest go (and are counted)."""
-    limiter = RateLimiter(1, 3600.0, backend=MemoryBackend(max_keys=10), clock=FakeClock())
-    for i in range(11):
-        limiter.check(f"k{i}")
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_memory_backend_never_forgets_a_live_limit(algorithm: str) -> None:
+    """With live states filling max_keys, new keys are refused; limited keys stay limited.
+
+    Regression: the table used to drop the oldest live states, so a limited client came back
+    with a fresh allowance once enough new keys (e.g. rotated addresses) had been seen.
+    """
+    clock = FakeClock(start=0.0)
+    limiter = RateLimiter(1, 3600.0, algorithm=algorithm, backend=MemoryBackend(max_keys=10), clock=clock)  # type: ignore[arg-type]
+    for i in range(10):
+        assert limiter.check(f"k{i}")
     table = limiter._table
     assert table is not None
-    assert len(table) == 9
-    assert table.evictions == 2
-    assert limiter.check("k0")  # forgotten: allowed again
-    assert not limiter.check("k10")
+    for i in range(10, 30):
+        refused = limiter.check(f"k{i}")
+        assert not refused
+        assert refused.retry_after > 0
+    assert len(table) == 10
+    assert table.overflows == 20
+    assert limiter.check("never-seen", 0).remaining == 0  # a peek at a new key fails closed too
+    assert table.overflows == 21
+    assert not limiter.check("k0")  # still limited: never forgotten
+    assert limiter.check("k1", 0).remaining == 0  # a peek on a known key is still answered
+    clock.advance(2 * 3600.0 + 1)
+    assert limiter.check("k10")  # once states go idle, room is made for new keys
+    assert limiter.check("k0")
 
 
 def test_properties_and_repr() -> None:
@@ -251,8 +274,9 @@ def test_unreachable_redis_raises_or_fails_open() -> None:
     lenient = RateLimiter(1, 1.0, backend=backend, fail_open=True)
     assert lenient.check("k").allowed
     assert lenient.counts() == (1, 0)
-    with pytest.raises(ExternalError):
+    with pytest.raises(ExternalError) as exc_info:
         strict.reset("k")
+    assert exc_info.value.code == "ratelimit.redis_unavailable"
     backend.close()
 
 
@@ -260,11 +284,13 @@ def test_unreachable_redis_raises_or_fails_open() -> None:
 async def test_unreachable_redis_async() -> None:
     """The async path reports a dead Redis the same way."""
     backend = RedisBackend("redis://127.0.0.1:1/0")
-    with pytest.raises(ExternalError):
+    with pytest.raises(ExternalError) as exc_info:
         await RateLimiter(1, 1.0, backend=backend).acheck("k")
+    assert exc_info.value.code == "ratelimit.redis_unavailable"
     assert (await RateLimiter(1, 1.0, backend=backend, fail_open=True).acheck("k")).allowed
-    with pytest.raises(ExternalError):
+    with pytest.raises(ExternalError) as exc_info:
         await RateLimiter(1, 1.0, backend=backend).areset("k")
+    assert exc_info.value.code == "ratelimit.redis_unavailable"
     await backend.aclose()
 
 

@@ -14,9 +14,9 @@ from llm_infra.ratelimit import (
     RateLimiter,
     RateLimitEvent,
     RateLimitMiddleware,
-    default_key,
     identity_subject,
     rate_limit_headers,
+    request_key,
 )
 from llm_infra.testing import FakeClock
 
@@ -108,7 +108,7 @@ async def test_on_limited_receives_the_audit_fields() -> None:
         1,
         10.0,
     )
-    assert event.key == "id:carol"
+    assert event.key == "id:-:-:carol"
     assert event.retry_after == pytest.approx(10.0)
 
 
@@ -185,9 +185,9 @@ def test_key_helpers() -> None:
     assert identity_subject({"state": {"identity": object()}}) is None
     assert identity_subject({"state": {"other": 1}}) is None
     assert identity_subject({}) is None
-    assert default_key({"client": ("10.0.0.1", 5)}) == "ip:10.0.0.1"
-    assert default_key({}) == "ip:unknown"
-    assert default_key({"state": {"identity": "x"}}) == "id:x"
+    assert request_key({"client": ("10.0.0.1", 5)}) == "ip:10.0.0.1"
+    assert request_key({}) == "ip:unknown"
+    assert request_key({"state": {"identity": "x"}}) == "id:-:-:x"
 
 
 def test_headers_round_retry_after_up_to_one_second() -> None:

@@ -84,8 +84,9 @@ async def test_async_script_reload(redis_url: str, prefix: str) -> None:
     limiter = RateLimiter(5, 60.0, backend=backend)
     await client.script_flush()
     assert (await limiter.acheck("k")).remaining == 4
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         limiter.check("k")  # only an async client was given
+    assert exc_info.value.code == "ratelimit.no_sync_client"
     await client.aclose()
 
 
@@ -95,8 +96,9 @@ def test_sync_only_backend_refuses_async(redis_url: str, prefix: str) -> None:
 
     client = redis.Redis.from_url(redis_url)
     backend = RedisBackend(client=client, prefix=prefix)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         backend._async_client()
+    assert exc_info.value.code == "ratelimit.no_async_client"
     assert "RedisBackend" in repr(backend)
     client.close()
 
@@ -168,6 +170,7 @@ def test_connection_killed_mid_use_is_reported_then_recovered(redis_url: str, pr
     assert _kill_clients(redis_url, name) >= 1
     with pytest.raises(ExternalError) as info:
         limiter.check("k")
+    assert info.value.code == "ratelimit.redis_unavailable"
     assert info.value.retryable
     assert limiter.check("k").remaining == 8
     client.close()
@@ -184,8 +187,9 @@ async def test_async_killed_connection_is_reported_then_recovered(redis_url: str
     limiter = RateLimiter(10, 60.0, backend=backend)
     assert (await limiter.acheck("k")).allowed
     assert _kill_clients(redis_url, name) >= 1
-    with pytest.raises(ExternalError):
+    with pytest.raises(ExternalError) as exc_info:
         await limiter.acheck("k")
+    assert exc_info.value.code == "ratelimit.redis_unavailable"
     assert (await limiter.acheck("k")).remaining == 8
     await backend.aclose()
     await client.aclose()
