@@ -167,8 +167,11 @@ def run_checks(st: State, timeout: float) -> list[Check]:
     checks.append(check_data_dir(st.data_dir()))
     for setting, area in BACKENDS:
         url = st.setting(setting)
+        origin = cfg.explain(setting).origin
         if url is None:
             checks.append(Check(area, f"{setting} not set (embedded default)"))
+        elif origin is None or origin.kind == "default":
+            checks.append(Check(area, f"{setting} not configured (default {_display(url)} not checked)"))
         else:
             checks.append(check_backend(setting, url, area, timeout))
     return checks

@@ -119,7 +119,7 @@ FIXES: Final[dict[str, tuple[str, ...]]] = {
     _codes.INVALID_INPUT: ("Check the value against the command's --help.",),
     _codes.UNKNOWN_FORMAT: ("Name the format with --format jsonl|csv|npy|parquet.",),
     _codes.IMPORT_PARTIAL: (
-        "The records listed were refused (each with its code); fix them and import again with --upsert.",
+        "The records listed were refused (each with its code); fix them and import the file again.",
     ),
     _codes.VERIFY_FAILED: ("Rebuild the index with `llm-infra vector rebuild STORE`, then verify again.",),
     _codes.AUDIT_CHAIN_INVALID: (
@@ -127,13 +127,18 @@ FIXES: Final[dict[str, tuple[str, ...]]] = {
         "Check that the key is the one the service writes with (audit.key).",
     ),
     _codes.MISSING_SECRET: (
-        "Pass --secret-env NAME or --key-file PATH (secrets are never taken on the command line).",
+        "Name the key's environment variable (--secret-env/--key-env NAME) or file (--key-file PATH).",
+        "Keys are never taken on the command line, where other users could read them.",
     ),
     _codes.UNSUPPORTED_URL: (
         "Use a path, or a postgresql://, qdrant://, redis://, amqp://, nats:// or memory:// URL.",
     ),
     _codes.UNREACHABLE: ("Start the service or fix its host and port in the configuration.",),
     _codes.DATA_DIR: ("Create the data directory and make it writable by the service's user.",),
+    _codes.INTERRUPTED: (
+        "Run the command again: `vector import` upserts, so a rerun is safe.",
+        "`vector migrate --checkpoint FILE` resumes where it stopped.",
+    ),
     _codes.DOCTOR_FAILED: ("Fix the checks marked FAIL, then run `llm-infra doctor` again.",),
 }
 
