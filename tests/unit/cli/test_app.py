@@ -109,7 +109,8 @@ def test_main_runs_with_argv(capsys: pytest.CaptureFixture[str]) -> None:
         main(["id", "uuid7", "-n", "2"])
     assert info.value.code == 0
     lines = capsys.readouterr().out.split()
-    assert len(lines) == 2 and all(len(x) == 36 for x in lines)
+    assert len(lines) == 2
+    assert all(len(x) == 36 for x in lines)
 
 
 def test_serve_and_worker_call_the_server(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,7 +122,8 @@ def test_serve_and_worker_call_the_server(run: Run, monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "llm_infra.server", fake)
     assert run("serve", "--port", "9000", "--host", "127.0.0.1", "--data-dir", "d").exit_code == 0
     assert run("worker").exit_code == 0
-    assert calls[0][0] == "run" and calls[0][2] == {"host": "127.0.0.1", "port": 9000, "data_dir": Path("d")}
+    assert calls[0][0] == "run"
+    assert calls[0][2] == {"host": "127.0.0.1", "port": 9000, "data_dir": Path("d")}
     assert calls[1][0] == "worker"
     assert calls[0][1].get("http.timeout_secs") == 30  # type: ignore[attr-defined]
 
@@ -139,7 +141,9 @@ def test_python_m_generates_ids(tmp_path: Path) -> None:
     proc = _python_m("id", "ulid", "-n", "3", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     ids = proc.stdout.split()
-    assert len(ids) == 3 and len(set(ids)) == 3 and all(len(x) == 26 for x in ids)
+    assert len(ids) == 3
+    assert len(set(ids)) == 3
+    assert all(len(x) == 26 for x in ids)
 
 
 def test_python_m_error_has_no_traceback_unless_debug(tmp_path: Path) -> None:
@@ -159,4 +163,5 @@ def test_console_script_is_installed() -> None:
     if not script.exists():
         pytest.skip("llm-infra is not installed as a console script in this environment")
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60, check=False)
-    assert proc.returncode == 0 and proc.stdout.startswith("llm-infra ")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("llm-infra ")

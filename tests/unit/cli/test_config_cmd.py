@@ -29,7 +29,8 @@ def test_show_masks_secrets_by_type_name_and_url(run: Run) -> None:
     shown = run("config", "show", env=env)
     assert shown.exit_code == 0, shown.stderr
     assert SECRET not in shown.stdout
-    assert "auth.pepper" in shown.stdout and "**********" in shown.stdout
+    assert "auth.pepper" in shown.stdout
+    assert "**********" in shown.stdout
     assert "postgresql://db:5432/x" in shown.stdout
     as_json = run("config", "show", "--json", env=env)
     assert SECRET not in as_json.stdout
@@ -59,7 +60,8 @@ def test_config_option_and_validate(run: Run) -> None:
     _toml("[vector]\ndimensions = 384\n", name="other.toml")
     result = run("--config", "other.toml", "config", "validate")
     assert result.exit_code == 0, result.stderr
-    assert "configuration is valid" in result.stdout and "other.toml" in result.stdout
+    assert "configuration is valid" in result.stdout
+    assert "other.toml" in result.stdout
 
 
 def test_missing_config_file(run: Run) -> None:

@@ -15,7 +15,8 @@ def test_n_distinct_ids(run: Run, kind: str, length: int) -> None:
     result = run("id", kind, "-n", "50")
     assert result.exit_code == 0
     ids = result.stdout.split()
-    assert len(ids) == 50 and len(set(ids)) == 50
+    assert len(ids) == 50
+    assert len(set(ids)) == 50
     assert all(len(i) == length for i in ids)
     assert ids == sorted(ids)  # time-ordered and monotonic within the process
 
@@ -31,7 +32,8 @@ def test_snowflake_ids_increase(run: Run) -> None:
     result = run("id", "snowflake", "-n", "20", "--worker-id", "7")
     assert result.exit_code == 0
     values = [int(x) for x in result.stdout.split()]
-    assert values == sorted(values) and len(set(values)) == 20
+    assert values == sorted(values)
+    assert len(set(values)) == 20
     assert all((v >> 12) & 0x3FF == 7 for v in values)
 
 

@@ -52,7 +52,8 @@ def test_create_then_stats(run: Run) -> None:
         "l2",
         0,
     )
-    assert stats["hnsw"]["m"] == 8 and stats["hnsw"]["ef_search"] == 50
+    assert stats["hnsw"]["m"] == 8
+    assert stats["hnsw"]["ef_search"] == 50
     assert "dimensions" in run("vector", "stats", "store").stdout
 
 
@@ -62,7 +63,8 @@ def test_create_takes_dimensions_from_config(run: Run) -> None:
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["dimensions"] == 3
     missing = run("vector", "create", "s3")
-    assert missing.exit_code == 1 and f"error[{_codes.INVALID_INPUT}]" in missing.stderr
+    assert missing.exit_code == 1
+    assert f"error[{_codes.INVALID_INPUT}]" in missing.stderr
 
 
 def test_import_jsonl_then_search(run: Run, workdir: Path) -> None:
@@ -76,11 +78,13 @@ def test_import_jsonl_then_search(run: Run, workdir: Path) -> None:
     query = json.dumps(rows[3]["vector"])
     found = run("vector", "search", "store", "--vector", query, "-k", "3", "--json")
     hits = json.loads(found.stdout)
-    assert hits[0]["id"] == "p3" and len(hits) == 3
+    assert hits[0]["id"] == "p3"
+    assert len(hits) == 3
     filtered = run("vector", "search", "store", "--vector", query, "--filter", '{"lang": "fr"}', "--json")
     assert all(h["metadata"]["lang"] == "fr" for h in json.loads(filtered.stdout))
     table = run("vector", "search", "store", "--vector", query, "-k", "2", "--min-score", "0.5")
-    assert table.exit_code == 0 and "p3" in table.stdout
+    assert table.exit_code == 0
+    assert "p3" in table.stdout
 
 
 def test_import_reports_refused_records(run: Run, workdir: Path) -> None:
@@ -105,7 +109,8 @@ def test_import_reports_refused_records(run: Run, workdir: Path) -> None:
     with open_store(workdir / "store") as store:
         assert store.count() == 2
         record = store.get("ok2")
-        assert record is not None and record.metadata == {"lang": "en"}
+        assert record is not None
+        assert record.metadata == {"lang": "en"}
 
 
 def test_insert_refuses_existing_ids(run: Run, workdir: Path) -> None:
@@ -115,7 +120,8 @@ def test_insert_refuses_existing_ids(run: Run, workdir: Path) -> None:
     assert run("vector", "import", "store", "v.jsonl").exit_code == 0
     again = run("vector", "import", "store", "v.jsonl", "--insert", "--show-failures", "1")
     assert again.exit_code == 1
-    assert "already_exists" in again.stderr and "... and 2 more" in again.stderr
+    assert "already_exists" in again.stderr
+    assert "... and 2 more" in again.stderr
 
 
 def test_import_csv(run: Run, workdir: Path) -> None:
@@ -133,9 +139,11 @@ def test_import_csv(run: Run, workdir: Path) -> None:
     assert "imported 2 of 4 records" in result.stdout
     with open_store(workdir / "store") as store:
         got = store.get("a")
-        assert got is not None and got.metadata == {"lang": "en"}
+        assert got is not None
+        assert got.metadata == {"lang": "en"}
         other = store.get("b")
-        assert other is not None and other.metadata is None
+        assert other is not None
+        assert other.metadata is None
 
 
 def test_import_npy_with_ids_file(run: Run, workdir: Path) -> None:
@@ -148,13 +156,16 @@ def test_import_npy_with_ids_file(run: Run, workdir: Path) -> None:
     assert run("vector", "import", "store", "v.npy").exit_code == 0
     with open_store(workdir / "store") as store:
         assert store.count() == 8
-        assert store.get("z") is not None and store.get("3") is not None
+        assert store.get("z") is not None
+        assert store.get("3") is not None
     (workdir / "short.txt").write_text("a\n", encoding="utf-8")
     bad = run("vector", "import", "store", "v.npy", "--ids-file", "short.txt")
-    assert bad.exit_code == 1 and f"error[{_codes.INVALID_INPUT}]" in bad.stderr
+    assert bad.exit_code == 1
+    assert f"error[{_codes.INVALID_INPUT}]" in bad.stderr
     np.save(workdir / "flat.npy", np.zeros(3))
     flat = run("vector", "import", "store", "flat.npy")
-    assert flat.exit_code == 1 and "2-D array" in flat.stderr
+    assert flat.exit_code == 1
+    assert "2-D array" in flat.stderr
 
 
 def test_import_parquet(run: Run, workdir: Path) -> None:
@@ -168,7 +179,8 @@ def test_import_parquet(run: Run, workdir: Path) -> None:
     assert result.exit_code == 0, result.stderr
     with open_store(workdir / "store") as store:
         got = store.get("b")
-        assert got is not None and got.metadata == {"lang": "fr"}
+        assert got is not None
+        assert got.metadata == {"lang": "fr"}
 
 
 def test_parquet_without_pyarrow(run: Run, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,7 +191,8 @@ def test_parquet_without_pyarrow(run: Run, workdir: Path, monkeypatch: pytest.Mo
     (workdir / "v.parquet").write_bytes(b"PAR1")
     result = run("vector", "import", "store", "v.parquet")
     assert result.exit_code == 1
-    assert "error[config.missing_extra]" in result.stderr and "pip install pyarrow" in result.stderr
+    assert "error[config.missing_extra]" in result.stderr
+    assert "pip install pyarrow" in result.stderr
 
 
 def test_unknown_format(run: Run, workdir: Path) -> None:
@@ -187,9 +200,11 @@ def test_unknown_format(run: Run, workdir: Path) -> None:
     _create(run)
     (workdir / "v.txt").write_text("x", encoding="utf-8")
     result = run("vector", "import", "store", "v.txt")
-    assert result.exit_code == 1 and f"error[{_codes.UNKNOWN_FORMAT}]" in result.stderr
+    assert result.exit_code == 1
+    assert f"error[{_codes.UNKNOWN_FORMAT}]" in result.stderr
     named = run("vector", "import", "store", "v.txt", "--format", "xml")
-    assert named.exit_code == 1 and f"error[{_codes.UNKNOWN_FORMAT}]" in named.stderr
+    assert named.exit_code == 1
+    assert f"error[{_codes.UNKNOWN_FORMAT}]" in named.stderr
 
 
 def test_search_input_errors(run: Run, workdir: Path) -> None:
@@ -202,9 +217,11 @@ def test_search_input_errors(run: Run, workdir: Path) -> None:
         ["--vector", "[1,0,0,0]", "--filter", "{nope"],
     ):
         result = run("vector", "search", "store", *args)
-        assert result.exit_code == 1 and f"error[{_codes.INVALID_INPUT}]" in result.stderr, args
+        assert result.exit_code == 1, args
+        assert f"error[{_codes.INVALID_INPUT}]" in result.stderr, args
     wrong = run("vector", "search", "store", "--vector", "[1, 0]")
-    assert wrong.exit_code == 1 and "error[vector.dimension_mismatch]" in wrong.stderr
+    assert wrong.exit_code == 1
+    assert "error[vector.dimension_mismatch]" in wrong.stderr
     assert "fix: Every vector of a collection has the collection's dimensions." in wrong.stderr
 
 
@@ -227,16 +244,19 @@ def test_verify_rebuild_snapshot(run: Run, workdir: Path) -> None:
     _jsonl(workdir / "v.jsonl", _rows(12))
     run("vector", "import", "store", "v.jsonl")
     verify = run("vector", "verify", "store", "--json")
-    assert verify.exit_code == 0 and json.loads(verify.stdout)["ok"] is True
+    assert verify.exit_code == 0
+    assert json.loads(verify.stdout)["ok"] is True
     assert "ok" in run("vector", "verify", "store").stdout
     rebuilt = run("vector", "rebuild", "store")
-    assert rebuilt.exit_code == 0 and "(12 vectors)" in rebuilt.stdout
+    assert rebuilt.exit_code == 0
+    assert "(12 vectors)" in rebuilt.stdout
     snap = run("vector", "snapshot", "store", "snap")
     assert snap.exit_code == 0, snap.stderr
     with open_store(workdir / "snap") as copy:
         assert copy.count() == 12
     again = run("vector", "snapshot", "store", "snap")
-    assert again.exit_code == 1 and "error[vector.snapshot_exists]" in again.stderr
+    assert again.exit_code == 1
+    assert "error[vector.snapshot_exists]" in again.stderr
 
 
 def test_verify_failure_exits_1(run: Run, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -251,7 +271,8 @@ def test_verify_failure_exits_1(run: Run, workdir: Path, monkeypatch: pytest.Mon
     )
     result = run("vector", "verify", "store")
     assert result.exit_code == 1
-    assert f"error[{_codes.VERIFY_FAILED}]" in result.stderr and "checksum" in result.stderr
+    assert f"error[{_codes.VERIFY_FAILED}]" in result.stderr
+    assert "checksum" in result.stderr
 
 
 def test_locked_store(run: Run, workdir: Path) -> None:
@@ -269,17 +290,20 @@ def test_urls(run: Run) -> None:
     from llm_infra import vector
 
     bad = run("vector", "stats", "ftp://host/x")
-    assert bad.exit_code == 1 and f"error[{_codes.UNSUPPORTED_URL}]" in bad.stderr
+    assert bad.exit_code == 1
+    assert f"error[{_codes.UNSUPPORTED_URL}]" in bad.stderr
     if not hasattr(vector, "migrate"):
         missing = run("vector", "stats", "postgresql://postgres@127.0.0.1/test")
-        assert missing.exit_code == 1 and f"error[{_codes.NOT_AVAILABLE}]" in missing.stderr
+        assert missing.exit_code == 1
+        assert f"error[{_codes.NOT_AVAILABLE}]" in missing.stderr
 
 
 def test_file_url_is_a_path(run: Run, workdir: Path) -> None:
     """``file://`` names a local directory."""
     _create(run)
     result = run("vector", "stats", f"file://{workdir / 'store'}", "--json")
-    assert result.exit_code == 0 and json.loads(result.stdout)["dimensions"] == DIMS
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["dimensions"] == DIMS
 
 
 def test_migrate_between_local_stores(run: Run, workdir: Path) -> None:
@@ -288,7 +312,8 @@ def test_migrate_between_local_stores(run: Run, workdir: Path) -> None:
 
     if not hasattr(vector, "migrate"):
         result = run("vector", "migrate", "a", "b")
-        assert result.exit_code == 1 and f"error[{_codes.NOT_AVAILABLE}]" in result.stderr
+        assert result.exit_code == 1
+        assert f"error[{_codes.NOT_AVAILABLE}]" in result.stderr
         pytest.skip("llm_infra.vector.migrate is not in this tree yet (vector backends branch)")
     _create(run, "src")
     _jsonl(workdir / "v.jsonl", _rows(30))
@@ -296,4 +321,5 @@ def test_migrate_between_local_stores(run: Run, workdir: Path) -> None:
     result = run("vector", "migrate", "src", "dst", "--batch-size", "8", "--checkpoint", "mig.json")
     assert result.exit_code == 0, result.stderr
     with open_store(workdir / "dst") as dst:
-        assert dst.count() == 30 and dst.config.dimensions == DIMS
+        assert dst.count() == 30
+        assert dst.config.dimensions == DIMS
