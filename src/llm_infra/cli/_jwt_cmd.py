@@ -116,6 +116,9 @@ def verify(
     issuer: Issuer = None,
     audience: Audience = None,
     leeway: Annotated[float, typer.Option(min=0, max=300, help="Clock skew tolerance, seconds.")] = 60.0,
+    kid: Annotated[
+        str | None, typer.Option("--kid", help="The key id the token's header must carry.")
+    ] = None,
 ) -> None:
     """Verify a token's signature and claims; print the claims (exit 1 and the reason when invalid).
 
@@ -133,7 +136,7 @@ def verify(
 
         material = load_public_key(material)
     validator = JwtValidator(
-        JwtKey(alg, material),
+        JwtKey(alg, material, kid=kid),
         issuer=issuer or st.setting("auth.jwt.issuer"),
         audience=audience or st.setting("auth.jwt.audience"),
         leeway=leeway,
