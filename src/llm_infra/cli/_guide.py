@@ -143,17 +143,35 @@ FIXES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+def entry_for(code: str) -> str | None:
+    """The guide's entry for ``code``: the code itself, else ``*.<reason>``, else None."""
+    if code in FIXES:
+        return code
+    _, _, reason = code.partition(".")
+    wildcard = f"*.{reason}"
+    return wildcard if reason and wildcard in FIXES else None
+
+
 def fixes_for(code: str) -> tuple[str, ...]:
     """The guide's fixes for ``code`` (exact code first, then ``*.<reason>``), or ``()``."""
-    if code in FIXES:
-        return FIXES[code]
-    _, _, reason = code.partition(".")
-    return FIXES.get(f"*.{reason}", ()) if reason else ()
+    entry = entry_for(code)
+    return FIXES[entry] if entry is not None else ()
+
+
+def heading(entry: str) -> str:
+    """The guide's heading text of an entry (``*.x`` is written ``<area>.x``)."""
+    return entry.replace("*", "<area>", 1) if entry.startswith("*.") else entry
+
+
+def slug(text: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to dashes."""
+    return "".join(ch for ch in text.lower() if ch.isalnum() or ch in "-_ ").replace(" ", "-")
 
 
 def anchor(code: str) -> str:
-    """The guide's anchor for ``code`` (GitHub's heading slug of a heading that is the code)."""
-    return "".join(ch for ch in code.lower() if ch.isalnum() or ch in "-_ ").replace(" ", "-")
+    """The guide's anchor for ``code`` (of its entry's heading), or "" when it has no entry."""
+    entry = entry_for(code)
+    return slug(heading(entry)) if entry is not None else ""
 
 
-__all__ = ["FIXES", "GUIDE_URL", "anchor", "fixes_for"]
+__all__ = ["FIXES", "GUIDE_URL", "anchor", "entry_for", "fixes_for", "heading", "slug"]
