@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -38,8 +39,9 @@ class _Root(TyperGroup):
             raise
         except BrokenPipeError:
             # The reader went away (`llm-infra keys list --json | head`): stop quietly, like a shell tool.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            # Later flushes of stdout go nowhere instead of failing again at exit.
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(141) from None
         except KeyboardInterrupt as exc:
             from llm_infra.errors import InfraError

@@ -20,7 +20,10 @@ app = typer.Typer(help="Check the security audit log.", no_args_is_help=True)
 def verify(
     ctx: typer.Context,
     *,
-    path: Annotated[Path, typer.Argument(help="The audit JSONL file (its .head side file sits next to it).")],
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="The audit JSONL file (default: audit.file, else ./data/audit/audit.jsonl)."),
+    ] = None,
     key_env: Annotated[
         str | None, typer.Option("--key-env", help="Environment variable holding the chain's HMAC key.")
     ] = None,
@@ -34,12 +37,15 @@ def verify(
 ) -> None:
     """Verify every record's MAC, sequence and chain link, and the head; exit 1 at the first bad record.
 
-    The key comes from --key-env, --key-file or the configuration (audit.key).
+    The key comes from --key-env, --key-file, the configuration (audit.key), else the key the
+    service generated in its data directory (audit/chain.key).
 
-    Example: llm-infra audit verify data/audit.jsonl --key-env LLM_AUDIT_KEY
+    Example: llm-infra audit verify data/audit/audit.jsonl --key-env LLM_AUDIT_KEY
     """
     from llm_infra.audit import verify_chain
 
+    st = state(ctx)
+    path = path or st.audit_file()
     key: Secret[str] | Secret[bytes]
     if key_env is not None:
         value = os.environ.get(key_env)
@@ -49,10 +55,16 @@ def verify(
     elif key_file is not None:
         key = Secret(key_file.read_bytes().rstrip(b"\r\n"))
     else:
-        configured = state(ctx).config().get("audit.key")
-        if configured is None:
+        configured = st.config().get("audit.key")
+        if isinstance(configured, Secret):
+            configured = configured.reveal()
+        generated = st.audit_key_file()
+        if configured:
+            key = Secret(str(configured))
+        elif generated.is_file():
+            key = Secret(generated.read_bytes().strip())
+        else:
             raise die(_codes.MISSING_SECRET, "no audit key: pass --key-env NAME or --key-file PATH")
-        key = configured if isinstance(configured, Secret) else Secret(str(configured))
     report = verify_chain(path, key, require_head=not no_head)
     summary = {
         "file": str(path),

@@ -22,8 +22,6 @@ BACKENDS: Final = (
     ("auth.keys_url", "auth"),
     ("ratelimit.url", "ratelimit"),
     ("mq.url", "mq"),
-    ("cache.url", "cache"),
-    ("audit.url", "audit"),
     ("otel.exporter.otlp.endpoint", "otel"),
 )
 """The settings that name a backend, with the area whose error codes a failure carries."""

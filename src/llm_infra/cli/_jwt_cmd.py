@@ -11,7 +11,7 @@ import typer
 
 from llm_infra.cli import _codes
 from llm_infra.cli._output import die, err, print_json
-from llm_infra.cli._state import State, state
+from llm_infra.cli._state import state
 from llm_infra.errors import InfraError
 from llm_infra.secrets import Secret
 
@@ -34,7 +34,7 @@ Issuer = Annotated[str | None, typer.Option("--issuer", help="iss (default: auth
 Audience = Annotated[str | None, typer.Option("--audience", help="aud (default: auth.jwt.audience).")]
 
 
-def _key_material(st: State, alg: str, secret_env: str | None, key_file: Path | None) -> Any:
+def _key_material(alg: str, secret_env: str | None, key_file: Path | None) -> Any:
     if secret_env is not None:
         value = os.environ.get(secret_env)
         if not value:
@@ -45,9 +45,6 @@ def _key_material(st: State, alg: str, secret_env: str | None, key_file: Path | 
         if alg in _HMAC:
             return Secret(data.rstrip(b"\r\n"))
         return Secret(data)
-    configured = st.config().get("auth.jwt.secret")
-    if configured is not None and alg in _HMAC:
-        return configured if isinstance(configured, Secret) else Secret(str(configured))
     raise die(_codes.MISSING_SECRET, f"no key for {alg}: pass --secret-env NAME or --key-file PATH")
 
 
@@ -92,7 +89,7 @@ def issue(
     st = state(ctx)
     signer = JwtSigner(
         alg,
-        _key_material(st, alg, secret_env, key_file),
+        _key_material(alg, secret_env, key_file),
         kid=kid,
         issuer=issuer or st.setting("auth.jwt.issuer"),
         audience=audience or st.setting("auth.jwt.audience"),
@@ -130,7 +127,7 @@ def verify(
     st = state(ctx)
     if token == "-":  # noqa: S105 - the stdin marker, not a credential
         token = sys.stdin.read().strip()
-    material = _key_material(st, alg, secret_env, key_file)
+    material = _key_material(alg, secret_env, key_file)
     if alg not in _HMAC:
         from llm_infra.crypto import load_public_key
 
@@ -149,6 +146,35 @@ def verify(
             err().print(f"reason: {reason}")
         raise
     print_json(claims)
+
+
+@app.command("jwks")
+def jwks(
+    key_file: Annotated[
+        list[Path], typer.Argument(help="Public (or private) PEM key files: ES256, EdDSA or RS256.")
+    ],
+    kid: Annotated[
+        list[str] | None,
+        typer.Option("--kid", help="Key id per file, in order (default: the RFC 7638 thumbprint)."),
+    ] = None,
+) -> None:
+    """Print a JWKS document of public keys (for the service's auth.jwt.jwks_url).
+
+    Example: llm-infra jwt jwks signing-key.pub.pem --kid k1 > jwks.json
+    """
+    from llm_infra.crypto import jwk_thumbprint, load_public_key, public_key_to_jwk
+
+    kids = list(kid or [])
+    if kids and len(kids) != len(key_file):
+        raise die(_codes.INVALID_INPUT, f"{len(kids)} --kid values for {len(key_file)} key files")
+    keys = []
+    for index, path in enumerate(key_file):
+        public = load_public_key(Secret(path.read_bytes()))
+        jwk: dict[str, str] = dict(public_key_to_jwk(public))
+        jwk["kid"] = kids[index] if kids else jwk_thumbprint(public)
+        jwk["use"] = "sig"
+        keys.append(jwk)
+    print_json({"keys": keys})
 
 
 __all__ = ["app"]

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
@@ -18,9 +18,15 @@ if TYPE_CHECKING:
     from llm_infra.auth import ApiKeyAuthenticator, ApiKeyRecord, KeyStore
 
 app = typer.Typer(
-    help="Manage API keys in the key store (auth.keys_url; default ./data/keys.sqlite).",
+    help="Manage the service's API keys (auth.keys_url; default ./data/auth/api_keys.sqlite3).",
     no_args_is_help=True,
 )
+
+ROLES: Final = ("admin", "writer", "reader")
+"""The service's roles."""
+
+SEP: Final = "/"
+"""The service stores a key's subject as ``<tenant>/<subject>``."""
 
 StoreOpt = Annotated[
     str | None,
@@ -34,7 +40,7 @@ def open_key_store(url: str) -> KeyStore:
 
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresKeyStore(url)
-    if url.startswith("sqlite:///"):
+    if url.startswith("sqlite://"):
         return SqliteKeyStore(url.removeprefix("sqlite://"))
     if "://" in url:
         raise die(
@@ -50,9 +56,8 @@ def _authenticator(st: State, store_url: str | None) -> Iterator[ApiKeyAuthentic
     from llm_infra.auth import ApiKeyAuthenticator
 
     store = open_key_store(store_url or st.keys_url())
-    pepper = st.config().get("auth.pepper")
     try:
-        yield ApiKeyAuthenticator(store, pepper=pepper)
+        yield ApiKeyAuthenticator(store)
     finally:
         store.close()
 
@@ -67,7 +72,7 @@ def _row(record: ApiKeyRecord) -> dict[str, object]:
         status = "expired"
     return {
         "id": record.key_id,
-        "subject": record.subject,
+        "subject": record.subject.split(SEP, 1)[-1],
         "tenant": record.tenant,
         "roles": sorted(record.roles),
         "collections": list(record.attributes.get("collections", []) or []),  # type: ignore[call-overload]
@@ -85,13 +90,14 @@ def create(
     *,
     subject: Annotated[str, typer.Argument(help="Who the key authenticates as.")],
     role: Annotated[
-        list[str] | None, typer.Option("--role", "-r", help="Role (admin, writer, reader); repeatable.")
+        list[str] | None,
+        typer.Option("--role", "-r", help="Role: admin, writer or reader (default reader); repeatable."),
     ] = None,
     collection: Annotated[
         list[str] | None, typer.Option("--collection", help="Limit the key to a collection; repeatable.")
     ] = None,
     tenant: Annotated[
-        str | None, typer.Option(help="Tenant (default: auth.default_tenant or 'default').")
+        str | None, typer.Option(help="Tenant (default: server.default_tenant, else 'default').")
     ] = None,
     name: Annotated[str | None, typer.Option(help="A label for humans.")] = None,
     expires_in: Annotated[
@@ -106,12 +112,19 @@ def create(
     Example: llm-infra keys create alice --role writer --collection docs
     """
     st = state(ctx)
+    roles = role or ["reader"]
+    bad = sorted(set(roles) - set(ROLES))
+    if bad:
+        raise die(_codes.INVALID_INPUT, f"unknown role(s) {', '.join(bad)}; roles are {', '.join(ROLES)}")
+    if not subject or SEP in subject:
+        raise die(_codes.INVALID_INPUT, f"a subject is a non-empty name without {SEP!r}")
+    owner = tenant or st.default_tenant()
     attributes: dict[str, object] = {"collections": list(collection)} if collection else {}
     with _authenticator(st, store) as auth:
         issued = auth.issue(
-            subject,
-            role or ["reader"],
-            tenant=tenant or st.setting("auth.default_tenant") or "default",
+            f"{owner}{SEP}{subject}",
+            roles,
+            tenant=owner,
             attributes=attributes,
             expires_in=expires_in,
             name=name,
@@ -129,6 +142,7 @@ def list_keys(
     ctx: typer.Context,
     *,
     subject: Annotated[str | None, typer.Option(help="Only this subject's keys.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -137,7 +151,12 @@ def list_keys(
     Example: llm-infra keys list --subject alice
     """
     with _authenticator(state(ctx), store) as auth:
-        rows = [_row(r) for r in auth.list_keys(subject)]
+        rows = [_row(r) for r in auth.list_keys()]
+    rows = [
+        r
+        for r in rows
+        if (subject is None or r["subject"] == subject) and (tenant is None or r["tenant"] == tenant)
+    ]
     if as_json:
         print_json(rows)
         return

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import typer
 
-from llm_infra.config import Config, ConfigLoader
+from llm_infra.config import DESIGN_KEYS, Config, ConfigLoader, Key
 from llm_infra.secrets import Secret
 
 DEFAULT_CONFIG_FILE: Final = "llm-infra.toml"
 """Read from the working directory when present (``--config`` names another file, which must exist)."""
 
 DEFAULT_DATA_DIR: Final = "./data"
-"""The embedded default's data directory (``server.data_dir``)."""
+"""The embedded default's data directory (``server.data_dir``), as in the service."""
 
-DEFAULT_KEYS_FILE: Final = "keys.sqlite"
-"""The API key store inside the data directory when ``auth.keys_url`` is not set."""
+DEFAULT_TENANT: Final = "default"
+"""The service's default tenant (``server.default_tenant``)."""
 
 
 @dataclass(slots=True)
@@ -31,10 +32,13 @@ class State:
     _config: Config | None = field(default=None, repr=False)
 
     def loader(self) -> ConfigLoader:
-        """Defaults < the config file < ``LLM_*`` environment variables."""
-        from llm_infra.config import DESIGN_KEYS
+        """Defaults < the config file < ``LLM_*`` environment variables.
 
-        loader = ConfigLoader().with_defaults(DESIGN_KEYS)
+        The declared keys are the design's plus, when the service is installed, its
+        ``SERVICE_KEYS`` (so ``config show`` lists them and masks the ones declared secret).
+        """
+        keys = [*DESIGN_KEYS, *_service_keys()]
+        loader = ConfigLoader(keys=keys).with_defaults(keys)
         if self.config_path is not None:
             loader = loader.with_file(self.config_path)
         else:
@@ -61,8 +65,31 @@ class State:
         return Path(self.setting("server.data_dir") or DEFAULT_DATA_DIR)
 
     def keys_url(self) -> str:
-        """``auth.keys_url`` or ``<data dir>/keys.sqlite``."""
-        return self.setting("auth.keys_url") or str(self.data_dir() / DEFAULT_KEYS_FILE)
+        """``auth.keys_url``, else the service's default store ``<data dir>/auth/api_keys.sqlite3``."""
+        from llm_infra.auth import SqliteKeyStore
+
+        return self.setting("auth.keys_url") or str(SqliteKeyStore.in_data_dir(self.data_dir()).path)
+
+    def default_tenant(self) -> str:
+        """``server.default_tenant`` or ``default``."""
+        return self.setting("server.default_tenant") or DEFAULT_TENANT
+
+    def audit_file(self) -> Path:
+        """``audit.file``, else the service's ``<data dir>/audit/audit.jsonl``."""
+        return Path(self.setting("audit.file") or self.data_dir() / "audit" / "audit.jsonl")
+
+    def audit_key_file(self) -> Path:
+        """Where the service keeps the chain key it generated when ``audit.key`` is not set."""
+        return self.data_dir() / "audit" / "chain.key"
+
+
+def _service_keys() -> tuple[Key[Any], ...]:
+    try:
+        server = importlib.import_module("llm_infra.server")
+    except ImportError:
+        return ()
+    keys: tuple[Key[Any], ...] = tuple(getattr(server, "SERVICE_KEYS", ()))
+    return keys
 
 
 def state(ctx: typer.Context) -> State:
@@ -73,4 +100,4 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
-__all__ = ["DEFAULT_CONFIG_FILE", "DEFAULT_DATA_DIR", "DEFAULT_KEYS_FILE", "State", "state"]
+__all__ = ["DEFAULT_CONFIG_FILE", "DEFAULT_DATA_DIR", "DEFAULT_TENANT", "State", "state"]

@@ -94,6 +94,18 @@ def test_keyboard_interrupt_exits_130(run: Run, monkeypatch: pytest.MonkeyPatch)
     assert f"error[{_codes.INTERRUPTED}]" in result.stderr
 
 
+def test_broken_pipe_exits_quietly(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that goes away (``| head``) ends the command with status 141 and no report."""
+
+    def gone() -> str:
+        raise BrokenPipeError
+
+    monkeypatch.setattr("llm_infra.ids.uuid7", gone)
+    result = run("id", "uuid7")
+    assert result.exit_code == 141
+    assert result.stderr == ""
+
+
 def test_every_cli_code_is_described_and_guided() -> None:
     """Each ``cli.*`` code has a description and at least one fix in the guide."""
     codes = {v for k, v in vars(_codes).items() if k.isupper() and isinstance(v, str)}

@@ -68,3 +68,14 @@ def test_missing_head_and_file(run: Run, workdir: Path) -> None:
     gone = run("audit", "verify", "nope.jsonl", "--key-env", "AUDIT_KEY", env=ENV)
     assert gone.exit_code == 1
     assert "missing_file" in gone.stderr
+
+
+def test_service_defaults(run: Run, workdir: Path) -> None:
+    """Without arguments: the service's ./data/audit/audit.jsonl and the key it generated beside it."""
+    audit_dir = workdir / "data" / "audit"
+    audit_dir.mkdir(parents=True)
+    (audit_dir / "chain.key").write_text(KEY + "\n", encoding="utf-8")
+    _chain(audit_dir / "audit.jsonl", 2)
+    result = run("audit", "verify", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["records"] == 2

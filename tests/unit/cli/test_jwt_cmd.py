@@ -84,15 +84,13 @@ def test_missing_and_weak_secrets(run: Run) -> None:
     assert f"error[{_codes.INVALID_INPUT}]" in bad_claim.stderr
 
 
-def test_secret_from_config_and_file(run: Run, workdir: Path) -> None:
-    """auth.jwt.secret (a ${env:} reference) and --key-file both provide the HMAC secret."""
-    Path("llm-infra.toml").write_text(
-        '[auth.jwt]\nsecret = "${env:JWT_SECRET}"\nissuer = "svc"\n', encoding="utf-8"
-    )
-    token = run("jwt", "issue", "eve", env=ENV).stdout.strip()
-    assert JwtValidator.hs256(SECRET, issuer="svc").verify(token)["sub"] == "eve"
+def test_secret_from_file(run: Run, workdir: Path) -> None:
+    """--key-file provides the HMAC secret (one trailing newline dropped); issuer defaults from config."""
+    Path("llm-infra.toml").write_text('[auth.jwt]\nissuer = "svc"\n', encoding="utf-8")
     (workdir / "secret.txt").write_text(SECRET + "\n", encoding="utf-8")
-    assert run("jwt", "verify", token, "--key-file", "secret.txt", env=ENV).exit_code == 0
+    token = run("jwt", "issue", "eve", "--key-file", "secret.txt").stdout.strip()
+    assert JwtValidator.hs256(SECRET, issuer="svc").verify(token)["sub"] == "eve"
+    assert run("jwt", "verify", token, "--key-file", "secret.txt").exit_code == 0
 
 
 def test_es256_with_pem_files(run: Run, workdir: Path) -> None:
@@ -114,3 +112,27 @@ def test_es256_with_pem_files(run: Run, workdir: Path) -> None:
     verified = run("jwt", "verify", token, "--alg", "ES256", "--key-file", "pub.pem", "--kid", "k1")
     assert verified.exit_code == 0, verified.stderr
     assert json.loads(verified.stdout)["sub"] == "frank"
+
+
+def test_jwks_from_public_keys(run: Run, workdir: Path) -> None:
+    """``jwt jwks`` prints a JWKS the library's validator accepts for tokens signed with the key."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    (workdir / "key.pem").write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    result = run("jwt", "jwks", "key.pem", "--kid", "k1")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [k["kid"] for k in document["keys"]] == ["k1"]
+    assert "d" not in document["keys"][0]  # public members only
+    token = run(
+        "jwt", "issue", "gus", "--alg", "ES256", "--key-file", "key.pem", "--kid", "k1"
+    ).stdout.strip()
+    assert JwtValidator.from_jwks(document).verify(token)["sub"] == "gus"
+    thumb = json.loads(run("jwt", "jwks", "key.pem").stdout)["keys"][0]["kid"]
+    assert len(thumb) == 43
+    mismatch = run("jwt", "jwks", "key.pem", "--kid", "a", "--kid", "b")
+    assert mismatch.exit_code == 1
+    assert f"error[{_codes.INVALID_INPUT}]" in mismatch.stderr

@@ -21,12 +21,12 @@ def test_create_list_revoke_round_trip(run: Run, workdir: Path) -> None:
     key = created.stdout.strip()
     assert key.startswith("lli_")
     assert "shown only this once" in created.stderr
-    assert (workdir / "data" / "keys.sqlite").exists()
+    assert (workdir / "data" / "auth" / "api_keys.sqlite3").exists()
 
-    store = SqliteKeyStore(workdir / "data" / "keys.sqlite")
+    store = SqliteKeyStore(workdir / "data" / "auth" / "api_keys.sqlite3")
     try:
         identity = ApiKeyAuthenticator(store).authenticate(key)
-        assert identity.subject == "alice"
+        assert identity.subject == "default/alice"  # the service keeps <tenant>/<subject>
         assert identity.roles == frozenset({"writer"})
         assert identity.tenant == "default"
     finally:
@@ -41,7 +41,7 @@ def test_create_list_revoke_round_trip(run: Run, workdir: Path) -> None:
     key_id = rows[0]["id"]
     assert run("keys", "revoke", key_id).exit_code == 0
     assert json.loads(run("keys", "list", "--json").stdout)[0]["status"] == "revoked"
-    store = SqliteKeyStore(workdir / "data" / "keys.sqlite")
+    store = SqliteKeyStore(workdir / "data" / "auth" / "api_keys.sqlite3")
     try:
         with pytest.raises(AuthError) as info:
             ApiKeyAuthenticator(store).authenticate(key)
@@ -93,11 +93,25 @@ def test_bad_store_url(run: Run) -> None:
     assert f"error[{_codes.UNSUPPORTED_URL}]" in result.stderr
 
 
-def test_invalid_subject_is_the_library_error(run: Run) -> None:
-    """An empty subject is refused by ``ApiKeyAuthenticator`` with its validation code."""
-    result = run("keys", "create", "")
-    assert result.exit_code == 1
-    assert "error[auth.invalid_identity]" in result.stderr
+def test_invalid_subject_and_role(run: Run) -> None:
+    """An empty subject, one with '/', or an unknown role is ``cli.invalid_input``."""
+    for args in (
+        ["keys", "create", ""],
+        ["keys", "create", "a/b"],
+        ["keys", "create", "a", "--role", "root"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 1, args
+        assert f"error[{_codes.INVALID_INPUT}]" in result.stderr, args
+
+
+def test_tenant_and_subject_filters(run: Run) -> None:
+    """``list --tenant/--subject`` filter on the displayed (tenant-less) subject."""
+    run("keys", "create", "a", "--tenant", "t1")
+    run("keys", "create", "a", "--tenant", "t2")
+    run("keys", "create", "b", "--tenant", "t1")
+    rows = json.loads(run("keys", "list", "--tenant", "t1", "--subject", "a", "--json").stdout)
+    assert [(r["tenant"], r["subject"]) for r in rows] == [("t1", "a")]
 
 
 def test_postgres_key_store(run: Run, postgres_dsn: str) -> None:
