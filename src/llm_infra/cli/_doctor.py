@@ -59,7 +59,8 @@ class Check:
 
 
 def _display(url: str) -> str:
-    if "://" not in url:
+    """``url`` with credentials removed (only when it has some: ``memory://`` stays as written)."""
+    if "://" not in url or ("@" not in url and "?" not in url):
         return url
     from llm_infra.http import redact_url
 

@@ -160,8 +160,16 @@ def list_keys(
     if as_json:
         print_json(rows)
         return
-    columns = ["id", "subject", "tenant", "roles", "status", "created", "expires", "last_used"]
-    table(f"{len(rows)} API keys", columns, [[r[c] for c in columns] for r in rows])
+    columns = ["id", "subject", "tenant", "roles", "status", "expires", "last_used"]
+    times = {"expires", "last_used"}
+
+    def cell(row: dict[str, object], name: str) -> object:
+        value = row[name]
+        return (
+            str(value)[:10] if name in times and value is not None else value
+        )  # the date; --json has it all
+
+    table(f"{len(rows)} API keys", columns, [[cell(r, c) for c in columns] for r in rows])
 
 
 @app.command("revoke")

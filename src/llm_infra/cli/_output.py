@@ -51,8 +51,8 @@ def print_json(data: object) -> None:
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Print a rich table on stdout."""
     grid = Table(title=title, show_lines=False)
-    for name in columns:
-        grid.add_column(name, overflow="fold")
+    for index, name in enumerate(columns):
+        grid.add_column(name, overflow="fold", no_wrap=index == 0)
     for row in rows:
         grid.add_row(*(escape(_cell(v)) for v in row))
     out().print(grid)
