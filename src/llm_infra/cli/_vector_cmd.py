@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_URL_SCHEMES = ("postgresql", "postgres", "qdrant", "qdrant+http", "qdrant+https")
+_URL_SCHEMES = ("postgresql", "postgres", "qdrant", "qdrant+local")
 
 Store = Annotated[str, typer.Argument(help="Store directory, or a postgresql:// / qdrant:// URL.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -51,13 +52,7 @@ def open_vector_store(
     from llm_infra import vector
 
     if _is_url(target):
-        scheme = urlsplit(target).scheme.lower()
-        if scheme not in _URL_SCHEMES:
-            raise die(_codes.UNSUPPORTED_URL, f"no vector backend for {scheme}:// URLs")
-        # URL stores arrive with the backends' migrate(); without it, open_store only knows paths.
-        if not hasattr(vector, "migrate"):
-            raise die(_codes.NOT_AVAILABLE, f"this installation has no {scheme}:// vector backend")
-        return vector.open_store(target, config)
+        return _open_url(target, config)
     path = _local_path(target)
     if config is None and not path.is_dir():
         raise ConfigError(
@@ -65,6 +60,51 @@ def open_vector_store(
             code="vector.config_required",
         )
     return vector.open_store(path, config, progress=progress)
+
+
+def _backend_function(name: str, module: str) -> Any:
+    """``llm_infra.vector.<name>``, else the function in the private module that defines it, else None."""
+    from llm_infra import vector
+
+    found = getattr(vector, name, None)
+    if found is None:
+        try:
+            found = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            return None
+    return found
+
+
+def _url_opener() -> Any:
+    """The scale-out backends' ``open_backend(url, config, **options)``, or None when not installed."""
+    return _backend_function("open_backend", "llm_infra.vector._backends")
+
+
+def _migrator() -> Any:
+    """The backends' ``migrate(src, dst, *, batch_size, checkpoint, progress)``, or None."""
+    return _backend_function("migrate", "llm_infra.vector._migrate")
+
+
+def _open_url(target: str, config: VectorStoreConfig | None) -> Any:
+    """A ``postgresql://`` store (``#name`` names the collection) or a ``qdrant://host:port/name`` one."""
+    parts = urlsplit(target)
+    scheme = parts.scheme.lower()
+    if scheme not in _URL_SCHEMES:
+        raise die(_codes.UNSUPPORTED_URL, f"no vector backend for {scheme}:// URLs")
+    opener = _url_opener()
+    if opener is None:
+        raise die(_codes.NOT_AVAILABLE, f"this installation has no {scheme}:// vector backend")
+    options: dict[str, Any] = {}
+    if parts.fragment:
+        target = target.split("#", 1)[0]
+        if config is None:
+            options["collection"] = parts.fragment
+        else:
+            config = config.with_options(collection=parts.fragment)
+    store = opener(target, config, **options)
+    if store is None:
+        raise die(_codes.UNSUPPORTED_URL, f"no vector backend for {scheme}:// URLs")
+    return store
 
 
 @contextmanager
@@ -404,12 +444,10 @@ def migrate(
 ) -> None:
     """Copy every record from SRC to DST (e.g. a local store to PostgreSQL), resumable.
 
-    Example: llm-infra vector migrate ./data/docs postgresql://postgres@127.0.0.1/test --checkpoint mig.json
+    Example: llm-infra vector migrate ./data/docs 'postgresql://postgres@127.0.0.1/test#docs'
     """
-    from llm_infra import vector
-
     state(ctx)
-    run = getattr(vector, "migrate", None)
+    run = _migrator()
     if run is None:
         raise die(_codes.NOT_AVAILABLE, "this installation's llm_infra.vector has no migrate()")
     with (

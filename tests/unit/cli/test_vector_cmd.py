@@ -287,15 +287,38 @@ def test_locked_store(run: Run, workdir: Path) -> None:
 
 def test_urls(run: Run) -> None:
     """Unknown schemes are refused; postgresql:// needs the scale-out backends."""
-    from llm_infra import vector
+    from llm_infra.cli._vector_cmd import _url_opener
 
     bad = run("vector", "stats", "ftp://host/x")
     assert bad.exit_code == 1
     assert f"error[{_codes.UNSUPPORTED_URL}]" in bad.stderr
-    if not hasattr(vector, "migrate"):
+    if _url_opener() is None:
         missing = run("vector", "stats", "postgresql://postgres@127.0.0.1/test")
         assert missing.exit_code == 1
         assert f"error[{_codes.NOT_AVAILABLE}]" in missing.stderr
+
+
+def test_url_stores_go_through_the_backend_opener(
+    run: Run, monkeypatch: pytest.MonkeyPatch, workdir: Path
+) -> None:
+    """A URL store is opened by the backends' opener; ``#name`` becomes its collection option."""
+    from llm_infra import vector
+
+    calls: list[tuple[str, object, dict[str, object]]] = []
+    local = open_store(":memory:", vector.VectorStoreConfig(collection="docs", dimensions=DIMS))
+
+    def opener(url: str, config: object, **options: object) -> object:
+        calls.append((url, config, options))
+        return None if url.startswith("qdrant") else local
+
+    monkeypatch.setattr(vector, "open_backend", opener, raising=False)
+    result = run("vector", "stats", "postgresql://u@127.0.0.1/db#docs", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert calls[0] == ("postgresql://u@127.0.0.1/db", None, {"collection": "docs"})
+    assert json.loads(result.stdout)["collection"] == "docs"
+    refused = run("vector", "stats", "qdrant://127.0.0.1:6333/docs")
+    assert refused.exit_code == 1
+    assert f"error[{_codes.UNSUPPORTED_URL}]" in refused.stderr
 
 
 def test_file_url_is_a_path(run: Run, workdir: Path) -> None:
@@ -308,9 +331,9 @@ def test_file_url_is_a_path(run: Run, workdir: Path) -> None:
 
 def test_migrate_between_local_stores(run: Run, workdir: Path) -> None:
     """``migrate`` copies every record into a new store created with the source's config."""
-    from llm_infra import vector
+    from llm_infra.cli._vector_cmd import _migrator
 
-    if not hasattr(vector, "migrate"):
+    if _migrator() is None:
         result = run("vector", "migrate", "a", "b")
         assert result.exit_code == 1
         assert f"error[{_codes.NOT_AVAILABLE}]" in result.stderr
