@@ -177,3 +177,24 @@ def test_console_script_is_installed() -> None:
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0
     assert proc.stdout.startswith("llm-infra ")
+
+
+def test_missing_cli_extra_is_reported(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without typer the command names the extra to install instead of a traceback."""
+    monkeypatch.setitem(sys.modules, "typer", None)
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 1
+    stderr = capsys.readouterr().err
+    assert "error[config.missing_extra]" in stderr
+    assert "pip install 'llm-infra[cli]'" in stderr
+
+
+def test_unknown_attribute() -> None:
+    """The package's lazy ``app`` does not invent other names."""
+    import llm_infra.cli
+
+    with pytest.raises(AttributeError):
+        _ = llm_infra.cli.nothing_here  # type: ignore[attr-defined]

@@ -92,8 +92,10 @@ def test_publish_then_consume(run: Run, fake_mq: _FakeBroker, workdir: Path) -> 
     assert fake_mq.acked == [False]
 
 
-def test_publish_input_errors(run: Run, fake_mq: _FakeBroker) -> None:
+def test_publish_input_errors(run: Run, fake_mq: _FakeBroker, monkeypatch: pytest.MonkeyPatch) -> None:
     """Exactly one payload source, NAME=VALUE headers and a broker URL are required."""
+    # Without the service's keys there is no mq.url default (the service's is memory://).
+    monkeypatch.setattr("llm_infra.cli._state._service_keys", tuple)
     for args in (
         ["mq", "publish", "t", "--url", "memory://"],
         ["mq", "publish", "t", "--data", "x", "--file", "f", "--url", "memory://"],
