@@ -87,10 +87,11 @@ def _root(
             "--config",
             "-c",
             help="Configuration file (TOML, JSON, YAML). Default: ./llm-infra.toml when present.",
-            envvar="LLM_INFRA_CONFIG",
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks on errors and llm-infra's debug log on stderr.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -99,6 +100,10 @@ def _root(
     st = state(ctx)
     st.config_path = config
     st.debug = debug
+    if debug:
+        from llm_infra.otel import enable_debug_mode
+
+        ctx.call_on_close(enable_debug_mode(logger="llm_infra").disable)
 
 
 def _register() -> None:

@@ -61,6 +61,9 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
 def show(
     ctx: typer.Context,
     *,
+    keys: Annotated[
+        list[str] | None, typer.Argument(help="Only these keys or sections (e.g. auth, vector.hnsw).")
+    ] = None,
     explain: Annotated[
         bool,
         typer.Option("--explain", help="Show where each value comes from (file:line, env var, default)."),
@@ -70,13 +73,20 @@ def show(
 ) -> None:
     """Print the effective configuration; secrets are masked unless --reveal.
 
-    Example: llm-infra config show --explain
+    Example: llm-infra config show --explain auth vector.hnsw
     """
     cfg = state(ctx).config()
-    flat = _flat(cfg, reveal=reveal)
+    wanted = tuple(keys or ())
+
+    def selected(name: str) -> bool:
+        return not wanted or any(name == w or name.startswith(w + ".") for w in wanted)
+
+    flat = {k: v for k, v in _flat(cfg, reveal=reveal).items() if selected(k)}
     if explain:
         rows = []
         for item in cfg.explain_all():
+            if not selected(item.key):
+                continue
             origin = str(item.origin) if item.origin is not None else "not set"
             if item.shadowed:
                 origin += " (overrides " + ", ".join(str(o) for o in item.shadowed) + ")"

@@ -227,6 +227,7 @@ def import_(
     show: Annotated[
         int, typer.Option("--show-failures", min=0, help="How many refused records to list.")
     ] = 10,
+    as_json: AsJson = False,
 ) -> None:
     """Write every record of FILE into the store, in batches, with a progress bar.
 
@@ -265,7 +266,16 @@ def import_(
             flush()
         update(seen, seen)
         opened.flush()
-    out().print(f"imported {written} of {seen} records into {store}")
+    if as_json:
+        print_json(
+            {
+                "written": written,
+                "read": seen,
+                "refused": [{"record": where, "code": e.code, "message": e.message} for where, e in failures],
+            }
+        )
+    else:
+        out().print(f"imported {written} of {seen} records into {store}")
     if failures:
         console = err()
         for where, error in failures[:show]:
@@ -382,7 +392,7 @@ def verify(ctx: typer.Context, store: Store, as_json: AsJson = False) -> None:
     Example: llm-infra vector verify ./data/docs
     """
     state(ctx)
-    with _opened(store) as opened:
+    with _opened(store) as opened, err().status("verifying (database, index files, memory)"):
         report = _plain(opened.verify())
     if as_json:
         print_json(report)

@@ -67,6 +67,24 @@ def test_debug_prints_the_traceback(run: Run) -> None:
     assert "Traceback (most recent call last)" in result.stderr
 
 
+def test_debug_mode_logs_and_is_undone(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--debug`` sets llm-infra's loggers to DEBUG while the command runs, and restores them after."""
+    import logging
+
+    logger = logging.getLogger("llm_infra")
+    before = logger.level
+    during: list[int] = []
+
+    def probe() -> str:
+        during.append(logging.getLogger("llm_infra.ids").getEffectiveLevel())
+        return "x"
+
+    monkeypatch.setattr("llm_infra.ids.ulid", probe)
+    assert run("--debug", "id", "ulid").exit_code == 0
+    assert during == [logging.DEBUG]
+    assert logger.level == before
+
+
 def test_foreign_exception_is_converted(run: Run, workdir: Path) -> None:
     """A non-InfraError (here an OSError reading a directory) still prints a code, not a traceback."""
     Path("adir").mkdir()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from .conftest import Run
 
 SECRET = "hunter2-canary"
@@ -86,3 +89,29 @@ def test_wrong_type_is_reported(run: Run) -> None:
     result = run("config", "validate", env={"LLM_HTTP_MAX_RETRIES": "many"})
     assert result.exit_code == 1
     assert "error[config.wrong_type]" in result.stderr
+
+
+def test_show_selected_keys(run: Run) -> None:
+    """Positional keys select keys or whole sections."""
+    result = run("config", "show", "--json", "http.timeout_secs", "vector.hnsw")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "http": {"timeout_secs": 30},
+        "vector": {"hnsw": {"m": 16, "ef_construction": 200, "ef_search": 100}},
+    }
+    explained = run("config", "show", "--explain", "--json", "http.max_retries")
+    assert [r["key"] for r in json.loads(explained.stdout)] == ["http.max_retries"]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(secret=st.text(alphabet=st.characters(min_codepoint=48, max_codepoint=122), min_size=8, max_size=40))
+def test_secret_never_shown_without_reveal(run: Run, secret: str) -> None:
+    """Whatever the secret's value, no output of ``config show`` contains it (property)."""
+    secret = "s3cr3t~" + secret  # a marker no default value or error id can contain by chance
+    Path("llm-infra.toml").write_text(
+        '[db]\nurl = "postgresql://u:${env:PW}@h/x"\npassword = "${env:PW}"\n', encoding="utf-8"
+    )
+    for args in (["config", "show"], ["config", "show", "--json"], ["config", "show", "--explain"]):
+        result = run(*args, env={"PW": secret})
+        assert result.exit_code == 0, result.stderr
+        assert secret not in result.stdout

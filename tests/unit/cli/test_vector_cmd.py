@@ -346,3 +346,16 @@ def test_migrate_between_local_stores(run: Run, workdir: Path) -> None:
     with open_store(workdir / "dst") as dst:
         assert dst.count() == 30
         assert dst.config.dimensions == DIMS
+
+
+def test_import_json_summary(run: Run, workdir: Path) -> None:
+    """``import --json`` prints what was written and every refused record with its code."""
+    _create(run)
+    (workdir / "v.jsonl").write_text(
+        '{"id": "a", "vector": [1, 0, 0, 0]}\n{"id": "b", "vector": [1]}\n', "utf-8"
+    )
+    result = run("vector", "import", "store", "v.jsonl", "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert (summary["written"], summary["read"]) == (1, 2)
+    assert [(r["record"], r["code"]) for r in summary["refused"]] == [("b", "vector.dimension_mismatch")]
