@@ -15,7 +15,7 @@ from rich.markup import escape
 from llm_infra.cli import _codes
 from llm_infra.cli._output import die, out, print_json, remediation_for
 from llm_infra.cli._state import State, state
-from llm_infra.errors import InfraError, IoError
+from llm_infra.errors import ExternalError, InfraError, IoError
 
 BACKENDS: Final = (
     ("vector.url", "vector"),
@@ -93,10 +93,11 @@ def _tcp(host: str, port: int, timeout: float, name: str) -> InfraError | None:
         with socket.create_connection((host, port), timeout=timeout):
             return None
     except OSError as exc:
-        return InfraError(
+        return ExternalError(
             f"cannot connect to {host}:{port} within {timeout:g} s ({type(exc).__name__})",
+            service=name,
+            operation="connect",
             code=_codes.UNREACHABLE,
-            context={"backend": name},
         )
 
 

@@ -78,7 +78,13 @@ def kv(pairs: Mapping[str, object]) -> None:
 
 def cli_error(code: str, message: str, *, remediation: Sequence[str] = (), **context: object) -> InfraError:
     """An error raised by the command itself (``code`` is one of ``llm_infra.cli._codes``)."""
-    if code in (_codes.INVALID_INPUT, _codes.UNKNOWN_FORMAT, _codes.MISSING_SECRET, _codes.UNSUPPORTED_URL):
+    if code in (
+        _codes.INVALID_INPUT,
+        _codes.UNKNOWN_FORMAT,
+        _codes.MISSING_SECRET,
+        _codes.UNSUPPORTED_URL,
+        _codes.NOT_AVAILABLE,
+    ):
         return ConfigError(message, code=code, remediation=remediation, context=context)
     return InfraError(message, code=code, remediation=remediation, context=context)
 
