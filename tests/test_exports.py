@@ -72,6 +72,10 @@ EXPORTS: dict[str, list[str]] = {
         "default_key",
         "register_metrics",
     ],
+    "llm_infra.cli": [
+        "app",
+        "main",
+    ],
     "llm_infra.config": [
         "Config",
         "ConfigChange",
