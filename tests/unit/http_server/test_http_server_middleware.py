@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from llm_infra.errors import ConfigError, NotFoundError, RateLimitedError
-from llm_infra.http._middleware import (
+from llm_infra.http import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
     CorsConfig,
@@ -121,13 +121,13 @@ async def test_invalid_incoming_request_id_is_replaced(incoming: str) -> None:
 
 def test_new_request_ids_are_unique_and_reseeded_after_fork() -> None:
     """Ids are unique and increasing in a process; a forked child draws a new prefix."""
-    from llm_infra.http import _middleware
+    from llm_infra.http import _mw_ids
 
     ids = [new_request_id() for _ in range(1000)]
     assert len(set(ids)) == 1000
     assert ids == sorted(ids)
     before = new_request_id()[:12]
-    _middleware._reseed_request_ids()  # what os.register_at_fork runs in a child
+    _mw_ids._reseed_request_ids()  # what os.register_at_fork runs in a child
     assert new_request_id()[:12] != before
 
 

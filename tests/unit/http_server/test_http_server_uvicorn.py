@@ -21,15 +21,9 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from llm_infra.errors import ConfigError, NotFoundError
-from llm_infra.http._middleware import CorsConfig
-from llm_infra.http._server import (
-    ServerConfig,
-    ServerHandle,
-    build_middleware_stack,
-    starlette_middleware,
-    start_server,
-    uvicorn_config,
-)
+from llm_infra.http import CorsConfig, ServerConfig, ServerHandle, start_server
+from llm_infra.http._server import uvicorn_config
+from llm_infra.http._stack import build_middleware_stack, starlette_middleware
 from llm_infra.ratelimit import RateLimiter, RateLimitEvent
 
 
