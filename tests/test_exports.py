@@ -316,6 +316,7 @@ EXPORTS: dict[str, list[str]] = {
         "RetryAttempt",
         "RetryOn",
         "RetryPolicy",
+        "RetryState",
         "circuit",
         "counts_as_failure",
         "is_testing",

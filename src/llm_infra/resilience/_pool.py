@@ -12,6 +12,7 @@ from typing import Generic, TypeVar, final
 import anyio
 
 from llm_infra.errors import ConfigError, ExternalError, InfraError
+from llm_infra.resilience import _codes
 
 T = TypeVar("T")
 _logger = logging.getLogger("llm_infra.resilience")
@@ -62,12 +63,10 @@ class ResourcePool(Generic[T]):
         name: str = "resource_pool",
     ) -> None:
         if max_size < 1:
-            raise ConfigError(
-                "ResourcePool.max_size must be >= 1", key="max_size", code="resilience.invalid_pool"
-            )
+            raise ConfigError("ResourcePool.max_size must be >= 1", key="max_size", code=_codes.INVALID_POOL)
         if retry_after < 0:
             raise ConfigError(
-                "ResourcePool.retry_after must be >= 0", key="retry_after", code="resilience.invalid_pool"
+                "ResourcePool.retry_after must be >= 0", key="retry_after", code=_codes.INVALID_POOL
             )
         self._factory = factory
         self._max_size = max_size

@@ -193,7 +193,7 @@ def test_custom_item_ids_and_duplicates() -> None:
     assert dict(result.results) == {"a": 2, "b": 4}
     with pytest.raises(ValidationError) as info:
         proc.process([{"id": "a", "v": 1}, {"id": "a", "v": 2}])
-    assert info.value.code == "batch.duplicate_id"
+    assert info.value.code == "resilience.duplicate_batch_id"
     assert info.value.actual == "a"
 
 
