@@ -12,13 +12,14 @@ Client::
 Non-2xx responses raise ``HttpError`` (problem+json details, masked body excerpt, ``retry_after``);
 idempotent calls are retried with backoff and ``Retry-After``; one breaker per host; every attempt
 is a CLIENT span with W3C propagation. ``AsyncHttpClient`` is the asyncio twin (aiohttp's pool
-when available). Server side: ``serve``/``start_server`` run any ASGI app under uvicorn behind the
+when the ``http-async`` extra is installed); both drive one sans-I/O attempt flow, retry with
+``llm_infra.resilience.RetryState`` and bound each call with one ``Deadline``. Server side:
+``serve``/``start_server`` run any ASGI app under uvicorn behind the
 middleware stack (request ids, access log, server spans, size limits, deadlines, problem+json)
 and a protocol that closes every connection once its head, body or idle timeout passes.
 """
 
-from llm_infra.http._client import AsyncHttpClient as AsyncHttpClient
-from llm_infra.http._client import HttpClient as HttpClient
+from llm_infra.http._async import AsyncHttpClient as AsyncHttpClient
 from llm_infra.http._errors import parse_retry_after as parse_retry_after
 from llm_infra.http._middleware import AccessLogMiddleware as AccessLogMiddleware
 from llm_infra.http._middleware import BodyLimitMiddleware as BodyLimitMiddleware
@@ -40,6 +41,7 @@ from llm_infra.http._server import ServerConfig as ServerConfig
 from llm_infra.http._server import ServerHandle as ServerHandle
 from llm_infra.http._server import serve as serve
 from llm_infra.http._server import start_server as start_server
+from llm_infra.http._sync import HttpClient as HttpClient
 
 __all__ = [
     "AccessLogMiddleware",

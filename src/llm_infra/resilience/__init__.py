@@ -2,8 +2,8 @@
 
 Retry and breaker decisions come from ``InfraError.retryable``/``retry_after`` only. Retrying is
 one pure state machine (``RetryState.on_error(exc, now) -> delay | None``) driven by ``retry`` and
-by both HTTP clients; the circuit breaker is a pure state machine (``before_call(now)``/``record(ok, now)``) with thin
-sync and async drivers; every clock is injectable::
+by both HTTP clients; the circuit breaker is a pure state machine
+(``before_call(now)``/``record(ok, now)``) with thin sync and async drivers; every clock is injectable::
 
     from llm_infra.resilience import CircuitBreaker, RetryPolicy, retry
 

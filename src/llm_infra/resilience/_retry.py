@@ -286,18 +286,22 @@ class RetryState:
         policy = self._policy
         attempt = self.attempts
         if not policy._should_retry(exc):
-            return self._give_up(exc, "not retryable")
+            self.give_up(exc, "not retryable")
+            return None
         if not (self._idempotent or not sent):
-            return self._give_up(exc, "not idempotent")
+            self.give_up(exc, "not idempotent")
+            return None
         testing = _TESTING.enabled
         limit = min(policy.max_attempts, _TESTING.attempts) if testing else policy.max_attempts
         if attempt >= limit:
-            return self._give_up(exc, "attempts exhausted")
+            self.give_up(exc, "attempts exhausted")
+            return None
         delay = next(self._delays)
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
             if self._max_retry_after is not None and retry_after > self._max_retry_after:
-                return self._give_up(exc, f"retry_after {retry_after:g} s exceeds max_retry_after")
+                self.give_up(exc, f"retry_after {retry_after:g} s exceeds max_retry_after")
+                return None
             delay = max(delay, float(retry_after))
         timed = self._deadline_at is not None or self._on_retry is not None
         if now is None and timed:
@@ -306,7 +310,8 @@ class RetryState:
         if testing:
             delay = 0.0
         elif self._deadline_at is not None and now is not None and now + delay >= self._deadline_at:
-            return self._give_up(exc, "the deadline would pass")
+            self.give_up(exc, "the deadline would pass")
+            return None
         self.attempts = attempt + 1
         span = trace.get_current_span()
         if span.is_recording():
@@ -321,15 +326,18 @@ class RetryState:
             self._on_retry(RetryAttempt(attempt, exc, delay, elapsed))
         return delay
 
-    def _give_up(self, exc: BaseException, reason: str) -> float | None:
-        """Annotate ``exc`` with the attempts made; always None (give up)."""
+    def give_up(self, exc: BaseException, reason: str) -> None:
+        """Record on ``exc`` that the call gives up after ``attempts`` calls, and why.
+
+        ``on_error`` calls it whenever it returns None; a driver that stops for a reason of its
+        own (its deadline passed before the next attempt) calls it itself.
+        """
         attempts = self.attempts
         if isinstance(exc, InfraError):
             exc.context.attributes["attempts"] = attempts
         if attempts > 1 or reason != "not retryable":
             plural = "attempt" if attempts == 1 else "attempts"
             exc.add_note(f"gave up after {attempts} {plural}: {reason}")
-        return None
 
 
 _POLICY_FIELDS: Final = ("max_attempts", "base_delay", "max_delay", "multiplier", "jitter", "deadline")

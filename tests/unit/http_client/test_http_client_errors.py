@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_infra.errors import HttpError, OperationTimeout, ValidationError
-from llm_infra.http import parse_retry_after, redact_url
-from llm_infra.http._errors import body_excerpt, error_from_exception, mask_text, parse_problem
+from llm_infra.http import parse_retry_after
+from llm_infra.http._errors import body_excerpt, httpx_error, mask_text, parse_problem, redact_url
 from llm_infra.secrets import MASK
 
 NOW = 1_800_000_000.0
@@ -127,9 +127,7 @@ def test_exception_mapping() -> None:
     """Timeouts, deadline, TLS, invalid URLs and other transport failures map onto their errors."""
 
     def convert(exc: Exception, deadline: bool = False) -> object:
-        return error_from_exception(
-            exc, method="GET", url="http://h/", deadline_passed=deadline, duration=1.0
-        )
+        return httpx_error(exc, method="GET", url="http://h/", deadline_passed=deadline, duration=1.0)
 
     timeout = convert(httpx.ReadTimeout("slow"))
     assert isinstance(timeout, OperationTimeout)

@@ -233,7 +233,7 @@ def test_retries_do_not_sleep_in_resilience_test_mode(server: MockHttpServer) ->
 
     slept: list[float] = []
     server.enqueue(MockResponse(status=503, headers={"Retry-After": "30"}), MockResponse())
-    set_testing(True)
+    set_testing(True, attempts=2)
     try:
         with HttpClient(sleep=slept.append, retry=FAST, timeout=HttpTimeout(deadline=None)) as client:
             client.get(server.url("/"))
@@ -241,3 +241,45 @@ def test_retries_do_not_sleep_in_resilience_test_mode(server: MockHttpServer) ->
         set_testing(False)
     assert slept == []
     assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+def test_testing_mode_with_one_attempt_makes_exactly_one_call(
+    server: MockHttpServer, use_async: bool
+) -> None:
+    """set_testing(True, attempts=1): HttpClient, AsyncHttpClient and @retry all make exactly 1 call."""
+    import asyncio
+
+    from llm_infra.resilience import retry, set_testing
+
+    server.enqueue(*[MockResponse(status=503) for _ in range(4)])
+    set_testing(True, attempts=1)
+    try:
+        with pytest.raises(HttpError) as info:
+            if use_async:
+
+                async def once() -> None:
+                    async with AsyncHttpClient(retry=RetryPolicy(max_attempts=4)) as client:
+                        await client.get(server.url("/"))
+
+                asyncio.run(once())
+            else:
+                with HttpClient(retry=RetryPolicy(max_attempts=4)) as client:
+                    client.get(server.url("/"))
+        assert info.value.code == "http.status"
+        assert info.value.context.attributes["attempts"] == 1
+        assert len(server.requests) == 1
+        calls = 0
+
+        @retry(RetryPolicy(max_attempts=4))
+        def decorated() -> None:
+            nonlocal calls
+            calls += 1
+            raise HttpError("busy", status=503)
+
+        with pytest.raises(HttpError) as again:
+            decorated()
+        assert again.value.code == "http.status"
+        assert calls == 1
+    finally:
+        set_testing(False)
