@@ -9,6 +9,7 @@ closes it within twice the configured timeout. Sockets are checked with a ``recv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -57,8 +58,7 @@ def server() -> Iterator[ServerHandle]:
 
 
 def _connect(server: ServerHandle) -> socket.socket:
-    sock = socket.create_connection((server.host, server.port), timeout=5.0)
-    return sock
+    return socket.create_connection((server.host, server.port), timeout=5.0)
 
 
 def _read_response_head(sock: socket.socket) -> bytes:
@@ -91,10 +91,8 @@ def _slow_upload(server: ServerHandle, *, allow_busy: bool = False) -> socket.so
     head = _read_response_head(sock)
     expected = (b"HTTP/1.1 401", b"HTTP/1.1 503") if allow_busy else (b"HTTP/1.1 401",)
     assert head.startswith(expected), head
-    try:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # already closed: fine
         sock.sendall(b"x")  # trickle one byte, then go quiet
-    except (BrokenPipeError, ConnectionResetError):  # already closed: fine
-        pass
     return sock
 
 

@@ -252,20 +252,19 @@ def test_testing_mode_with_one_attempt_makes_exactly_one_call(
 
     from llm_infra.resilience import retry, set_testing
 
+    async def async_get() -> None:
+        async with AsyncHttpClient(retry=RetryPolicy(max_attempts=4)) as client:
+            await client.get(server.url("/"))
+
+    def sync_get() -> None:
+        with HttpClient(retry=RetryPolicy(max_attempts=4)) as client:
+            client.get(server.url("/"))
+
     server.enqueue(*[MockResponse(status=503) for _ in range(4)])
     set_testing(True, attempts=1)
     try:
         with pytest.raises(HttpError) as info:
-            if use_async:
-
-                async def once() -> None:
-                    async with AsyncHttpClient(retry=RetryPolicy(max_attempts=4)) as client:
-                        await client.get(server.url("/"))
-
-                asyncio.run(once())
-            else:
-                with HttpClient(retry=RetryPolicy(max_attempts=4)) as client:
-                    client.get(server.url("/"))
+            asyncio.run(async_get()) if use_async else sync_get()
         assert info.value.code == "http.status"
         assert info.value.context.attributes["attempts"] == 1
         assert len(server.requests) == 1

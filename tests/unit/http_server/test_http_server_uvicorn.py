@@ -79,10 +79,10 @@ def http(server: ServerHandle) -> Iterator[httpx.Client]:
         yield c
 
 
-def raw_exchange(server: ServerHandle, payload: bytes, wait: float = 5.0) -> tuple[bytes, float]:
-    """Send raw bytes, read until the server closes (bounded by ``wait``); return data and elapsed."""
+def raw_exchange(server: ServerHandle, payload: bytes, wait: float = 4.0) -> tuple[bytes, bool]:
+    """Send raw bytes and read until the server closes; return the data and whether it closed
+    before a ``recv`` waited ``wait`` seconds (a socket deadline, not a timing assertion)."""
     with socket.create_connection((server.host, server.port), timeout=wait) as sock:
-        start = time.monotonic()
         if payload:
             sock.sendall(payload)
         chunks = []
@@ -90,11 +90,12 @@ def raw_exchange(server: ServerHandle, payload: bytes, wait: float = 5.0) -> tup
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:  # pragma: no cover - reported by the caller's assertion
-                break
+                return b"".join(chunks), False
+            except ConnectionResetError:
+                return b"".join(chunks), True
             if not chunk:
-                break
+                return b"".join(chunks), True
             chunks.append(chunk)
-        return b"".join(chunks), time.monotonic() - start
 
 
 def test_request_ids_and_ok(http: httpx.Client) -> None:
@@ -161,25 +162,25 @@ def test_malformed_request_gets_400_problem(server: ServerHandle) -> None:
 
 def test_slow_client_partial_head_gets_408_and_is_closed(server: ServerHandle) -> None:
     """A client that never finishes its request head is answered 408 and disconnected."""
-    data, elapsed = raw_exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    data, closed = raw_exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     assert data.startswith(b"HTTP/1.1 408 ")
     assert b"http.request_timeout" in data
-    assert elapsed < 4.0
+    assert closed
 
 
 def test_silent_connection_is_closed(server: ServerHandle) -> None:
     """A connection that sends nothing is closed after the head timeout."""
-    data, elapsed = raw_exchange(server, b"")
+    data, closed = raw_exchange(server, b"")
     assert data == b""
-    assert elapsed < 4.0
+    assert closed
 
 
 def test_slow_body_gets_408(server: ServerHandle) -> None:
     """A body that stalls is answered 408 (body_timeout) and the connection closed."""
-    data, elapsed = raw_exchange(server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+    data, closed = raw_exchange(server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
     assert data.startswith(b"HTTP/1.1 408 ")
     assert b"connection: close" in data.lower()
-    assert elapsed < 4.0
+    assert closed
 
 
 def test_slow_second_request_on_keep_alive_gets_408(server: ServerHandle) -> None:
