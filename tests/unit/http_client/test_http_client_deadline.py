@@ -123,19 +123,17 @@ def test_no_retry_sleep_runs_past_the_deadline(use_async: bool) -> None:
     policy = RetryPolicy(max_attempts=5, base_delay=0.5, jitter="none")
     timeout = HttpTimeout(deadline=1.0)
     transport = httpx.MockTransport(handler)
+
+    async def async_get() -> None:
+        async with AsyncHttpClient(transport=transport, timeout=timeout, retry=policy, clock=clock) as c:
+            await c.get("http://example.test/")
+
+    def sync_get() -> None:
+        with HttpClient(transport=transport, timeout=timeout, retry=policy, clock=clock) as client:
+            client.get("http://example.test/")
+
     with pytest.raises(HttpError) as info:
-        if use_async:
-
-            async def run() -> None:
-                async with AsyncHttpClient(
-                    transport=transport, timeout=timeout, retry=policy, clock=clock
-                ) as c:
-                    await c.get("http://example.test/")
-
-            asyncio.run(run())
-        else:
-            with HttpClient(transport=transport, timeout=timeout, retry=policy, clock=clock) as client:
-                client.get("http://example.test/")
+        asyncio.run(async_get()) if use_async else sync_get()
     assert info.value.code == "http.status"
     assert calls == 2  # 0.4 + 0.5 sleep + 0.4 = 1.3 > 1.0: the third attempt would start too late
     assert clock.sleeps == [0.5]
