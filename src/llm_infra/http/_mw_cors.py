@@ -50,7 +50,11 @@ class CorsConfig:
         for name in ("allow_origins", "allow_methods", "allow_headers", "expose_headers"):
             value = getattr(self, name)
             if isinstance(value, str):
-                raise ConfigError(f"{name} must be a tuple of strings, not a string", key=f"cors.{name}")
+                raise ConfigError(
+                    f"{name} must be a tuple of strings, not a string",
+                    key=f"cors.{name}",
+                    code=_codes.CORS_INVALID,
+                )
             object.__setattr__(self, name, tuple(value))
         if "*" in self.allow_origins and self.allow_credentials:
             raise ConfigError(

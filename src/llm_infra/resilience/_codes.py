@@ -12,6 +12,9 @@ INVALID_BATCH_PROCESSOR: Final = "resilience.invalid_batch_processor"
 ASYNC_FN_IN_SYNC_PROCESS: Final = "resilience.async_fn_in_sync_process"
 UNKNOWN_OPTION: Final = "resilience.unknown_option"
 DUPLICATE_BATCH_ID: Final = "resilience.duplicate_batch_id"
+POOL_CLOSED: Final = "resilience.pool_closed"
+POOL_TIMEOUT: Final = "resilience.pool_timeout"
+POOL_FACTORY_FAILED: Final = "resilience.pool_factory_failed"
 
 DESCRIPTIONS: Final[dict[str, str]] = {
     INVALID_POLICY: "a RetryPolicy (or set_testing) value is out of range",
@@ -22,5 +25,8 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     ASYNC_FN_IN_SYNC_PROCESS: "an async function was given to the synchronous batch processor",
     UNKNOWN_OPTION: "retry() was given an option that belongs on RetryPolicy",
     DUPLICATE_BATCH_ID: "two items of one batch share an id",
+    POOL_CLOSED: "a ResourcePool was used after close()",
+    POOL_TIMEOUT: "no ResourcePool permit became free in time (retryable, with retry_after)",
+    POOL_FACTORY_FAILED: "the ResourcePool factory raised while creating a resource",
 }
 """Each ``resilience.*`` code and its one-line meaning."""

@@ -127,7 +127,7 @@ class ResourcePool(Generic[T]):
             f"resource pool {self.name!r} is closed",
             service="resource_pool",
             operation="acquire",
-            code="resource_pool.closed",
+            code=_codes.POOL_CLOSED,
         )
 
     async def _take_permit(self, timeout: float | None) -> None:
@@ -160,7 +160,7 @@ class ResourcePool(Generic[T]):
             service="resource_pool",
             operation="acquire",
             retry_after=self._retry_after,
-            code="resource_pool.timeout",
+            code=_codes.POOL_TIMEOUT,
         )
 
     def _release_permit(self) -> None:
@@ -182,7 +182,7 @@ class ResourcePool(Generic[T]):
                 f"the factory of pool {self.name!r} failed: {type(exc).__name__}",
                 service="resource_pool",
                 operation="create",
-                code="resource_pool.factory_failed",
+                code=_codes.POOL_FACTORY_FAILED,
             ) from exc
         return item
 

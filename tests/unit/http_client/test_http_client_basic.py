@@ -75,11 +75,11 @@ def test_bearer_auth_from_a_secret_and_a_provider(server: MockHttpServer) -> Non
 
 def test_bearer_auth_validation() -> None:
     """Plain strings are refused; a provider must return a Secret."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         BearerAuth("plain")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(auth="plain")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         BearerAuth(lambda: "plain").current()  # type: ignore[arg-type,return-value]
 
 
@@ -123,7 +123,7 @@ def test_redirects_are_followed_or_raised(server: MockHttpServer) -> None:
         assert client.get("/start").json() == "done"
     server.enqueue(MockResponse(status=302, headers={"Location": "/final"}), path="/start")
     with HttpClient(base_url=server.base_url, follow_redirects=False) as client:
-        with pytest.raises(HttpError) as info:
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info:
             client.get("/start")
         assert info.value.status == 302
         server.enqueue(MockResponse(status=302, headers={"Location": "/final"}), path="/start")
@@ -140,25 +140,25 @@ def test_invalid_urls_are_validation_errors(url: str) -> None:
 
 def test_option_validation() -> None:
     """Bad options are ConfigErrors."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(retry=3)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(max_retry_after=-1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(max_connections=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(user_agent="a\nb")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(circuit_breaker="yes")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(base_url="http://[::1")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(verify="/nonexistent/ca.pem")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpTimeout(read=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpTimeout(deadline=float("inf"))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         AsyncHttpClient(backend="curl")  # type: ignore[arg-type]
 
 
@@ -175,7 +175,10 @@ def test_timeout_coercion() -> None:
 def test_no_timeouts_and_no_retry(server: MockHttpServer) -> None:
     """timeout=None and retry=None work (no deadline, single attempt)."""
     server.enqueue(MockResponse(status=503))
-    with HttpClient(timeout=None, retry=None) as client, pytest.raises(HttpError):
+    with (
+        HttpClient(timeout=None, retry=None) as client,
+        pytest.raises(HttpError, check=lambda e: e.code == "http.status"),
+    ):
         client.get(server.url("/"))
     assert len(server.requests) == 1
 
@@ -273,7 +276,7 @@ async def test_async_backends_agree(server: MockHttpServer, backend: str) -> Non
     server.enqueue(MockResponse(json={"b": backend}), MockResponse.problem(422, "Invalid", "bad field"))
     async with AsyncHttpClient(backend=backend, retry=None) as client:  # type: ignore[arg-type]
         assert (await client.get(server.url("/"))).json() == {"b": backend}
-        with pytest.raises(HttpError) as info:
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info:
             await client.get(server.url("/"))
         assert client.backend == backend
     assert info.value.status == 422

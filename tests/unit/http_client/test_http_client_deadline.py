@@ -148,7 +148,10 @@ def test_streaming_success_and_errors(server: MockHttpServer) -> None:
     with HttpClient(retry=None) as client:
         with client.stream("GET", server.url("/big")) as response:
             assert b"".join(response.iter_bytes()) == b"abc" * 1000
-        with pytest.raises(HttpError) as info, client.stream("GET", server.url("/err")):
+        with (
+            pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info,
+            client.stream("GET", server.url("/err")),
+        ):
             pass
         assert "Broken: db down" in info.value.message
         with client.stream("GET", server.url("/gone"), raise_for_status=False) as response:
@@ -175,11 +178,11 @@ async def test_async_streaming_and_deadline(server: MockHttpServer) -> None:
         async with client.stream("GET", server.url("/a")) as response:
             data = b"".join([chunk async for chunk in response.aiter_bytes()])
         assert data == b"z" * 5000
-        with pytest.raises(HttpError) as info:
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info:
             async with client.stream("GET", server.url("/b")):
                 pass
         assert info.value.status == 503
-        with pytest.raises(OperationTimeout):  # noqa: PT012
+        with pytest.raises(OperationTimeout, check=lambda e: e.code == "http.deadline_exceeded"):  # noqa: PT012
             async with client.stream("GET", server.url("/slow")) as response:
                 async for _ in response.aiter_bytes():
                     pass
@@ -203,7 +206,10 @@ def test_problem_json_and_masked_body(server: MockHttpServer) -> None:
             error_id="01ABC",
         )
     )
-    with HttpClient(auth=Secret(token), retry=None) as client, pytest.raises(HttpError) as info:
+    with (
+        HttpClient(auth=Secret(token), retry=None) as client,
+        pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info,
+    ):
         client.get(server.url("/"))
     error = info.value
     assert error.status == 429
@@ -222,7 +228,10 @@ def test_error_urls_hide_credentials(server: MockHttpServer) -> None:
     """Userinfo and secret query values never appear in errors."""
     server.enqueue(MockResponse(status=500))
     url = server.url("/x").replace("http://", "http://user:pw@") + "?api_key=abc123&page=2"
-    with HttpClient(retry=None) as client, pytest.raises(HttpError) as info:
+    with (
+        HttpClient(retry=None) as client,
+        pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info,
+    ):
         client.get(url)
     assert "pw@" not in str(info.value)
     assert "abc123" not in str(info.value)

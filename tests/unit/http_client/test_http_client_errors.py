@@ -146,3 +146,46 @@ def test_exception_mapping() -> None:
     assert isinstance(other, HttpError)
     assert other.retryable
     assert "RemoteProtocolError" in other.message
+
+
+def test_to_infra_error_uses_the_one_httpx_converter_and_redacts_urls() -> None:
+    """to_infra_error and the clients share one converter: same codes, URL redacted."""
+    from llm_infra.errors import to_infra_error
+
+    request = httpx.Request("GET", "https://user:pw@api.example/v1?api_key=SECRET1&page=2")
+    transport = to_infra_error(httpx.ConnectError("refused", request=request))
+    assert transport.code == "http.transport"
+    timeout = to_infra_error(httpx.ReadTimeout("slow", request=request))
+    assert isinstance(timeout, OperationTimeout)
+    assert timeout.code == "http.timeout"
+    response = httpx.Response(503, request=request, content=b'{"token": "SECRET2"}')
+    status = to_infra_error(httpx.HTTPStatusError("503", request=request, response=response))
+    assert isinstance(status, HttpError)
+    assert status.code == "http.status"
+    assert status.status == 503
+    for error in (transport, timeout, status):
+        text = f"{error} {error.to_dict()}"
+        assert "SECRET1" not in text
+        assert "SECRET2" not in text
+        assert "pw@" not in text
+    assert status.url is not None
+    assert "page=2" in status.url
+    bare = to_infra_error(httpx.ConnectError("refused"))
+    assert bare.code == "http.transport"
+
+
+@pytest.mark.parametrize(
+    "field", ["cookie", "set-cookie", "password", "api_key", "session", "client_secret", "dsn", "jwt"]
+)
+def test_error_bodies_mask_every_secret_name(field: str) -> None:
+    """Error bodies follow llm_infra.secrets.is_secret_name: JSON members, header lines, form pairs."""
+    value = "v4lue-0f-the-secret"
+    for text in (f'{{"{field}": "{value}"}}', f"{field}: {value}\n", f"a=1&{field}={value}"):
+        masked = mask_text(text)
+        assert value not in masked, text
+        assert MASK in masked
+
+
+def test_non_secret_names_are_kept() -> None:
+    assert mask_text('{"name": "ok", "tokens_used": 5}') == '{"name": "ok", "tokens_used": 5}'
+    assert mask_text("page=2&sort=asc") == "page=2&sort=asc"

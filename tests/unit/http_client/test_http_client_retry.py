@@ -41,7 +41,10 @@ def test_backoff_without_retry_after_follows_the_policy(server: MockHttpServer) 
     clock = FakeClock()
     server.enqueue(*[MockResponse(status=502) for _ in range(3)])
     policy = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=10.0, jitter="none")
-    with HttpClient(clock=clock, retry=policy) as client, pytest.raises(HttpError) as info:
+    with (
+        HttpClient(clock=clock, retry=policy) as client,
+        pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info,
+    ):
         client.get(server.url("/"))
     assert clock.sleeps == [1.0, 2.0]
     assert info.value.status == 502
@@ -53,7 +56,10 @@ def test_retry_after_beyond_the_limit_is_raised_at_once(server: MockHttpServer) 
     """A Retry-After longer than max_retry_after is not waited for; the error carries it."""
     clock = FakeClock()
     server.enqueue(MockResponse(status=503, headers={"Retry-After": "3600"}))
-    with HttpClient(clock=clock, retry=FAST, max_retry_after=60) as client, pytest.raises(HttpError) as info:
+    with (
+        HttpClient(clock=clock, retry=FAST, max_retry_after=60) as client,
+        pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info,
+    ):
         client.get(server.url("/"))
     assert info.value.retry_after == 3600.0
     assert clock.sleeps == []
@@ -64,7 +70,7 @@ def test_retry_never_sleeps_past_the_deadline(server: MockHttpServer) -> None:
     clock = FakeClock()
     server.enqueue(MockResponse(status=503, headers={"Retry-After": "20"}))
     with HttpClient(clock=clock, retry=FAST, timeout=HttpTimeout(deadline=10.0)) as client:
-        with pytest.raises(HttpError):
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
             client.get(server.url("/"))
     assert clock.sleeps == []
 
@@ -73,7 +79,7 @@ def test_post_is_not_retried_but_idempotent_requests_are(server: MockHttpServer)
     """POST on 503 fails at once; an Idempotency-Key, idempotent=True or the client flag allow retries."""
     with HttpClient(retry=FAST) as client:
         server.enqueue(MockResponse(status=503))
-        with pytest.raises(HttpError):
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
             client.post(server.url("/"), json={})
         assert len(server.requests) == 1
         server.enqueue(MockResponse(status=503), MockResponse())
@@ -81,7 +87,7 @@ def test_post_is_not_retried_but_idempotent_requests_are(server: MockHttpServer)
         server.enqueue(MockResponse(status=503), MockResponse())
         client.post(server.url("/"), json={}, idempotent=True)
         server.enqueue(MockResponse(status=503))
-        with pytest.raises(HttpError):
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
             client.get(server.url("/"), idempotent=False)
     assert len(server.requests) == 6
     with HttpClient(retry=FAST, retry_non_idempotent=True) as client:
@@ -93,7 +99,10 @@ def test_post_is_not_retried_but_idempotent_requests_are(server: MockHttpServer)
 def test_client_errors_are_not_retried(server: MockHttpServer) -> None:
     """4xx other than 408/429 are final."""
     server.enqueue(MockResponse(status=400), MockResponse())
-    with HttpClient(retry=FAST) as client, pytest.raises(HttpError) as info:
+    with (
+        HttpClient(retry=FAST) as client,
+        pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info,
+    ):
         client.get(server.url("/"))
     assert not info.value.retryable
     assert len(server.requests) == 1
@@ -109,7 +118,7 @@ def test_connection_refused_is_a_retryable_transport_error() -> None:
         assert info.value.status is None
         assert info.value.code == "http.transport"
         assert info.value.retryable
-        with pytest.raises(HttpError):
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.transport"):
             client.post(url, json={})
     assert len(retried) == 6
 
@@ -148,12 +157,12 @@ def test_breaker_opens_then_recovers(server: MockHttpServer) -> None:
     server.enqueue(*[MockResponse(status=500) for _ in range(2)])
     with HttpClient(retry=None, circuit_breaker=breaker, clock=clock) as client:
         for _ in range(2):
-            with pytest.raises(HttpError):
+            with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
                 client.get(server.url("/"))
         guard = client.breaker_for(server.url("/"))
         assert guard is not None
         assert guard.state is CircuitState.OPEN
-        with pytest.raises(CircuitOpenError) as info:
+        with pytest.raises(CircuitOpenError, check=lambda e: e.code == "circuit.open") as info:
             client.get(server.url("/"))
         assert info.value.retry_after == pytest.approx(30.0)
         assert not info.value.retryable
@@ -169,7 +178,7 @@ def test_breakers_are_per_host_and_ignore_client_errors(server: MockHttpServer) 
     with MockHttpServer() as other, HttpClient(retry=None, circuit_breaker=True) as client:
         server.enqueue(*[MockResponse(status=404) for _ in range(6)])
         for _ in range(6):
-            with pytest.raises(HttpError):
+            with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
                 client.get(server.url("/"))
         first = client.breaker_for(server.url("/"))
         second = client.breaker_for(other.url("/"))
@@ -185,7 +194,10 @@ def test_shared_breaker_and_retries_stop_at_an_open_breaker(server: MockHttpServ
     """One CircuitBreaker may guard every host; an open breaker ends the retry loop."""
     shared = CircuitBreaker("upstream", failure_threshold=1, reset_timeout=60)
     server.enqueue(*[MockResponse(status=503, headers={"Retry-After": "0"}) for _ in range(3)])
-    with HttpClient(retry=FAST, circuit_breaker=shared) as client, pytest.raises(CircuitOpenError):
+    with (
+        HttpClient(retry=FAST, circuit_breaker=shared) as client,
+        pytest.raises(CircuitOpenError, check=lambda e: e.code == "circuit.open"),
+    ):
         client.get(server.url("/"))
     assert len(server.requests) == 1
     assert shared.state is CircuitState.OPEN
@@ -207,9 +219,9 @@ async def test_async_retry_and_breaker(server: MockHttpServer) -> None:
 
     server.enqueue(MockResponse(status=500))
     async with AsyncHttpClient(retry=None, circuit_breaker=breaker, clock=clock) as client:
-        with pytest.raises(HttpError):
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
             await client.get(server.url("/"))
-        with pytest.raises(CircuitOpenError):
+        with pytest.raises(CircuitOpenError, check=lambda e: e.code == "circuit.open"):
             await client.get(server.url("/"))
         clock.advance(6)
         assert (await client.get(server.url("/"))).status_code == 200
@@ -221,7 +233,7 @@ async def test_async_connection_refused_and_post_rules() -> None:
     url = f"http://127.0.0.1:{unused_port()}/"
     attempts: list[str] = []
     async with AsyncHttpClient(retry=FAST, on_request=[lambda r: attempts.append(r.method)]) as client:
-        with pytest.raises(HttpError) as info:
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.transport") as info:
             await client.post(url, json={})
     assert info.value.status is None
     assert attempts == ["POST"] * 3

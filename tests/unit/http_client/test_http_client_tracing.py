@@ -89,7 +89,11 @@ def test_transport_errors_are_recorded_on_the_span() -> None:
     """A refused connection ends its span with ERROR, error.type and the exception event."""
     from llm_infra.testing._http import unused_port
 
-    with capture_spans() as spans, HttpClient(retry=None) as client, pytest.raises(HttpError):
+    with (
+        capture_spans() as spans,
+        HttpClient(retry=None) as client,
+        pytest.raises(HttpError, check=lambda e: e.code == "http.transport"),
+    ):
         client.get(f"http://127.0.0.1:{unused_port()}/")
     (attempt,) = spans
     attrs = dict(attempt.attributes or {})

@@ -319,11 +319,11 @@ async def test_oversize_headers_is_431_and_long_url_is_414() -> None:
 
 def test_limits_must_be_positive() -> None:
     """Zero or negative limits are ConfigErrors."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "http.invalid_limit"):
         HeaderLimitMiddleware(ok, max_headers=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "http.invalid_limit"):
         BodyLimitMiddleware(ok, max_body_size=-1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "http.invalid_limit"):
         DeadlineMiddleware(ok, body_timeout=0)
 
 
@@ -589,7 +589,7 @@ async def test_cors_simple_requests() -> None:
 )
 def test_cors_config_refuses_unsafe_settings(kwargs: dict[str, Any]) -> None:
     """Wildcard with credentials, origins with paths, and bare strings are refused."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "http.cors_invalid"):
         CorsConfig(**kwargs)
 
 

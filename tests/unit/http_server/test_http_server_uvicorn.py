@@ -262,7 +262,7 @@ def test_failed_lifespan_startup_is_reported() -> None:
             await send({"type": "lifespan.startup.failed", "message": "no database"})
 
     config = ServerConfig(port=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "http.server_start_failed"):
         start_server(app, config, middleware=False)
 
 
@@ -290,7 +290,7 @@ def test_uvicorn_config_carries_the_limits() -> None:
 )
 def test_server_config_validation(kwargs: dict[str, Any]) -> None:
     """Out-of-range limits are ConfigErrors."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         ServerConfig(**kwargs)
 
 
