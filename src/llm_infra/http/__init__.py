@@ -37,10 +37,10 @@ from llm_infra.http._options import DEFAULT_USER_AGENT as DEFAULT_USER_AGENT
 from llm_infra.http._options import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
 from llm_infra.http._options import BearerAuth as BearerAuth
 from llm_infra.http._options import HttpTimeout as HttpTimeout
-from llm_infra.http._server import ServerConfig as ServerConfig
 from llm_infra.http._server import ServerHandle as ServerHandle
 from llm_infra.http._server import serve as serve
 from llm_infra.http._server import start_server as start_server
+from llm_infra.http._server_config import ServerConfig as ServerConfig
 from llm_infra.http._sync import HttpClient as HttpClient
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import Any, final
 import httpx
 
 from llm_infra._internal._lazy import require
-from llm_infra.http._transport import ASYNC_EXTRA
+from llm_infra.http._options import ASYNC_EXTRA
 
 __all__ = ["AiohttpTransport"]
 

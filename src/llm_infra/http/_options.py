@@ -23,6 +23,9 @@ from llm_infra.secrets import Secret
 DEFAULT_USER_AGENT = f"llm-infra/{__version__}"
 """The ``User-Agent`` sent unless told otherwise."""
 
+ASYNC_EXTRA: Final = "http-async"
+"""The extra that installs aiohttp (``AsyncHttpClient``'s scalable pool)."""
+
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 """Methods retried by default (RFC 9110 §9.2.2); others need ``retry_non_idempotent``/``idempotent=True``."""
 

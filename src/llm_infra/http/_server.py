@@ -15,15 +15,14 @@ import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, final
 
 from llm_infra._internal._asgi import ASGIApp
 from llm_infra._internal._lazy import require
 from llm_infra.errors import ConfigError, OperationTimeout
 from llm_infra.http import _codes
-from llm_infra.http._mw_cors import CorsConfig
 from llm_infra.http._protocol import guarded_protocol
+from llm_infra.http._server_config import ServerConfig
 from llm_infra.http._stack import build_middleware_stack
 
 __all__ = ["ServerConfig", "ServerHandle", "serve", "start_server", "uvicorn_config"]
@@ -32,126 +31,6 @@ _log = logging.getLogger("llm_infra.http.server")
 
 # Room for the request line and the header block beyond the header limit proper.
 _HEAD_SLACK = 1_024
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServerConfig:
-    """Limits and switches of an HTTP server. Every default is safe for a public port.
-
-    Args:
-        host: bind address (loopback by default; ``0.0.0.0`` must be asked for).
-        port: TCP port (0 picks a free one, see ``start_server``).
-        max_body_size: bytes of request body (413 beyond).
-        max_header_bytes: bytes of request headers (431 beyond).
-        max_headers: number of request header lines (431 beyond).
-        max_url_length: bytes of path plus query (414 beyond).
-        header_timeout: seconds a client has to send a complete request head once it has
-            connected or started a request (slow clients get 408 and are disconnected).
-        body_timeout: seconds a request has to deliver its whole body (408 and close beyond).
-        keep_alive_timeout: seconds an idle keep-alive connection stays open.
-        graceful_shutdown_timeout: seconds in-flight requests get to finish on shutdown.
-        limit_concurrency: connections plus in-flight requests before new requests get 503.
-        backlog: the listen backlog.
-        request_id_header: header carrying the request id in and out.
-        trust_request_id: reuse a valid incoming request id.
-        access_log: log each request to ``llm_infra.http.access``.
-        tracing: one OpenTelemetry server span per request.
-        cors: a ``CorsConfig`` to enable CORS (off by default).
-        proxy_headers: trust ``X-Forwarded-For``/``-Proto`` from ``forwarded_allow_ips``.
-        forwarded_allow_ips: proxies trusted for forwarded headers.
-        root_path: ASGI ``root_path`` when mounted below a path prefix.
-
-    Raises:
-        ConfigError: a limit is not positive or the port is out of range.
-
-    .. versionadded:: 0.1.0
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_body_size: int = 1_048_576
-    max_header_bytes: int = 16_384
-    max_headers: int = 100
-    max_url_length: int = 8_192
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    keep_alive_timeout: float = 5.0
-    graceful_shutdown_timeout: float = 10.0
-    limit_concurrency: int | None = 1_000
-    backlog: int = 2_048
-    request_id_header: str = "x-request-id"
-    trust_request_id: bool = True
-    access_log: bool = True
-    tracing: bool = True
-    cors: CorsConfig | None = None
-    proxy_headers: bool = False
-    forwarded_allow_ips: str = "127.0.0.1"
-    root_path: str = ""
-
-    def __post_init__(self) -> None:
-        for name in (
-            "max_body_size",
-            "max_header_bytes",
-            "max_headers",
-            "max_url_length",
-            "header_timeout",
-            "body_timeout",
-            "keep_alive_timeout",
-            "graceful_shutdown_timeout",
-            "backlog",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ConfigError(f"{name} must be > 0, got {value!r}", key=f"http.server.{name}")
-        if self.limit_concurrency is not None and self.limit_concurrency < 1:
-            raise ConfigError("limit_concurrency must be >= 1 or None", key="http.server.limit_concurrency")
-        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65_535:
-            raise ConfigError(f"port must be 0-65535, got {self.port!r}", key="http.server.port")
-
-    @classmethod
-    def from_config(cls, cfg: Any, section: str = "http.server") -> ServerConfig:
-        """Read ``<section>.<field>`` for every field (``cors`` from ``<section>.cors.*``).
-
-        ``cfg`` is anything with ``get(dotted_key, default)`` (an ``llm_infra.config.Config``).
-        """
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name == "cors":
-                continue
-            value = cfg.get(f"{section}.{f.name}", None)
-            if value is not None:
-                values[f.name] = _coerce(f.type, value)
-        origins = cfg.get(f"{section}.cors.allow_origins", None)
-        if origins:
-            cors: dict[str, Any] = {"allow_origins": tuple(origins)}
-            for name in ("allow_methods", "allow_headers", "expose_headers"):
-                value = cfg.get(f"{section}.cors.{name}", None)
-                if value is not None:
-                    cors[name] = tuple(value)
-            credentials = cfg.get(f"{section}.cors.allow_credentials", None)
-            if credentials is not None:
-                cors["allow_credentials"] = _coerce("bool", credentials)
-            max_age = cfg.get(f"{section}.cors.max_age", None)
-            if max_age is not None:
-                cors["max_age"] = int(max_age)
-            values["cors"] = CorsConfig(**cors)
-        return cls(**values)
-
-
-def _coerce(type_name: object, value: Any) -> Any:
-    text = str(type_name)
-    if text.startswith("bool"):
-        if isinstance(value, str):
-            return value.strip().lower() in ("1", "true", "yes", "on")
-        return bool(value)
-    if text.startswith("int"):
-        return int(value)
-    if text.startswith("float"):
-        return float(value)
-    return value
-
-
-# --- uvicorn -------------------------------------------------------------------------------------
 
 
 def uvicorn_config(

@@ -9,7 +9,7 @@ lingering-close and keep-alive timers (``llm_infra.http._protocol``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llm_infra._internal._asgi import ASGIApp, Scope
 from llm_infra._internal._lazy import require
@@ -23,10 +23,8 @@ from llm_infra.http._middleware import (
     RequestIdMiddleware,
     TracingMiddleware,
 )
+from llm_infra.http._server_config import ServerConfig
 from llm_infra.ratelimit import RateLimiter, RateLimitEvent, RateLimitMiddleware
-
-if TYPE_CHECKING:
-    from llm_infra.http._server import ServerConfig
 
 __all__ = ["build_middleware_stack", "middleware_specs", "starlette_middleware"]
 
@@ -47,10 +45,7 @@ def middleware_specs(
 
     .. versionadded:: 0.1.0
     """
-    if config is None:
-        from llm_infra.http._server import ServerConfig
-
-        config = ServerConfig()
+    config = config or ServerConfig()
     specs: list[tuple[type[Any], dict[str, Any]]] = [
         (
             RequestIdMiddleware,

@@ -30,12 +30,10 @@ import httpx
 
 from llm_infra._internal._lazy import require
 from llm_infra.errors import ConfigError
+from llm_infra.http._options import ASYNC_EXTRA
 from llm_infra.resilience import Deadline
 
 AsyncBackend: TypeAlias = Literal["auto", "aiohttp", "httpx"]
-
-ASYNC_EXTRA = "http-async"
-"""The extra that installs aiohttp."""
 
 CURRENT_DEADLINE: ContextVar[Deadline | None] = ContextVar("llm_infra_http_deadline", default=None)
 """The deadline of the call whose attempt (or streamed body) is running in this context."""
