@@ -55,8 +55,8 @@ class ParallelBatchProcessor(Generic[T, R]):
     group (a sync ``fn`` goes to worker threads there, never blocking the event loop).
     ``KeyboardInterrupt``, cancellation and other ``BaseException``\\ s abort the batch.
 
-    Fixes the design's version, which lost order and ids, failed on empty batches, ran sync
-    functions inside async tasks and reported partial success with zero successes.
+    Results keep the order and ids of the input, an empty batch is an empty result, sync
+    functions never run inside async tasks, and partial success needs at least one success.
 
     Args:
         worker_count: the most items processed at once (>= 1).

@@ -55,7 +55,7 @@ class RetryPolicy:
     * ``"decorrelated"``: uniform in ``[base_delay, previous * 3]``, at most ``max_delay``;
     * ``"none"``: exactly ``cap``.
 
-    Every delay lies in ``[0, max_delay]`` (the design's jitter could exceed its cap), except
+    Every delay lies in ``[0, max_delay]`` (jitter included), except
     that a larger ``retry_after`` announced by the error is honoured by ``retry``.
 
     Attributes:
