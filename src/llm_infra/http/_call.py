@@ -380,9 +380,11 @@ class ClientCore:
             call.body = infra_json.dumps(json)
             call.headers = {"Content-Type": "application/json", **(headers or {})}
         policy = self._retry
-        seconds = [s for s in (call_timeout.deadline, policy.deadline if policy else None) if s is not None]
-        if seconds:
-            call.deadline = Deadline(min(seconds), clock=self._clock)
+        seconds = call_timeout.deadline
+        if policy is not None and policy.deadline is not None:
+            seconds = policy.deadline if seconds is None else min(seconds, policy.deadline)
+        if seconds is not None:
+            call.deadline = Deadline(seconds, clock=self._clock)
         if policy is not None:
             if idempotent is None:
                 idempotent = (
@@ -505,7 +507,9 @@ class ClientCore:
             if call.retry is not None:
                 call.retry.give_up(error, "the deadline passed")
             raise error
-        if left >= longest:
+        if left >= longest * 0.99:
+            # Within 1% of the longest phase: no cap (the socket layer and the async timeout
+            # scope enforce the deadline exactly), and no new httpx.Timeout per attempt.
             return phases
 
         def cap(value: float | None) -> float:
