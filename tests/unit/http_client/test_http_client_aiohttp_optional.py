@@ -8,7 +8,7 @@ import pytest
 
 from llm_infra.errors import ConfigError
 from llm_infra.http import AsyncHttpClient
-from llm_infra.testing._http import MockHttpServer, MockResponse
+from llm_infra.testing import MockHttpServer, MockResponse
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from llm_infra.http import (
 from llm_infra.http._options import client_options_from_config
 from llm_infra.resilience import CircuitBreaker, RetryPolicy
 from llm_infra.secrets import MASK, Secret
-from llm_infra.testing._http import MockHttpServer, MockResponse
+from llm_infra.testing import MockHttpServer, MockResponse
 
 
 def test_methods_and_bodies(server: MockHttpServer) -> None:

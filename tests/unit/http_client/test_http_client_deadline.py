@@ -12,8 +12,7 @@ from llm_infra.errors import HttpError, OperationTimeout
 from llm_infra.http import AsyncHttpClient, HttpClient, HttpTimeout
 from llm_infra.resilience import RetryPolicy
 from llm_infra.secrets import MASK, Secret
-from llm_infra.testing import FakeClock
-from llm_infra.testing._http import MockHttpServer, MockResponse
+from llm_infra.testing import FakeClock, MockHttpServer, MockResponse
 
 # 400 bytes at one byte per 20 ms would take 8 s; every read finishes well inside read=5 s.
 TRICKLE = MockResponse(body=b"x" * 400, trickle=0.02, chunk_size=1)

@@ -10,8 +10,7 @@ import pytest
 from llm_infra.errors import HttpError, OperationTimeout, ValidationError
 from llm_infra.http import AsyncHttpClient, HttpClient, HttpTimeout
 from llm_infra.resilience import RetryPolicy
-from llm_infra.testing import FakeClock
-from llm_infra.testing._http import MockHttpServer, MockResponse
+from llm_infra.testing import FakeClock, MockHttpServer, MockResponse
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
 

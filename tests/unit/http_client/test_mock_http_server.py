@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from llm_infra.errors import ConfigError
-from llm_infra.testing._http import MockHttpServer, MockResponse, RecordedRequest
+from llm_infra.testing import MockHttpServer, MockResponse, RecordedRequest
 
 
 def test_queues_by_method_and_path_then_handler_then_default() -> None:

@@ -340,7 +340,7 @@ def test_handle_url_brackets_ipv6() -> None:
 _SERVE_CHILD = textwrap.dedent(
     """
     import asyncio, sys
-    from llm_infra.http._server import ServerConfig, serve
+    from llm_infra.http import ServerConfig, serve
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
