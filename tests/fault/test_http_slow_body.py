@@ -159,3 +159,19 @@ def test_content_length_with_transfer_encoding_is_refused_and_closed(
         assert _closed_within(sock, DEADLINE)
     assert _healthy_status(server) == 200
     assert scope_app_state["runs"] == runs
+
+
+def test_lingering_close_discards_a_bounded_number_of_bytes() -> None:
+    """With long timeouts, a client that keeps pouring body bytes after the answer is still cut
+    off once the drain bound (1 MiB) is passed, instead of being read for as long as it sends."""
+    config = ServerConfig(
+        port=0, header_timeout=30.0, body_timeout=30.0, keep_alive_timeout=30.0, access_log=False
+    )
+    with start_server(app, config) as handle, _connect(handle) as sock:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n")
+        assert _read_response_head(sock).startswith(b"HTTP/1.1 401")
+        chunk = b"x" * 65_536
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, TimeoutError):
+            for _ in range(40):  # 2.5 MiB at most, well past the bound
+                sock.sendall(chunk)
+        assert _closed_within(sock, DEADLINE * 4)

@@ -189,3 +189,25 @@ def test_error_bodies_mask_every_secret_name(field: str) -> None:
 def test_non_secret_names_are_kept() -> None:
     assert mask_text('{"name": "ok", "tokens_used": 5}') == '{"name": "ok", "tokens_used": 5}'
     assert mask_text("page=2&sort=asc") == "page=2&sort=asc"
+
+
+_SECRET_FIELDS = st.sampled_from(
+    ["password", "api_key", "apiKey", "X-Api-Key", "cookie", "set-cookie", "client_secret", "access_token"]
+)
+_VALUES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=8, max_size=40)
+
+
+@given(field=_SECRET_FIELDS, value=_VALUES)
+def test_masked_bodies_never_contain_secret_field_values(field: str, value: str) -> None:
+    """A secret-named field's value never survives mask_text, in JSON, header or form shape."""
+    for text in (
+        f'{{"user": "ann", "{field}": "{value}", "n": 1}}',
+        f"Host: example\n{field}: {value}\nAccept: */*",
+        f"user=ann&{field}={value}&n=1",
+    ):
+        assert value not in mask_text(text)
+
+
+@given(field=_SECRET_FIELDS, value=_VALUES)
+def test_redacted_urls_never_contain_secret_field_values(field: str, value: str) -> None:
+    assert value not in redact_url(f"https://h/p?page=2&{field}={value}")

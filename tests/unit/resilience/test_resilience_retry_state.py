@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm_infra.errors import ConfigError, HttpError, RateLimitedError, ValidationError
 from llm_infra.resilience import RetryPolicy, RetryState, retry, set_testing
@@ -152,3 +154,45 @@ def test_a_non_policy_positional_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
         retry(lambda: None)  # type: ignore[arg-type]
     assert info.value.code == "resilience.invalid_policy"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    max_attempts=st.integers(1, 8),
+    base_delay=st.floats(0.0, 2.0),
+    deadline=st.one_of(st.none(), st.floats(0.1, 20.0)),
+    retry_afters=st.lists(st.one_of(st.none(), st.floats(0.0, 30.0)), min_size=1, max_size=12),
+    max_retry_after=st.one_of(st.none(), st.floats(0.0, 30.0)),
+)
+def test_retry_state_bounds(
+    max_attempts: int,
+    base_delay: float,
+    deadline: float | None,
+    retry_afters: list[float | None],
+    max_retry_after: float | None,
+) -> None:
+    """Whatever the errors: at most max_attempts calls, no wait past the deadline, retry_after
+    honoured unless beyond max_retry_after, and the give-up is recorded on the last error."""
+    clock = FakeClock()
+    policy = RetryPolicy(
+        max_attempts=max_attempts, base_delay=base_delay, max_delay=max(base_delay, 5.0), deadline=deadline
+    )
+    state = RetryState(policy, clock=clock, max_retry_after=max_retry_after)
+    start = clock.monotonic()
+    calls = 1
+    for retry_after in retry_afters:
+        error = RateLimitedError(retry_after=retry_after) if retry_after is not None else transient()
+        delay = state.on_error(error, clock.monotonic())
+        if delay is None:
+            assert error.context.attributes["attempts"] == calls
+            break
+        assert delay >= 0
+        if retry_after is not None:
+            assert delay >= retry_after
+            assert max_retry_after is None or retry_after <= max_retry_after
+        if deadline is not None:
+            assert clock.monotonic() + delay < start + deadline
+        clock.advance(delay)
+        calls += 1
+    assert calls <= max_attempts
+    assert state.attempts == calls
