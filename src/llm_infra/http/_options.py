@@ -269,6 +269,17 @@ class HttpSettings:
         return options
 
 
+def as_config(cfg: Any) -> Any:
+    """``cfg`` as a ``Config``: a ``Config`` as is, a nested mapping loaded as overrides."""
+    from llm_infra.config import Config, ConfigLoader
+
+    if isinstance(cfg, Config):
+        return cfg
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"from_config needs a Config or a mapping, got {type(cfg).__name__}")
+    return ConfigLoader(keys=()).with_overrides(dict(cfg)).load()
+
+
 def client_options_from_config(cfg: Any, *, section: str = "http") -> dict[str, Any]:
     """Client keyword arguments from the ``<section>.*`` keys of a ``Config`` (or a plain mapping).
 
@@ -276,11 +287,5 @@ def client_options_from_config(cfg: Any, *, section: str = "http") -> dict[str, 
         ConfigError: a value of the wrong type (``config.wrong_type``/``config.validation``),
             naming its key.
     """
-    from llm_infra.config import Config, ConfigLoader
-
-    if not isinstance(cfg, Config):
-        if not isinstance(cfg, Mapping):
-            raise ConfigError(f"from_config needs a Config or a mapping, got {type(cfg).__name__}")
-        cfg = ConfigLoader(keys=()).with_overrides(dict(cfg)).load()
-    settings: HttpSettings = cfg.bind(HttpSettings, section=section)
+    settings: HttpSettings = as_config(cfg).bind(HttpSettings, section=section)
     return settings.client_options()

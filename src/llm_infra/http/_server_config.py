@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from llm_infra.errors import ConfigError
 from llm_infra.http._mw_cors import CorsConfig
+from llm_infra.http._options import as_config
 
 __all__ = ["ServerConfig"]
 
@@ -88,45 +88,16 @@ class ServerConfig:
 
     @classmethod
     def from_config(cls, cfg: Any, section: str = "http.server") -> ServerConfig:
-        """Read ``<section>.<field>`` for every field (``cors`` from ``<section>.cors.*``).
+        """The ``<section>`` of a ``Config`` (or a nested mapping) bound to ``ServerConfig``.
 
-        ``cfg`` is anything with ``get(dotted_key, default)`` (an ``llm_infra.config.Config``).
+        Every field is a key (``http.server.max_body_size``, ``http.server.cors.allow_origins``,
+        ...); unset keys keep the defaults above, so an empty section gives ``ServerConfig()``.
+
+        Raises:
+            ConfigError: every wrong value at once (``config.validation``), naming key and source.
         """
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name == "cors":
-                continue
-            value = cfg.get(f"{section}.{f.name}", None)
-            if value is not None:
-                values[f.name] = _coerce(f.type, value)
-        origins = cfg.get(f"{section}.cors.allow_origins", None)
-        if origins:
-            cors: dict[str, Any] = {"allow_origins": tuple(origins)}
-            for name in ("allow_methods", "allow_headers", "expose_headers"):
-                value = cfg.get(f"{section}.cors.{name}", None)
-                if value is not None:
-                    cors[name] = tuple(value)
-            credentials = cfg.get(f"{section}.cors.allow_credentials", None)
-            if credentials is not None:
-                cors["allow_credentials"] = _coerce("bool", credentials)
-            max_age = cfg.get(f"{section}.cors.max_age", None)
-            if max_age is not None:
-                cors["max_age"] = int(max_age)
-            values["cors"] = CorsConfig(**cors)
-        return cls(**values)
-
-
-def _coerce(type_name: object, value: Any) -> Any:
-    text = str(type_name)
-    if text.startswith("bool"):
-        if isinstance(value, str):
-            return value.strip().lower() in ("1", "true", "yes", "on")
-        return bool(value)
-    if text.startswith("int"):
-        return int(value)
-    if text.startswith("float"):
-        return float(value)
-    return value
+        config: ServerConfig = as_config(cfg).bind(cls, section=section)
+        return config
 
 
 # --- uvicorn -------------------------------------------------------------------------------------

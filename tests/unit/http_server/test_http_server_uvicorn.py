@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from llm_infra.config import ConfigLoader
 from llm_infra.errors import ConfigError, NotFoundError
 from llm_infra.http import CorsConfig, ServerConfig, ServerHandle, start_server
 from llm_infra.http._server import uvicorn_config
@@ -294,31 +295,27 @@ def test_server_config_validation(kwargs: dict[str, Any]) -> None:
         ServerConfig(**kwargs)
 
 
-class Cfg:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-
 def test_server_config_from_config() -> None:
-    """``from_config`` reads http.server.* with type coercion and an optional CORS section."""
+    """``from_config`` binds http.server.* (types cast, an optional CORS section) and keeps the defaults."""
     config = ServerConfig.from_config(
-        Cfg(
-            {
-                "http.server.port": "9001",
-                "http.server.max_body_size": "2048",
-                "http.server.header_timeout": "2.5",
-                "http.server.access_log": "false",
-                "http.server.tracing": 0,
-                "http.server.host": "127.0.0.2",
-                "http.server.cors.allow_origins": ["https://a.example"],
-                "http.server.cors.allow_methods": ["GET"],
-                "http.server.cors.allow_credentials": "true",
-                "http.server.cors.max_age": "60",
+        {
+            "http": {
+                "server": {
+                    "port": "9001",
+                    "max_body_size": "2048",
+                    "header_timeout": "2.5",
+                    "access_log": "false",
+                    "tracing": 0,
+                    "host": "127.0.0.2",
+                    "cors": {
+                        "allow_origins": ["https://a.example"],
+                        "allow_methods": ["GET"],
+                        "allow_credentials": "true",
+                        "max_age": "60",
+                    },
+                }
             }
-        )
+        }
     )
     assert (config.port, config.max_body_size, config.header_timeout) == (9001, 2048, 2.5)
     assert config.access_log is False
@@ -327,7 +324,18 @@ def test_server_config_from_config() -> None:
     assert config.cors == CorsConfig(
         allow_origins=("https://a.example",), allow_methods=("GET",), allow_credentials=True, max_age=60
     )
-    assert ServerConfig.from_config(Cfg({})) == ServerConfig()
+    assert ServerConfig.from_config({}) == ServerConfig()
+    assert ServerConfig.from_config(ConfigLoader().load()) == ServerConfig()
+
+
+def test_server_config_from_config_names_bad_keys() -> None:
+    with pytest.raises(ConfigError) as info:
+        ServerConfig.from_config({"http": {"server": {"port": "eighty", "max_body_size": -1}}})
+    assert info.value.code in ("config.validation", "config.invalid")
+    assert "http.server.port" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        ServerConfig.from_config(42)
+    assert info.value.code == "config.invalid"
 
 
 def test_handle_url_brackets_ipv6() -> None:
