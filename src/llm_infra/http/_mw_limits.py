@@ -7,6 +7,7 @@ import contextlib
 from typing import final
 
 from llm_infra._internal._asgi import ASGIApp, Message, Receive, Scope, Send
+from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors._problem import send_problem
 from llm_infra.http import _codes
 from llm_infra.http._mw_common import (
@@ -19,6 +20,7 @@ from llm_infra.http._mw_common import (
     refuse,
     request_id_of,
 )
+from llm_infra.resilience import Deadline
 
 # --- limits --------------------------------------------------------------------------------------
 
@@ -192,17 +194,24 @@ class DeadlineMiddleware:
     Slow (or stalled) uploads cannot hold a worker forever. The clock starts when the request
     head has arrived (the server's ``header_timeout`` covers the head itself, see ``serve``).
     Once the body is complete, ``receive`` is not bounded (streaming responses wait on it for
-    the disconnect).
+    the disconnect). This bounds an application that reads; below ASGI, the server's protocol
+    closes the connection at the same timeout even when the application never reads.
+
+    Args:
+        app: the ASGI application.
+        body_timeout: seconds from the head to the end of the body.
+        clock: the time source of the request's ``Deadline`` (tests pass a ``FakeClock``).
 
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_timeout")
+    __slots__ = ("_app", "_clock", "_timeout")
 
-    def __init__(self, app: ASGIApp, *, body_timeout: float = 30.0) -> None:
+    def __init__(self, app: ASGIApp, *, body_timeout: float = 30.0, clock: Clock = SYSTEM_CLOCK) -> None:
         positive("body_timeout", body_timeout)
         self._app = app
         self._timeout = float(body_timeout)
+        self._clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -211,8 +220,7 @@ class DeadlineMiddleware:
         if not body_framing(scope)[0]:
             await self._app(scope, receive, send)
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
+        deadline = Deadline(self._timeout, clock=self._clock)
         guard = Guard()
         body_done = False
         timeout = self._timeout
@@ -223,7 +231,7 @@ class DeadlineMiddleware:
                 raise Refused("request body timed out")
             if body_done:
                 return await receive()
-            left = deadline - loop.time()
+            left = deadline.remaining()
             try:
                 if left <= 0:
                     raise TimeoutError

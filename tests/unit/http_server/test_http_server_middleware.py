@@ -34,6 +34,7 @@ from llm_infra.http import (
     new_request_id,
     problem_response,
 )
+from llm_infra.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -454,9 +455,11 @@ async def test_deadline_does_not_bound_waiting_after_the_body() -> None:
         await asyncio.sleep(0)
         return messages.pop(0)
 
+    clock = FakeClock()
+
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         await receive()
-        await asyncio.sleep(0.08)  # longer than the body timeout
+        clock.advance(0.08)  # longer than the body timeout
         assert (await receive())["type"] == "http.disconnect"
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
@@ -467,7 +470,7 @@ async def test_deadline_does_not_bound_waiting_after_the_body() -> None:
         sent.append(message)
 
     scope = {"type": "http", "headers": [(b"content-length", b"2")]}
-    await DeadlineMiddleware(app, body_timeout=0.05)(scope, receive, send)
+    await DeadlineMiddleware(app, body_timeout=0.05, clock=clock)(scope, receive, send)
     assert sent[0]["status"] == 200
 
 
@@ -477,9 +480,11 @@ async def test_expired_deadline_refuses_without_waiting() -> None:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"a", "more_body": True}
 
+    clock = FakeClock()
+
     async def slow_reader(scope: Scope, receive: Any, send: Any) -> None:
         await receive()
-        await asyncio.sleep(0.06)
+        clock.advance(0.06)
         await receive()
 
     sent: list[dict[str, Any]] = []
@@ -488,7 +493,7 @@ async def test_expired_deadline_refuses_without_waiting() -> None:
         sent.append(message)
 
     scope = {"type": "http", "headers": [(b"transfer-encoding", b"chunked")]}
-    await DeadlineMiddleware(slow_reader, body_timeout=0.05)(scope, receive, send)
+    await DeadlineMiddleware(slow_reader, body_timeout=0.05, clock=clock)(scope, receive, send)
     assert sent[0]["status"] == 408
 
 
