@@ -237,7 +237,10 @@ def httpx_error(
     name = type(exc).__name__
     if isinstance(exc, httpx.HTTPStatusError):
         response = exc.response
-        body = response.content if getattr(response, "is_stream_consumed", True) else b""
+        try:
+            body = response.content
+        except httpx.ResponseNotRead:
+            body = b""
         return error_from_response(
             response, body, method=method or "", url=url or "", now=time.time(), secrets=(), max_body=max_body
         )

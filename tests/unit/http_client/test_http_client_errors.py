@@ -211,3 +211,23 @@ def test_masked_bodies_never_contain_secret_field_values(field: str, value: str)
 @given(field=_SECRET_FIELDS, value=_VALUES)
 def test_redacted_urls_never_contain_secret_field_values(field: str, value: str) -> None:
     assert value not in redact_url(f"https://h/p?page=2&{field}={value}")
+
+
+def test_converted_status_errors_keep_a_masked_body_excerpt() -> None:
+    from llm_infra.errors import to_infra_error
+
+    request = httpx.Request("POST", "https://api.example/v1")
+    body = b'{"title": "Busy", "detail": "try later", "password": "hunter22"}'
+    response = httpx.Response(
+        503, request=request, content=body, headers={"content-type": "application/problem+json"}
+    )
+    error = to_infra_error(httpx.HTTPStatusError("503", request=request, response=response))
+    assert error.code == "http.status"
+    assert isinstance(error, HttpError)
+    assert error.body is not None
+    assert "hunter22" not in error.body
+    assert "Busy: try later" in error.message
+    unread = httpx.Response(503, request=request, stream=httpx.ByteStream(body))
+    assert (
+        to_infra_error(httpx.HTTPStatusError("503", request=request, response=unread)).code == "http.status"
+    )
