@@ -50,7 +50,8 @@ def make_app(full_stack: bool) -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from llm_infra.http._server import ServerConfig, starlette_middleware
+    from llm_infra.http import ServerConfig
+    from llm_infra.http._stack import starlette_middleware
 
     async def item(request: Request) -> JSONResponse:
         return JSONResponse({"id": request.path_params["item_id"], "ok": True})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json as _stdjson
 import threading
 from collections.abc import Callable
@@ -11,7 +12,6 @@ from typing import Literal, TypeVar, final
 from llm_infra.errors._base import InfraError
 from llm_infra.errors._types import (
     CryptoError,
-    HttpError,
     IoError,
     NotFoundError,
     OperationTimeout,
@@ -89,7 +89,8 @@ def to_infra_error(exc: BaseException) -> InfraError:
     (code ``io.not_found``), ``OSError`` → ``IoError`` (errno and path kept),
     ``json.JSONDecodeError`` → ``SerializationError`` (line, column), ``KeyError``/``LookupError``
     → ``NotFoundError``, ``ValueError``/``TypeError`` → ``ValidationError``, httpx errors →
-    ``HttpError``, ``cryptography.exceptions.InvalidTag``/``InvalidSignature`` → ``CryptoError``.
+    ``HttpError``/``OperationTimeout`` (codes ``http.*``, URLs redacted),
+    ``cryptography.exceptions.InvalidTag``/``InvalidSignature`` → ``CryptoError``.
     Anything else becomes a plain ``InfraError`` (code ``internal.unexpected``). The original is
     kept as ``__cause__``.
 
@@ -147,25 +148,12 @@ def _from_base(exc: BaseException) -> InfraError:
     return InfraError(f"{type(exc).__name__}: {exc}", code="internal.unexpected")
 
 
-def _from_httpx_status(exc: BaseException) -> InfraError:
-    response = getattr(exc, "response", None)
-    request = getattr(exc, "request", None)
-    status = getattr(response, "status_code", None)
-    url = str(request.url) if request is not None else None
-    method = getattr(request, "method", None)
-    return HttpError(f"HTTP {status} for {method} {url}", status=status, url=url, method=method)
-
-
-def _from_httpx_transport(exc: BaseException) -> InfraError:
-    try:
-        request = getattr(exc, "request", None)
-    except RuntimeError:  # httpx raises when the request was never set
-        request = None
-    url = str(request.url) if request is not None else None
-    method = getattr(request, "method", None)
-    if type(exc).__name__.endswith("Timeout") or "Timeout" in {c.__name__ for c in type(exc).__mro__}:
-        return OperationTimeout(f"{type(exc).__name__} for {method} {url}", operation="http")
-    return HttpError(f"{type(exc).__name__}: {exc}", url=url, method=method)
+def _from_httpx(exc: BaseException) -> InfraError:
+    # The one httpx converter lives with the HTTP client (codes http.*, URLs redacted); it is
+    # loaded by name on first use so that errors depends on neither httpx nor llm_infra.http.
+    convert = importlib.import_module("llm_infra.http._errors").httpx_error
+    result: InfraError = convert(exc)
+    return result
 
 
 def _from_crypto(exc: BaseException) -> InfraError:
@@ -179,9 +167,6 @@ register_converter(_stdjson.JSONDecodeError, _from_json)
 register_converter(LookupError, _from_lookup)
 register_converter(ValueError, _from_value)
 register_converter(TypeError, _from_value)
-_register_named("httpx.HTTPStatusError", _from_httpx_status)
-_register_named("httpx.TransportError", _from_httpx_transport)
-_register_named("httpx.TimeoutException", _from_httpx_transport)
-_register_named("httpx.RequestError", _from_httpx_transport)
+_register_named("httpx.HTTPError", _from_httpx)
 _register_named("cryptography.exceptions.InvalidTag", _from_crypto)
 _register_named("cryptography.exceptions.InvalidSignature", _from_crypto)

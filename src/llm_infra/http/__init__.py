@@ -12,15 +12,15 @@ Client::
 Non-2xx responses raise ``HttpError`` (problem+json details, masked body excerpt, ``retry_after``);
 idempotent calls are retried with backoff and ``Retry-After``; one breaker per host; every attempt
 is a CLIENT span with W3C propagation. ``AsyncHttpClient`` is the asyncio twin (aiohttp's pool
-when available). Server side: ``serve``/``start_server`` run any ASGI app under uvicorn behind the
-middleware stack (request ids, access log, server spans, size limits, deadlines, problem+json).
+when the ``http-async`` extra is installed); both drive one sans-I/O attempt flow, retry with
+``llm_infra.resilience.RetryState`` and bound each call with one ``Deadline``. Server side:
+``serve``/``start_server`` run any ASGI app under uvicorn behind the
+middleware stack (request ids, access log, server spans, size limits, deadlines, problem+json)
+and a protocol that closes every connection once its head, body or idle timeout passes.
 """
 
-from llm_infra.http._client import AsyncHttpClient as AsyncHttpClient
-from llm_infra.http._client import HttpClient as HttpClient
-from llm_infra.http._client import client_options_from_config as client_options_from_config
+from llm_infra.http._async import AsyncHttpClient as AsyncHttpClient
 from llm_infra.http._errors import parse_retry_after as parse_retry_after
-from llm_infra.http._errors import redact_url as redact_url
 from llm_infra.http._middleware import AccessLogMiddleware as AccessLogMiddleware
 from llm_infra.http._middleware import BodyLimitMiddleware as BodyLimitMiddleware
 from llm_infra.http._middleware import CorsConfig as CorsConfig
@@ -37,14 +37,11 @@ from llm_infra.http._options import DEFAULT_USER_AGENT as DEFAULT_USER_AGENT
 from llm_infra.http._options import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
 from llm_infra.http._options import BearerAuth as BearerAuth
 from llm_infra.http._options import HttpTimeout as HttpTimeout
-from llm_infra.http._server import ServerConfig as ServerConfig
 from llm_infra.http._server import ServerHandle as ServerHandle
-from llm_infra.http._server import build_middleware_stack as build_middleware_stack
-from llm_infra.http._server import middleware_specs as middleware_specs
 from llm_infra.http._server import serve as serve
-from llm_infra.http._server import starlette_middleware as starlette_middleware
 from llm_infra.http._server import start_server as start_server
-from llm_infra.http._server import uvicorn_config as uvicorn_config
+from llm_infra.http._server_config import ServerConfig as ServerConfig
+from llm_infra.http._sync import HttpClient as HttpClient
 
 __all__ = [
     "AccessLogMiddleware",
@@ -64,16 +61,10 @@ __all__ = [
     "ServerConfig",
     "ServerHandle",
     "TracingMiddleware",
-    "build_middleware_stack",
-    "client_options_from_config",
     "current_request_id",
-    "middleware_specs",
     "new_request_id",
     "parse_retry_after",
     "problem_response",
-    "redact_url",
     "serve",
-    "starlette_middleware",
     "start_server",
-    "uvicorn_config",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import ssl
+import time
 from collections.abc import Iterable
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -19,18 +20,14 @@ import httpx
 
 from llm_infra import json as infra_json
 from llm_infra.errors import HttpError, InfraError, OperationTimeout, SerializationError, ValidationError
-from llm_infra.secrets import MASK
+from llm_infra.http import _codes
+from llm_infra.secrets import MASK, is_secret_name
 
-_SECRET_NAME = re.compile(
-    r"(?:^|[._-])(?:password|passwd|pwd|secret|api[_-]?key|apikey|key|token|access[_-]?token|"
-    r"refresh[_-]?token|auth|authorization|signature|sig|session|client[_-]?secret|code)(?:$|[._-])",
-    re.IGNORECASE,
-)
-_SECRET_JSON_FIELD = re.compile(
-    r'("(?:[A-Za-z0-9_.-]*[._-])?(?:password|passwd|secret|api[_-]?key|apikey|token|access[_-]?token|'
-    r'refresh[_-]?token|authorization|client[_-]?secret)"\s*:\s*")((?:[^"\\]|\\.)*)(")',
-    re.IGNORECASE,
-)
+# Secret-looking names are decided by ``llm_infra.secrets.is_secret_name`` (the one rule); these
+# patterns only find the name/value pairs to ask it about.
+_JSON_FIELD = re.compile(r'("([^"\\]{1,128})"\s*:\s*")((?:[^"\\]|\\.)*)(")')
+_HEADER_LINE = re.compile(r"(?im)^([A-Za-z][A-Za-z0-9_-]{0,63})(\s*:\s*)([^\s{}\"][^{}\"\r\n]*)")
+_FORM_PAIR = re.compile(r"(?<![\w.-])([A-Za-z][\w.-]{0,63})=([^&\s\"']+)")
 _BEARER = re.compile(r"(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _PROBLEM_FIELDS = ("type", "title", "detail", "instance", "code", "error_id")
 _MAX_PROBLEM_BYTES = 64 * 1024
@@ -46,17 +43,41 @@ def redact_url(url: httpx.URL | str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, MASK if _SECRET_NAME.search(k) else v) for k, v in pairs], safe="*")
+        query = urlencode([(k, MASK if is_secret_name(k) else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def _mask_json_field(match: re.Match[str]) -> str:
+    if is_secret_name(match.group(2)):
+        return f"{match.group(1)}{MASK}{match.group(4)}"
+    return match.group(0)
+
+
+def _mask_header_line(match: re.Match[str]) -> str:
+    if is_secret_name(match.group(1)):
+        return f"{match.group(1)}{match.group(2)}{MASK}"
+    return match.group(0)
+
+
+def _mask_form_pair(match: re.Match[str]) -> str:
+    if is_secret_name(match.group(1)):
+        return f"{match.group(1)}={MASK}"
+    return match.group(0)
+
+
 def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Mask known secret values, bearer/basic credentials and secret-looking JSON fields."""
+    """Mask known secret values, bearer/basic credentials and secret-named fields.
+
+    Fields are JSON members (``"password": "..."``), header lines (``Cookie: ...``) and form or
+    query pairs (``api_key=...``) whose name ``is_secret_name`` calls secret.
+    """
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
-    return _SECRET_JSON_FIELD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
+    text = _JSON_FIELD.sub(_mask_json_field, text)
+    text = _HEADER_LINE.sub(_mask_header_line, text)
+    return _FORM_PAIR.sub(_mask_form_pair, text)
 
 
 def body_excerpt(body: bytes, limit: int, secrets: Iterable[str] = ()) -> str | None:
@@ -182,32 +203,69 @@ def _find_ssl_error(exc: BaseException) -> BaseException | None:
     return None
 
 
-def error_from_exception(
-    exc: Exception, *, method: str, url: str, deadline_passed: bool, duration: float
+def _request_of(exc: BaseException) -> httpx.Request | None:
+    try:
+        request = getattr(exc, "request", None)
+    except RuntimeError:  # httpx raises when the request was never set
+        return None
+    return request if isinstance(request, httpx.Request) else None
+
+
+def httpx_error(
+    exc: BaseException,
+    *,
+    method: str | None = None,
+    url: str | None = None,
+    deadline_passed: bool = False,
+    duration: float | None = None,
+    max_body: int = 1024,
 ) -> InfraError:
-    """An ``InfraError`` for a failed send: timeout, TLS, invalid URL or transport failure."""
+    """THE conversion of an httpx error into an ``InfraError`` (``to_infra_error`` uses it too).
+
+    Timeouts become ``OperationTimeout`` (``http.timeout``, or ``http.deadline_exceeded`` when the
+    call's deadline passed), TLS failures a non-retryable ``HttpError`` (``http.tls``), invalid
+    URLs a ``ValidationError`` (``http.invalid_url``), ``HTTPStatusError`` an ``HttpError`` with
+    the status (``http.status``) and anything else a retryable ``HttpError`` (``http.transport``).
+    URLs are always redacted (no userinfo, secret-named query values masked).
+    """
+    request = _request_of(exc)
+    if method is None and request is not None:
+        method = request.method
+    if url is None and request is not None:
+        url = redact_url(request.url)
+    where = f"{method} {url}" if method and url else (method or url or "request")
     name = type(exc).__name__
+    if isinstance(exc, httpx.HTTPStatusError):
+        response = exc.response
+        try:
+            body = response.content
+        except httpx.ResponseNotRead:
+            body = b""
+        return error_from_response(
+            response, body, method=method or "", url=url or "", now=time.time(), secrets=(), max_body=max_body
+        )
+    took = f" after {duration:.3g} s" if duration is not None else ""
     if isinstance(exc, httpx.TimeoutException):
         if deadline_passed:
             return OperationTimeout(
-                f"deadline exceeded for {method} {url} after {duration:.3g} s",
-                operation=f"http {method}",
+                f"deadline exceeded for {where}{took}",
+                operation=f"http {method}" if method else "http",
                 duration=duration,
-                code="http.deadline_exceeded",
+                code=_codes.DEADLINE_EXCEEDED,
             )
         return OperationTimeout(
-            f"{name} for {method} {url} after {duration:.3g} s",
-            operation=f"http {method}",
+            f"{name} for {where}{took}",
+            operation=f"http {method}" if method else "http",
             duration=duration,
-            code="http.timeout",
+            code=_codes.TIMEOUT,
         )
     tls = _find_ssl_error(exc)
     if tls is not None:
         return HttpError(
-            f"TLS failure for {method} {url}: {tls}",
+            f"TLS failure for {where}: {tls}",
             method=method,
             url=url,
-            code="http.tls",
+            code=_codes.TLS,
             retryable=False,
             remediation=[
                 "The server's certificate did not verify: check its chain, host name and expiry.",
@@ -216,6 +274,8 @@ def error_from_exception(
             ],
         )
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return ValidationError(f"invalid URL for {method}: {exc}", field="url", code="http.invalid_url")
-    detail = str(exc) or name
-    return HttpError(f"{name}: {detail} ({method} {url})", method=method, url=url, code="http.transport")
+        return ValidationError(
+            f"invalid URL for {method or 'request'}: {exc}", field="url", code=_codes.INVALID_URL
+        )
+    detail = mask_text(str(exc)) or name
+    return HttpError(f"{name}: {detail} ({where})", method=method, url=url, code=_codes.TRANSPORT)

@@ -1,21 +1,30 @@
-"""Client options: ``HttpTimeout``, ``BearerAuth`` and the shared constants."""
+"""Client options: ``HttpTimeout``, ``BearerAuth``, every default (defined once) and config reading.
+
+``HttpClient()`` and ``HttpClient.from_config(cfg)`` with nothing set agree on every option: the
+``http.*`` section is bound (``cfg.bind``) to the frozen ``HttpSettings``, whose defaults are
+derived from the same constants the client's keyword arguments use.
+"""
 
 from __future__ import annotations
 
 import math
 import ssl
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
-from typing import final
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, final
 
 import httpx
 
 from llm_infra import __version__
 from llm_infra.errors import ConfigError
+from llm_infra.resilience import CircuitBreaker, RetryPolicy
 from llm_infra.secrets import Secret
 
 DEFAULT_USER_AGENT = f"llm-infra/{__version__}"
 """The ``User-Agent`` sent unless told otherwise."""
+
+ASYNC_EXTRA: Final = "http-async"
+"""The extra that installs aiohttp (``AsyncHttpClient``'s scalable pool)."""
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 """Methods retried by default (RFC 9110 §9.2.2); others need ``retry_non_idempotent``/``idempotent=True``."""
@@ -116,3 +125,167 @@ def ssl_context_for(verify: ssl.SSLContext | str | bool) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"cannot load CA bundle {verify!r}: {exc}", key="http.verify") from exc
     return httpx.create_ssl_context(verify=bool(verify))
+
+
+# --- defaults, each defined once -------------------------------------------------------------------
+
+DEFAULT_TIMEOUT: Final = HttpTimeout()
+"""Per-phase timeouts and the 30 s overall deadline of a client built without ``timeout``."""
+
+DEFAULT_RETRY: Final = RetryPolicy()
+"""The retry policy of a client built without ``retry`` (3 attempts, 0.1 s base, full jitter)."""
+
+DEFAULT_MAX_RETRY_AFTER: Final = 60.0
+DEFAULT_MAX_CONNECTIONS: Final = 100
+DEFAULT_MAX_KEEPALIVE: Final = 20
+DEFAULT_MAX_ERROR_BODY: Final = 1024
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientOptions:
+    """The resolved options of a client (``HttpClient.options``): equal options, equal behaviour.
+
+    Hooks, clocks, transports and secrets are left out; ``headers`` holds header names only.
+    """
+
+    base_url: str
+    timeout: HttpTimeout
+    retry: RetryPolicy | None
+    user_agent: str
+    retry_non_idempotent: bool
+    max_retry_after: float
+    verify: bool | str | ssl.SSLContext
+    max_connections: int
+    max_keepalive_connections: int
+    max_error_body: int
+    follow_redirects: bool
+    raise_for_status: bool
+    propagate: bool
+    circuit_breaker: bool
+    auth: bool
+    headers: tuple[str, ...]
+
+
+# --- configuration ----------------------------------------------------------------------------------
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerSettings:
+    """``http.circuit_breaker.*``: one breaker per host when ``enabled``."""
+
+    enabled: bool = False
+    failure_threshold: int = 5
+    reset_timeout_secs: float = 30.0
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSettings:
+    """The ``http.*`` section of a config, bound with ``cfg.bind(HttpSettings, section="http")``.
+
+    Every default comes from the client's own defaults, so an empty section builds the same
+    client as ``HttpClient()``.
+
+    Attributes:
+        timeout_secs: the overall deadline and the read/write timeouts (0: no limit).
+        connect_timeout_secs: the connect and pool timeouts (capped at ``timeout_secs``).
+        max_retries: retries after the first attempt.
+        retry_delay_ms: the first backoff, in milliseconds.
+        max_retry_after_secs: the longest ``Retry-After`` honoured.
+        user_agent: the ``User-Agent`` header.
+        base_url: prefix of relative URLs.
+        verify: TLS verification: true, false or a CA bundle path.
+        retry_non_idempotent: retry POST/PATCH too.
+        max_connections: pool size.
+        max_keepalive_connections: idle connections kept.
+        headers: default headers (``Secret`` values stay secret).
+        bearer_token: a bearer token (a secret).
+        circuit_breaker: per-host breakers.
+    """
+
+    timeout_secs: float = DEFAULT_TIMEOUT.deadline or 0.0
+    connect_timeout_secs: float = DEFAULT_TIMEOUT.connect or 0.0
+    max_retries: int = DEFAULT_RETRY.max_attempts - 1
+    retry_delay_ms: float = DEFAULT_RETRY.base_delay * 1000.0
+    max_retry_after_secs: float = DEFAULT_MAX_RETRY_AFTER
+    user_agent: str = DEFAULT_USER_AGENT
+    base_url: str = ""
+    verify: bool | str = True
+    retry_non_idempotent: bool = False
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE
+    headers: dict[str, str | Secret[str]] = field(default_factory=dict)
+    bearer_token: Secret[str] | None = None
+    circuit_breaker: BreakerSettings = field(default_factory=BreakerSettings)
+
+    def client_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``HttpClient``/``AsyncHttpClient`` these settings describe.
+
+        Raises:
+            ConfigError: a negative number, naming its key.
+        """
+        for name in ("timeout_secs", "connect_timeout_secs", "retry_delay_ms", "max_retry_after_secs"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"http.{name} must be >= 0", key=f"http.{name}")
+        if self.max_retries < 0:
+            raise ConfigError("http.max_retries must be >= 0", key="http.max_retries")
+        total = self.timeout_secs
+        connect = min(self.connect_timeout_secs, total) if total else self.connect_timeout_secs
+        base_delay = self.retry_delay_ms / 1000.0
+        options: dict[str, Any] = {
+            "timeout": HttpTimeout(
+                connect=connect or None,
+                read=total or None,
+                write=total or None,
+                pool=connect or None,
+                deadline=total or None,
+            ),
+            "retry": RetryPolicy(
+                max_attempts=self.max_retries + 1,
+                base_delay=base_delay,
+                max_delay=max(DEFAULT_RETRY.max_delay, base_delay),
+            ),
+            "user_agent": self.user_agent,
+            "retry_non_idempotent": self.retry_non_idempotent,
+            "max_retry_after": self.max_retry_after_secs,
+            "verify": self.verify,
+            "max_connections": self.max_connections,
+            "max_keepalive_connections": self.max_keepalive_connections,
+        }
+        if self.base_url:
+            options["base_url"] = self.base_url
+        if self.headers:
+            options["headers"] = dict(self.headers)
+        if self.bearer_token is not None:
+            options["auth"] = BearerAuth(self.bearer_token)
+        breaker = self.circuit_breaker
+        if breaker.enabled:
+            threshold, reset = breaker.failure_threshold, breaker.reset_timeout_secs
+            options["circuit_breaker"] = lambda host: CircuitBreaker(
+                f"http:{host}", failure_threshold=threshold, reset_timeout=reset
+            )
+        return options
+
+
+def as_config(cfg: Any) -> Any:
+    """``cfg`` as a ``Config``: a ``Config`` as is, a nested mapping loaded as overrides."""
+    from llm_infra.config import Config, ConfigLoader
+
+    if isinstance(cfg, Config):
+        return cfg
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"from_config needs a Config or a mapping, got {type(cfg).__name__}")
+    return ConfigLoader(keys=()).with_overrides(dict(cfg)).load()
+
+
+def client_options_from_config(cfg: Any, *, section: str = "http") -> dict[str, Any]:
+    """Client keyword arguments from the ``<section>.*`` keys of a ``Config`` (or a plain mapping).
+
+    Raises:
+        ConfigError: a value of the wrong type (``config.wrong_type``/``config.validation``),
+            naming its key.
+    """
+    settings: HttpSettings = as_config(cfg).bind(HttpSettings, section=section)
+    return settings.client_options()

@@ -2,388 +2,35 @@
 
 ``serve(app, host="127.0.0.1", port=8000)`` runs uvicorn with every limit set: request head size
 and read time (slow clients get 408 and are closed), body size and read time, header count,
-concurrency, keep-alive and graceful-shutdown timeouts. ``build_middleware_stack`` wraps any
-ASGI app in the server middleware; ``starlette_middleware`` gives the same stack as a
-Starlette/FastAPI ``middleware=`` list. ``start_server`` runs a server in a background thread
+concurrency, keep-alive and graceful-shutdown timeouts, and a bounded lingering close when a
+response goes out before the request body came in (see ``_protocol``). The middleware stack comes
+from ``_stack``. ``start_server`` runs a server in a background thread
 (tests, embedding) and ``ServerHandle.stop`` shuts it down gracefully.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, final
 
-import orjson
-
+from llm_infra._internal._asgi import ASGIApp
 from llm_infra._internal._lazy import require
 from llm_infra.errors import ConfigError, OperationTimeout
-from llm_infra.http._middleware import (
-    AccessLogMiddleware,
-    ASGIApp,
-    BodyLimitMiddleware,
-    CorsConfig,
-    CorsMiddleware,
-    DeadlineMiddleware,
-    HeaderLimitMiddleware,
-    ProblemMiddleware,
-    RequestIdMiddleware,
-    Scope,
-    TracingMiddleware,
-    problem_response,
-)
-from llm_infra.ratelimit import RateLimiter, RateLimitEvent, RateLimitMiddleware
+from llm_infra.http import _codes
+from llm_infra.http._protocol import guarded_protocol
+from llm_infra.http._server_config import ServerConfig
+from llm_infra.http._stack import build_middleware_stack
 
-__all__ = [
-    "ServerConfig",
-    "ServerHandle",
-    "build_middleware_stack",
-    "middleware_specs",
-    "serve",
-    "start_server",
-    "starlette_middleware",
-    "uvicorn_config",
-]
+__all__ = ["ServerConfig", "ServerHandle", "serve", "start_server", "uvicorn_config"]
 
 _log = logging.getLogger("llm_infra.http.server")
 
 # Room for the request line and the header block beyond the header limit proper.
 _HEAD_SLACK = 1_024
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServerConfig:
-    """Limits and switches of an HTTP server. Every default is safe for a public port.
-
-    Args:
-        host: bind address (loopback by default; ``0.0.0.0`` must be asked for).
-        port: TCP port (0 picks a free one, see ``start_server``).
-        max_body_size: bytes of request body (413 beyond).
-        max_header_bytes: bytes of request headers (431 beyond).
-        max_headers: number of request header lines (431 beyond).
-        max_url_length: bytes of path plus query (414 beyond).
-        header_timeout: seconds a client has to send a complete request head once it has
-            connected or started a request (slow clients get 408 and are disconnected).
-        body_timeout: seconds a request has to deliver its whole body (408 and close beyond).
-        keep_alive_timeout: seconds an idle keep-alive connection stays open.
-        graceful_shutdown_timeout: seconds in-flight requests get to finish on shutdown.
-        limit_concurrency: connections plus in-flight requests before new requests get 503.
-        backlog: the listen backlog.
-        request_id_header: header carrying the request id in and out.
-        trust_request_id: reuse a valid incoming request id.
-        access_log: log each request to ``llm_infra.http.access``.
-        tracing: one OpenTelemetry server span per request.
-        cors: a ``CorsConfig`` to enable CORS (off by default).
-        proxy_headers: trust ``X-Forwarded-For``/``-Proto`` from ``forwarded_allow_ips``.
-        forwarded_allow_ips: proxies trusted for forwarded headers.
-        root_path: ASGI ``root_path`` when mounted below a path prefix.
-
-    Raises:
-        ConfigError: a limit is not positive or the port is out of range.
-
-    .. versionadded:: 0.1.0
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_body_size: int = 1_048_576
-    max_header_bytes: int = 16_384
-    max_headers: int = 100
-    max_url_length: int = 8_192
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
-    keep_alive_timeout: float = 5.0
-    graceful_shutdown_timeout: float = 10.0
-    limit_concurrency: int | None = 1_000
-    backlog: int = 2_048
-    request_id_header: str = "x-request-id"
-    trust_request_id: bool = True
-    access_log: bool = True
-    tracing: bool = True
-    cors: CorsConfig | None = None
-    proxy_headers: bool = False
-    forwarded_allow_ips: str = "127.0.0.1"
-    root_path: str = ""
-
-    def __post_init__(self) -> None:
-        for name in (
-            "max_body_size",
-            "max_header_bytes",
-            "max_headers",
-            "max_url_length",
-            "header_timeout",
-            "body_timeout",
-            "keep_alive_timeout",
-            "graceful_shutdown_timeout",
-            "backlog",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ConfigError(f"{name} must be > 0, got {value!r}", key=f"http.server.{name}")
-        if self.limit_concurrency is not None and self.limit_concurrency < 1:
-            raise ConfigError("limit_concurrency must be >= 1 or None", key="http.server.limit_concurrency")
-        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65_535:
-            raise ConfigError(f"port must be 0-65535, got {self.port!r}", key="http.server.port")
-
-    @classmethod
-    def from_config(cls, cfg: Any, section: str = "http.server") -> ServerConfig:
-        """Read ``<section>.<field>`` for every field (``cors`` from ``<section>.cors.*``).
-
-        ``cfg`` is anything with ``get(dotted_key, default)`` (an ``llm_infra.config.Config``).
-        """
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name == "cors":
-                continue
-            value = cfg.get(f"{section}.{f.name}", None)
-            if value is not None:
-                values[f.name] = _coerce(f.type, value)
-        origins = cfg.get(f"{section}.cors.allow_origins", None)
-        if origins:
-            cors: dict[str, Any] = {"allow_origins": tuple(origins)}
-            for name in ("allow_methods", "allow_headers", "expose_headers"):
-                value = cfg.get(f"{section}.cors.{name}", None)
-                if value is not None:
-                    cors[name] = tuple(value)
-            credentials = cfg.get(f"{section}.cors.allow_credentials", None)
-            if credentials is not None:
-                cors["allow_credentials"] = _coerce("bool", credentials)
-            max_age = cfg.get(f"{section}.cors.max_age", None)
-            if max_age is not None:
-                cors["max_age"] = int(max_age)
-            values["cors"] = CorsConfig(**cors)
-        return cls(**values)
-
-
-def _coerce(type_name: object, value: Any) -> Any:
-    text = str(type_name)
-    if text.startswith("bool"):
-        if isinstance(value, str):
-            return value.strip().lower() in ("1", "true", "yes", "on")
-        return bool(value)
-    if text.startswith("int"):
-        return int(value)
-    if text.startswith("float"):
-        return float(value)
-    return value
-
-
-# --- the middleware stack ------------------------------------------------------------------------
-
-
-def middleware_specs(
-    config: ServerConfig | None = None,
-    *,
-    rate_limiter: RateLimiter | None = None,
-    rate_limit_key: Callable[[Scope], str | None] | None = None,
-    on_limited: Callable[[RateLimitEvent], object] | None = None,
-    exempt_paths: tuple[str, ...] = (),
-) -> list[tuple[type[Any], dict[str, Any]]]:
-    """The server middleware as ``(class, kwargs)`` pairs, outermost first.
-
-    Order: request id, tracing, access log, CORS, problem rendering, header limits, body
-    limit, body deadline, then rate limiting (innermost, so ids, spans, logs and CORS headers
-    cover 429s too).
-
-    .. versionadded:: 0.1.0
-    """
-    config = config or ServerConfig()
-    specs: list[tuple[type[Any], dict[str, Any]]] = [
-        (
-            RequestIdMiddleware,
-            {"header": config.request_id_header, "trust_incoming": config.trust_request_id},
-        )
-    ]
-    if config.tracing:
-        specs.append((TracingMiddleware, {}))
-    if config.access_log:
-        specs.append((AccessLogMiddleware, {}))
-    if config.cors is not None:
-        specs.append((CorsMiddleware, {"config": config.cors}))
-    specs += [
-        (ProblemMiddleware, {}),
-        (
-            HeaderLimitMiddleware,
-            {
-                "max_header_bytes": config.max_header_bytes,
-                "max_headers": config.max_headers,
-                "max_url_length": config.max_url_length,
-            },
-        ),
-        (BodyLimitMiddleware, {"max_body_size": config.max_body_size}),
-        (DeadlineMiddleware, {"body_timeout": config.body_timeout}),
-    ]
-    if rate_limiter is not None:
-        specs.append(
-            (
-                RateLimitMiddleware,
-                {
-                    "limiter": rate_limiter,
-                    "key": rate_limit_key,
-                    "on_limited": on_limited,
-                    "exempt_paths": exempt_paths,
-                },
-            )
-        )
-    return specs
-
-
-def build_middleware_stack(
-    app: ASGIApp,
-    config: ServerConfig | None = None,
-    *,
-    rate_limiter: RateLimiter | None = None,
-    rate_limit_key: Callable[[Scope], str | None] | None = None,
-    on_limited: Callable[[RateLimitEvent], object] | None = None,
-    exempt_paths: tuple[str, ...] = (),
-) -> ASGIApp:
-    """Wrap ``app`` in the whole server middleware stack (see ``middleware_specs``).
-
-    For Starlette/FastAPI prefer ``starlette_middleware``: Starlette renders unexpected
-    exceptions as plain-text 500s before an outer wrapper could see them.
-
-    Example::
-
-        app = build_middleware_stack(my_asgi_app, ServerConfig(max_body_size=65_536))
-
-    .. versionadded:: 0.1.0
-    """
-    wrapped = app
-    specs = middleware_specs(
-        config,
-        rate_limiter=rate_limiter,
-        rate_limit_key=rate_limit_key,
-        on_limited=on_limited,
-        exempt_paths=exempt_paths,
-    )
-    for cls, kwargs in reversed(specs):
-        wrapped = cls(wrapped, **kwargs)
-    return wrapped
-
-
-def starlette_middleware(
-    config: ServerConfig | None = None,
-    *,
-    rate_limiter: RateLimiter | None = None,
-    rate_limit_key: Callable[[Scope], str | None] | None = None,
-    on_limited: Callable[[RateLimitEvent], object] | None = None,
-    exempt_paths: tuple[str, ...] = (),
-) -> list[Any]:
-    """The server middleware stack as a ``middleware=`` list for ``Starlette(...)``/``FastAPI(...)``.
-
-    Raises:
-        ConfigError: Starlette is not installed (``pip install 'llm-infra[server]'``).
-
-    .. versionadded:: 0.1.0
-    """
-    middleware_cls = require("starlette.middleware", "server").Middleware
-    specs = middleware_specs(
-        config,
-        rate_limiter=rate_limiter,
-        rate_limit_key=rate_limit_key,
-        on_limited=on_limited,
-        exempt_paths=exempt_paths,
-    )
-    return [middleware_cls(cls, **kwargs) for cls, kwargs in specs]
-
-
-# --- uvicorn -------------------------------------------------------------------------------------
-
-
-def _raw_problem(status: int, reason: bytes, problem: dict[str, object]) -> bytes:
-    body = orjson.dumps(problem)
-    head = (
-        b"HTTP/1.1 %d %s\r\ncontent-type: application/problem+json\r\ncontent-length: %d\r\n"
-        b"connection: close\r\n\r\n" % (status, reason, len(body))
-    )
-    return head + body
-
-
-def _guarded_protocol(header_timeout: float, head_limit: int) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol plus a deadline on reading each request head.
-
-    uvicorn has no such deadline: a client that connects and trickles (or never finishes) a
-    request head would hold the connection forever. Here a timer runs from connection (and from
-    the first byte of each later request) until the head is complete; on expiry a client that
-    sent a partial head gets 408, an idle one is simply closed. A head larger than the parser's
-    limit gets 431 (uvicorn answers 400) and other malformed requests a problem+json 400.
-    """
-    h11 = require("h11", "server")
-    base: Any = require("uvicorn.protocols.http.h11_impl", "server").H11Protocol
-
-    class GuardedH11Protocol(base):  # type: ignore[misc]
-        _head_timer: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: asyncio.Transport) -> None:
-            super().connection_made(transport)
-            self._arm_head_timer()
-
-        def _arm_head_timer(self) -> None:
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(header_timeout, self._head_timed_out)
-
-        def _disarm_head_timer(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.transport.is_closing():
-                self._disarm_head_timer()
-            elif self.conn.their_state is h11.IDLE:
-                self._arm_head_timer()  # a request head has started but is not complete
-            else:
-                self._disarm_head_timer()
-
-        def on_response_complete(self) -> None:
-            self._disarm_head_timer()  # keep-alive idling is timed by uvicorn itself
-            super().on_response_complete()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm_head_timer()
-            super().connection_lost(exc)
-
-        def _head_timed_out(self) -> None:
-            self._head_timer = None
-            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
-                return
-            partial, _ = self.conn.trailing_data
-            if partial:
-                problem = problem_response(
-                    408,
-                    "Request timeout",
-                    f"the request head was not received within {header_timeout:g} s",
-                    code="http.request_timeout",
-                )
-                self.transport.write(_raw_problem(408, b"Request Timeout", problem))
-            self.transport.close()
-
-        def send_400_response(self, msg: str) -> None:
-            partial, _ = self.conn.trailing_data
-            if len(partial) > head_limit:
-                status, reason, title, code = (
-                    431,
-                    b"Request Header Fields Too Large",
-                    "Request header fields too large",
-                    "http.head_too_large",
-                )
-                detail = f"the request head may be at most {head_limit} bytes"
-            else:
-                status, reason, title, code = 400, b"Bad Request", "Bad request", "http.malformed_request"
-                detail = msg
-            self.transport.write(
-                _raw_problem(status, reason, problem_response(status, title, detail, code=code))
-            )
-            self.transport.close()
-
-    return GuardedH11Protocol
 
 
 def uvicorn_config(
@@ -415,7 +62,12 @@ def uvicorn_config(
     kwargs: dict[str, Any] = {
         "host": config.host,
         "port": config.port,
-        "http": _guarded_protocol(config.header_timeout, head_limit),
+        "http": guarded_protocol(
+            header_timeout=config.header_timeout,
+            body_timeout=config.body_timeout,
+            drain_timeout=min(config.keep_alive_timeout, config.body_timeout),
+            head_limit=head_limit,
+        ),
         "ws": "none",
         "lifespan": "auto",
         "interface": "asgi3",
@@ -507,7 +159,7 @@ class ServerHandle:
             if not self._thread.is_alive():
                 self._socket.close()
                 raise ConfigError(
-                    f"the HTTP server failed to start: {self._error!r}", code="http.server_start_failed"
+                    f"the HTTP server failed to start: {self._error!r}", code=_codes.SERVER_START_FAILED
                 ) from self._error
             if time.monotonic() > deadline:
                 self.stop(timeout=1.0)
@@ -569,7 +221,7 @@ def start_server(
         raise ConfigError(
             f"cannot listen on {config.host}:{config.port}: {exc.strerror}",
             key="http.server.port",
-            code="http.server_start_failed",
+            code=_codes.SERVER_START_FAILED,
         ) from exc
     sock.setblocking(False)
     server = uvicorn.Server(uvicorn_config(app, config, middleware=middleware, log_config=log_config))

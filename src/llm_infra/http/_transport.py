@@ -1,44 +1,50 @@
-"""Transports: a sync one that enforces an overall deadline on every socket operation, and an
-async one over aiohttp's connection pool.
+"""Transports: the sync one that enforces the call's deadline on every socket operation, and the
+selection of the async one (aiohttp's pool when installed, httpx's otherwise).
 
 **Deadline (sync).** httpx's timeouts apply per socket operation, so a server that trickles one
 byte at a time never trips them. ``DeadlineTransport`` runs httpcore's connection pool over a
 network backend whose every ``connect``/``read``/``write``/TLS handshake is given at most the
-time left before the deadline held in a context variable (set by the client around an attempt).
-A trickling server is therefore cut off within one socket read of the deadline.
+time left of the call's ``Deadline`` (held in a context variable while an attempt or a streamed
+body read runs; it reads the client's clock). A trickling server is cut off within one socket
+read of the deadline. This module imports ``httpcore`` directly.
 
-**aiohttp (async).** httpcore's asyncio connection pool slows down as requests pile up (each
-request scans the pool under a lock, and every socket operation goes through anyio); at 32
-requests in flight it serves fewer requests per second than one at a time. ``AiohttpTransport``
-keeps httpx's ``Request``/``Response`` API and hands the I/O to aiohttp's C-accelerated parser
-and pool, which does not degrade with concurrency.
+**Async selection.** httpcore's asyncio pool slows down as requests pile up; aiohttp's does not
+(see ``_aiohttp``). aiohttp is optional (the ``http-async`` extra): ``backend="auto"`` uses it
+when installed and falls back to httpx's transport otherwise; ``backend="aiohttp"`` without it
+is a ``ConfigError`` with the pip line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib.util
 import ssl
-import time
 import typing
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import Any, final
+from typing import Any, Literal, TypeAlias, final
 
 import httpcore
 import httpx
 
 from llm_infra._internal._lazy import require
+from llm_infra.errors import ConfigError
+from llm_infra.http._options import ASYNC_EXTRA
+from llm_infra.resilience import Deadline
 
-DEADLINE: ContextVar[float | None] = ContextVar("llm_infra_http_deadline", default=None)
-"""Monotonic time by which the current attempt must finish (None: no overall deadline)."""
+AsyncBackend: TypeAlias = Literal["auto", "aiohttp", "httpx"]
+
+CURRENT_DEADLINE: ContextVar[Deadline | None] = ContextVar("llm_infra_http_deadline", default=None)
+"""The deadline of the call whose attempt (or streamed body) is running in this context."""
 
 
 def remaining_time(timeout: float | None) -> float | None:
     """``timeout`` capped at the time left before the deadline; raises once it has passed."""
-    deadline = DEADLINE.get()
+    deadline = CURRENT_DEADLINE.get()
     if deadline is None:
         return timeout
-    left = deadline - time.monotonic()
+    left = deadline.remaining()
     if left <= 0:
         raise httpcore.ReadTimeout("the request deadline has passed")
     return left if timeout is None else min(timeout, left)
@@ -213,147 +219,69 @@ class DeadlineTransport(httpx.BaseTransport):
         self._pool.close()
 
 
-# --- aiohttp ---------------------------------------------------------------------------------------
+# --- async transport selection -------------------------------------------------------------------
+
+
+def aiohttp_installed() -> bool:
+    """Whether aiohttp can be imported (the ``http-async`` extra)."""
+    try:
+        return importlib.util.find_spec("aiohttp") is not None
+    except (ImportError, ValueError):  # pragma: no cover - a broken or shadowed installation
+        return False
+
+
+def check_backend(backend: str) -> None:
+    """Refuse an unknown backend, or ``aiohttp`` when it is not installed (with the pip line)."""
+    if backend not in ("auto", "aiohttp", "httpx"):
+        raise ConfigError(f"backend must be auto, aiohttp or httpx, got {backend!r}", key="http.backend")
+    if backend == "aiohttp":
+        require("aiohttp", ASYNC_EXTRA)
 
 
 @final
-class _AiohttpStream(httpx.AsyncByteStream):
-    def __init__(self, response: Any) -> None:
-        self._response = response
+class AutoTransport(httpx.AsyncBaseTransport):
+    """aiohttp's pool when running on asyncio with aiohttp installed, httpx's otherwise."""
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        aiohttp = require("aiohttp", "all")
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc) or "read timed out") from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise httpx.RemoteProtocolError(str(exc)) from exc
-        except aiohttp.ClientError as exc:
-            raise httpx.ReadError(str(exc)) from exc
-
-    async def aclose(self) -> None:
-        self._response.release()
-
-
-def _aiohttp_error(exc: Exception, aiohttp: Any) -> httpx.TransportError:
-    message = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        error: httpx.TransportError = httpx.ConnectError(message)
-        error.__cause__ = getattr(exc, "certificate_error", None) or exc
-        return error
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(message)
-    if isinstance(exc, aiohttp.SocketTimeoutError):
-        return httpx.ReadTimeout(message)
-    if isinstance(exc, TimeoutError):
-        return httpx.PoolTimeout(message)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(message)
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return httpx.RemoteProtocolError(message)
-    if isinstance(exc, aiohttp.InvalidURL):
-        return httpx.UnsupportedProtocol(message)
-    return httpx.ReadError(message)
-
-
-@final
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """httpx async transport backed by an ``aiohttp.ClientSession`` (created on first use).
-
-    The session belongs to the event loop of its first request: use one client per loop.
-
-    Args:
-        ssl_context: the TLS configuration.
-        max_connections: total connections in the pool.
-        max_connections_per_host: connections per (host, port).
-        keepalive_expiry: seconds an idle connection is kept.
-    """
-
-    def __init__(
-        self,
-        *,
-        ssl_context: ssl.SSLContext,
-        max_connections: int = 100,
-        max_connections_per_host: int = 0,
-        keepalive_expiry: float = 5.0,
-    ) -> None:
-        self._aiohttp = require("aiohttp", "all")
+    def __init__(self, backend: AsyncBackend, ssl_context: Any, max_connections: int, keepalive: int) -> None:
+        check_backend(backend)
+        self._backend = backend
         self._ssl = ssl_context
-        self._limit = max_connections
-        self._limit_per_host = max_connections_per_host
-        self._keepalive = keepalive_expiry
-        self._session: Any = None
+        self._max_connections = max_connections
+        self._keepalive = keepalive
+        self._inner: httpx.AsyncBaseTransport | None = None
 
-    def _get_session(self) -> Any:
-        if self._session is None or self._session.closed:
-            aiohttp = self._aiohttp
-            connector = aiohttp.TCPConnector(
-                limit=self._limit,
-                limit_per_host=self._limit_per_host,
-                keepalive_timeout=self._keepalive,
-                ssl=self._ssl,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=False,
-            )
-        return self._session
+    def _choose(self) -> httpx.AsyncBaseTransport:
+        use_aiohttp = self._backend == "aiohttp"
+        if self._backend == "auto":
+            try:
+                asyncio.get_running_loop()
+                on_asyncio = True
+            except RuntimeError:  # pragma: no cover - trio through anyio: httpx's transport
+                on_asyncio = False
+            use_aiohttp = on_asyncio and aiohttp_installed()
+        if use_aiohttp:
+            from llm_infra.http._aiohttp import AiohttpTransport
+
+            return AiohttpTransport(ssl_context=self._ssl, max_connections=self._max_connections)
+        limits = httpx.Limits(
+            max_connections=self._max_connections, max_keepalive_connections=self._keepalive
+        )
+        return httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits)
+
+    @property
+    def chosen(self) -> str:
+        """``aiohttp``, ``httpx`` or ``unset`` (before the first request)."""
+        if self._inner is None:
+            return "unset"
+        return "httpx" if isinstance(self._inner, httpx.AsyncHTTPTransport) else "aiohttp"
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send one request through aiohttp's pool."""
-        aiohttp = self._aiohttp
-        timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=_sum(timeouts.get("pool"), timeouts.get("connect")),
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-        )
-        body: bytes | AsyncIterator[bytes] | None
-        if isinstance(request.stream, httpx.ByteStream):
-            body = b"".join(request.stream) or None
-        else:
-            body = request.stream.__aiter__()  # type: ignore[union-attr]  # an async byte stream
-        try:
-            response = await self._get_session().request(
-                request.method,
-                str(request.url),
-                # aiohttp frames the body itself (and refuses a Transfer-Encoding header with a stream).
-                headers=[
-                    (k, v) for k, v in request.headers.multi_items() if k.lower() != "transfer-encoding"
-                ],
-                data=body,
-                allow_redirects=False,
-                timeout=timeout,
-                compress=None,
-                chunked=None,
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _aiohttp_error(exc, aiohttp) from exc
-        version = response.version
-        return httpx.Response(
-            status_code=response.status,
-            headers=list(response.raw_headers),
-            stream=_AiohttpStream(response),
-            extensions={
-                "http_version": f"HTTP/{version.major}.{version.minor}".encode() if version else b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode(),
-            },
-        )
+        """Delegate to the chosen transport (chosen on the first request)."""
+        if self._inner is None:
+            self._inner = self._choose()
+        return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
-        """Close the session and its connections."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-
-def _sum(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None:
-        return None
-    return a + b
+        """Close the chosen transport."""
+        if self._inner is not None:
+            await self._inner.aclose()

@@ -1,8 +1,9 @@
 """Recovery: retry with backoff, circuit breaker, timeouts, resource pool, health, batch processing.
 
-Retry and breaker decisions come from ``InfraError.retryable``/``retry_after`` only. The
-circuit breaker is a pure state machine (``before_call(now)``/``record(ok, now)``) with thin
-sync and async drivers; every clock is injectable::
+Retry and breaker decisions come from ``InfraError.retryable``/``retry_after`` only. Retrying is
+one pure state machine (``RetryState.on_error(exc, now) -> delay | None``) driven by ``retry`` and
+by both HTTP clients; the circuit breaker is a pure state machine
+(``before_call(now)``/``record(ok, now)``) with thin sync and async drivers; every clock is injectable::
 
     from llm_infra.resilience import CircuitBreaker, RetryPolicy, retry
 
@@ -30,6 +31,7 @@ from llm_infra.resilience._retry import Jitter as Jitter
 from llm_infra.resilience._retry import RetryAttempt as RetryAttempt
 from llm_infra.resilience._retry import RetryOn as RetryOn
 from llm_infra.resilience._retry import RetryPolicy as RetryPolicy
+from llm_infra.resilience._retry import RetryState as RetryState
 from llm_infra.resilience._retry import is_testing as is_testing
 from llm_infra.resilience._retry import retry as retry
 from llm_infra.resilience._retry import set_testing as set_testing
@@ -53,6 +55,7 @@ __all__ = [
     "RetryAttempt",
     "RetryOn",
     "RetryPolicy",
+    "RetryState",
     "circuit",
     "counts_as_failure",
     "is_testing",

@@ -13,6 +13,7 @@ import anyio.to_thread
 
 from llm_infra.errors import BatchError, BatchFailure, BatchResult, ConfigError, InfraError, ValidationError
 from llm_infra.errors import to_infra_error as _to_infra_error
+from llm_infra.resilience import _codes
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,8 +55,8 @@ class ParallelBatchProcessor(Generic[T, R]):
     group (a sync ``fn`` goes to worker threads there, never blocking the event loop).
     ``KeyboardInterrupt``, cancellation and other ``BaseException``\\ s abort the batch.
 
-    Fixes the design's version, which lost order and ids, failed on empty batches, ran sync
-    functions inside async tasks and reported partial success with zero successes.
+    Results keep the order and ids of the input, an empty batch is an empty result, sync
+    functions never run inside async tasks, and partial success needs at least one success.
 
     Args:
         worker_count: the most items processed at once (>= 1).
@@ -76,7 +77,7 @@ class ParallelBatchProcessor(Generic[T, R]):
     ) -> None:
         if worker_count < 1:
             raise ConfigError(
-                "worker_count must be >= 1", key="worker_count", code="resilience.invalid_batch_processor"
+                "worker_count must be >= 1", key="worker_count", code=_codes.INVALID_BATCH_PROCESSOR
             )
         self.worker_count = worker_count
         self._fn = fn
@@ -95,7 +96,7 @@ class ParallelBatchProcessor(Generic[T, R]):
                 field="item_id",
                 expected="unique ids",
                 actual=duplicate,
-                code="batch.duplicate_id",
+                code=_codes.DUPLICATE_BATCH_ID,
             )
         return ids
 
@@ -132,7 +133,7 @@ class ParallelBatchProcessor(Generic[T, R]):
         if self._is_async:
             raise ConfigError(
                 "fn is async: use `await processor.aprocess(items)`",
-                code="resilience.async_fn_in_sync_process",
+                code=_codes.ASYNC_FN_IN_SYNC_PROCESS,
             )
         fn = cast("Callable[[T], R]", self._fn)
         batch = list(items)

@@ -13,6 +13,7 @@ from typing import Any, ParamSpec, TypeAlias, TypeVar, cast, final
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import CircuitOpenError, ConfigError, InfraError
+from llm_infra.resilience import _codes
 from llm_infra.resilience._health import HealthStatus
 
 P = ParamSpec("P")
@@ -122,14 +123,12 @@ class CircuitBreaker:
             ("half_open_max_calls", half_open_max_calls),
         ):
             if value < 1:
-                raise ConfigError(
-                    f"CircuitBreaker.{key} must be >= 1", key=key, code="resilience.invalid_breaker"
-                )
+                raise ConfigError(f"CircuitBreaker.{key} must be >= 1", key=key, code=_codes.INVALID_BREAKER)
         if reset_timeout < 0:
             raise ConfigError(
                 "CircuitBreaker.reset_timeout must be >= 0",
                 key="reset_timeout",
-                code="resilience.invalid_breaker",
+                code=_codes.INVALID_BREAKER,
             )
         self.name = name
         self.failure_threshold = failure_threshold

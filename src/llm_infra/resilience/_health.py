@@ -10,6 +10,7 @@ from typing import Protocol, final, runtime_checkable
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import ConfigError, InfraError
+from llm_infra.resilience import _codes
 
 
 class HealthState(StrEnum):
@@ -200,7 +201,7 @@ class HealthChecker:
         if degraded_after < 1 or unhealthy_after < degraded_after or recover_after < 1:
             raise ConfigError(
                 "HealthChecker needs 1 <= degraded_after <= unhealthy_after and recover_after >= 1",
-                code="resilience.invalid_health_checker",
+                code=_codes.INVALID_HEALTH_CHECKER,
             )
         self.name = name
         self._degraded_after = degraded_after

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar, final
 import anyio
 
 from llm_infra.errors import ConfigError, ExternalError, InfraError
+from llm_infra.resilience import _codes
 
 T = TypeVar("T")
 _logger = logging.getLogger("llm_infra.resilience")
@@ -62,12 +63,10 @@ class ResourcePool(Generic[T]):
         name: str = "resource_pool",
     ) -> None:
         if max_size < 1:
-            raise ConfigError(
-                "ResourcePool.max_size must be >= 1", key="max_size", code="resilience.invalid_pool"
-            )
+            raise ConfigError("ResourcePool.max_size must be >= 1", key="max_size", code=_codes.INVALID_POOL)
         if retry_after < 0:
             raise ConfigError(
-                "ResourcePool.retry_after must be >= 0", key="retry_after", code="resilience.invalid_pool"
+                "ResourcePool.retry_after must be >= 0", key="retry_after", code=_codes.INVALID_POOL
             )
         self._factory = factory
         self._max_size = max_size
@@ -128,7 +127,7 @@ class ResourcePool(Generic[T]):
             f"resource pool {self.name!r} is closed",
             service="resource_pool",
             operation="acquire",
-            code="resource_pool.closed",
+            code=_codes.POOL_CLOSED,
         )
 
     async def _take_permit(self, timeout: float | None) -> None:
@@ -161,7 +160,7 @@ class ResourcePool(Generic[T]):
             service="resource_pool",
             operation="acquire",
             retry_after=self._retry_after,
-            code="resource_pool.timeout",
+            code=_codes.POOL_TIMEOUT,
         )
 
     def _release_permit(self) -> None:
@@ -183,7 +182,7 @@ class ResourcePool(Generic[T]):
                 f"the factory of pool {self.name!r} failed: {type(exc).__name__}",
                 service="resource_pool",
                 operation="create",
-                code="resource_pool.factory_failed",
+                code=_codes.POOL_FACTORY_FAILED,
             ) from exc
         return item
 

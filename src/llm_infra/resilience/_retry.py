@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -16,6 +17,7 @@ from opentelemetry import trace
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import ConfigError, InfraError
+from llm_infra.resilience import _codes
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,7 +55,7 @@ class RetryPolicy:
     * ``"decorrelated"``: uniform in ``[base_delay, previous * 3]``, at most ``max_delay``;
     * ``"none"``: exactly ``cap``.
 
-    Every delay lies in ``[0, max_delay]`` (the design's jitter could exceed its cap), except
+    Every delay lies in ``[0, max_delay]`` (jitter included), except
     that a larger ``retry_after`` announced by the error is honoured by ``retry``.
 
     Attributes:
@@ -85,7 +87,7 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> ConfigError:
-            return ConfigError(f"RetryPolicy.{key} {why}", key=key, code="resilience.invalid_policy")
+            return ConfigError(f"RetryPolicy.{key} {why}", key=key, code=_codes.INVALID_POLICY)
 
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             raise bad("max_attempts", f"must be an int >= 1, got {self.max_attempts!r}")
@@ -171,7 +173,7 @@ def set_testing(enabled: bool = True, *, attempts: int = 1) -> None:
     .. versionadded:: 0.1.0
     """
     if attempts < 1:
-        raise ConfigError("attempts must be >= 1", key="attempts", code="resilience.invalid_policy")
+        raise ConfigError("attempts must be >= 1", key="attempts", code=_codes.INVALID_POLICY)
     with _TESTING.lock:
         _TESTING.enabled = enabled
         _TESTING.attempts = attempts
@@ -182,45 +184,135 @@ def is_testing() -> bool:
     return _TESTING.enabled
 
 
-class _Run:
-    """Per-call retry state: the next delay, or None to give up and re-raise."""
+@final
+class RetryState:
+    """The retry state machine of one call: feed it each failure, it answers with a delay or None.
 
-    __slots__ = ("attempt", "clock", "delays", "on_retry", "policy", "start")
+    It is pure (no sleeping, no I/O): ``retry`` drives it around a function, and both HTTP clients
+    drive it around their attempts, so every retry in the process follows the same rules:
+
+    * only errors the policy retries (``RetryPolicy.retry_on``; by default a retryable
+      ``InfraError``) are retried;
+    * at most ``policy.max_attempts`` calls (and at most ``set_testing``'s ``attempts`` in test
+      mode, where every delay is 0);
+    * a ``retry_after`` on the error longer than the backoff is honoured, unless it exceeds
+      ``max_retry_after`` (then the error is raised at once rather than waiting that long);
+    * the idempotency gate: when ``idempotent`` is false, only errors raised before the request
+      could have had an effect (``sent=False``) are retried;
+    * no delay ends past the deadline (``policy.deadline`` from the start, or ``deadline_at`` on
+      the clock, whichever comes first).
+
+    When it gives up, the error gets a note (and an ``InfraError`` the context attribute
+    ``attempts``) saying how many attempts were made.
+
+    Example::
+
+        state = RetryState(RetryPolicy(max_attempts=3), clock=clock)
+        while True:
+            try:
+                return call()
+            except Exception as exc:
+                delay = state.on_error(exc)
+                if delay is None:
+                    raise
+                clock.sleep(delay)
+
+    Args:
+        policy: the schedule and the ``retry_on`` rule.
+        clock: monotonic time source (the deadline and ``RetryAttempt.elapsed``).
+        rng: random source of the jitter.
+        on_retry: called with a ``RetryAttempt`` before each delay is returned.
+        max_retry_after: longest ``retry_after`` honoured (None: any).
+        idempotent: whether a call that may have reached its target may be repeated.
+        deadline_at: an absolute deadline on ``clock.monotonic()`` (None: only the policy's).
+        start: when the first call started (default: now).
+
+    .. versionadded:: 0.2.0
+    """
+
+    __slots__ = (
+        "_clock",
+        "_deadline_at",
+        "_delays",
+        "_idempotent",
+        "_max_retry_after",
+        "_on_retry",
+        "_policy",
+        "_start",
+        "attempts",
+    )
 
     def __init__(
         self,
-        policy: RetryPolicy,
-        clock: Clock,
-        rng: random.Random | None,
-        start: float,
-        on_retry: Callable[[RetryAttempt], None] | None,
+        policy: RetryPolicy | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+        on_retry: Callable[[RetryAttempt], None] | None = None,
+        max_retry_after: float | None = None,
+        idempotent: bool = True,
+        deadline_at: float | None = None,
+        start: float | None = None,
     ) -> None:
-        self.policy = policy
-        self.clock = clock
-        self.delays = policy.delays(rng)
-        self.start = start
-        self.attempt = 1
-        self.on_retry = on_retry
+        self._policy = policy if policy is not None else RetryPolicy()
+        self._clock = clock
+        self._delays = self._policy.delays(rng)
+        self._on_retry = on_retry
+        self._max_retry_after = max_retry_after
+        self._idempotent = idempotent
+        needs_time = self._policy.deadline is not None or on_retry is not None
+        self._start = start if start is not None else (clock.monotonic() if needs_time else 0.0)
+        if self._policy.deadline is not None:
+            policy_deadline = self._start + self._policy.deadline
+            deadline_at = policy_deadline if deadline_at is None else min(deadline_at, policy_deadline)
+        self._deadline_at = deadline_at
+        self.attempts = 1
+        """Calls made so far (the one that just failed included)."""
 
-    def next_delay(self, exc: BaseException) -> float | None:
-        policy = self.policy
-        attempt = self.attempt
+    @property
+    def policy(self) -> RetryPolicy:
+        """The policy this state follows."""
+        return self._policy
+
+    def on_error(self, exc: BaseException, now: float | None = None, *, sent: bool = True) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up and raise ``exc``.
+
+        Args:
+            exc: what the attempt that just failed raised.
+            now: the current time on the clock (read from the clock when None).
+            sent: False when the request certainly had no effect (a refused connection); such
+                failures are retried even when the call is not idempotent.
+        """
+        policy = self._policy
+        attempt = self.attempts
         if not policy._should_retry(exc):
+            self.give_up(exc, "not retryable")
+            return None
+        if not (self._idempotent or not sent):
+            self.give_up(exc, "not idempotent")
             return None
         testing = _TESTING.enabled
         limit = min(policy.max_attempts, _TESTING.attempts) if testing else policy.max_attempts
         if attempt >= limit:
+            self.give_up(exc, "attempts exhausted")
             return None
-        delay = next(self.delays)
+        delay = next(self._delays)
         retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, int | float) and retry_after > delay:
-            delay = float(retry_after)
-        elapsed = self.clock.monotonic() - self.start if policy.deadline is not None or self.on_retry else 0.0
+        if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
+            if self._max_retry_after is not None and retry_after > self._max_retry_after:
+                self.give_up(exc, f"retry_after {retry_after:g} s exceeds max_retry_after")
+                return None
+            delay = max(delay, float(retry_after))
+        timed = self._deadline_at is not None or self._on_retry is not None
+        if now is None and timed:
+            now = self._clock.monotonic()
+        elapsed = now - self._start if now is not None and timed else 0.0
         if testing:
             delay = 0.0
-        elif policy.deadline is not None and elapsed + delay >= policy.deadline:
+        elif self._deadline_at is not None and now is not None and now + delay >= self._deadline_at:
+            self.give_up(exc, "the deadline would pass")
             return None
-        self.attempt = attempt + 1
+        self.attempts = attempt + 1
         span = trace.get_current_span()
         if span.is_recording():
             span.add_event(
@@ -230,9 +322,53 @@ class _Run:
         _logger.debug(
             "retrying after %s (attempt %d, sleeping %.3f s)", type(exc).__qualname__, attempt, delay
         )
-        if self.on_retry is not None:
-            self.on_retry(RetryAttempt(attempt, exc, delay, elapsed))
+        if self._on_retry is not None:
+            self._on_retry(RetryAttempt(attempt, exc, delay, elapsed))
         return delay
+
+    def give_up(self, exc: BaseException, reason: str) -> None:
+        """Record on ``exc`` that the call gives up after ``attempts`` calls, and why.
+
+        ``on_error`` calls it whenever it returns None; a driver that stops for a reason of its
+        own (its deadline passed before the next attempt) calls it itself.
+        """
+        attempts = self.attempts
+        if isinstance(exc, InfraError):
+            exc.context.attributes["attempts"] = attempts
+        if attempts > 1 or reason != "not retryable":
+            plural = "attempt" if attempts == 1 else "attempts"
+            exc.add_note(f"gave up after {attempts} {plural}: {reason}")
+
+
+_POLICY_FIELDS: Final = ("max_attempts", "base_delay", "max_delay", "multiplier", "jitter", "deadline")
+_ALIASES: Final = {
+    "attempts": "max_attempts",
+    "stop_after_attempt": "max_attempts",
+    "tries": "max_attempts",
+    "retries": "max_attempts",
+    "timeout": "deadline",
+    "wait": "base_delay",
+    "delay": "base_delay",
+    "backoff": "multiplier",
+    "on": "retry_on",
+    "retry_if": "retry_on",
+    "exceptions": "retry_on",
+}
+
+
+def _misplaced_options(options: dict[str, object]) -> ConfigError:
+    name = sorted(options)[0]
+    target = _ALIASES.get(name, name)
+    if target == "retry_on":
+        hint = f"retry() takes retry_on=..., not {name}=..."
+    elif target in _POLICY_FIELDS:
+        hint = f"{name} is a RetryPolicy option: use @retry(RetryPolicy({target}=...))"
+    else:
+        hint = (
+            f"retry() has no option {name!r}; it takes a RetryPolicy, clock, sleep, asleep, rng, "
+            "on_retry and retry_on"
+        )
+    return ConfigError(hint, key=name, code=_codes.UNKNOWN_OPTION)
 
 
 def _anyio_sleep(seconds: float) -> Awaitable[None]:
@@ -249,6 +385,8 @@ def retry(
     asleep: Callable[[float], Awaitable[object]] | None = None,
     rng: random.Random | None = None,
     on_retry: Callable[[RetryAttempt], None] | None = None,
+    retry_on: RetryOn | None = None,
+    **misplaced: object,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a sync or async function so that retryable errors are retried per ``policy``.
 
@@ -267,6 +405,16 @@ def retry(
         asleep: sleep of the async driver (default ``anyio.sleep``).
         rng: random source for jitter.
         on_retry: called with a ``RetryAttempt`` before each sleep.
+        retry_on: which errors to retry (a type, a tuple of types or a predicate); replaces the
+            policy's ``retry_on``. Other ``RetryPolicy`` options (``max_attempts``, ``deadline``,
+            ...) belong on the policy: ``retry(RetryPolicy(max_attempts=5))``.
+
+    Raises:
+        ConfigError: an option that belongs on ``RetryPolicy`` (the message says so), or an
+            unknown one (code ``resilience.unknown_option``).
+
+    When the call gives up, the error raised carries a note (``gave up after 3 attempts: ...``)
+    and, for an ``InfraError``, the context attribute ``attempts``.
 
     Example::
 
@@ -275,7 +423,17 @@ def retry(
 
     .. versionadded:: 0.1.0
     """
+    if misplaced:
+        raise _misplaced_options(misplaced)
     pol = policy if policy is not None else RetryPolicy()
+    if not isinstance(pol, RetryPolicy):
+        raise ConfigError(
+            f"retry() takes a RetryPolicy, got {pol!r}: decorate with @retry() or @retry(RetryPolicy(...))",
+            key="policy",
+            code=_codes.INVALID_POLICY,
+        )
+    if retry_on is not None:
+        pol = dataclasses.replace(pol, retry_on=retry_on)
     clk: Clock = clock if clock is not None else SYSTEM_CLOCK
     do_sleep: Callable[[float], object] = sleep or getattr(clock, "sleep", None) or time.sleep
     do_asleep: Callable[[float], Awaitable[object]] = asleep or getattr(clock, "asleep", None) or _anyio_sleep
@@ -293,9 +451,9 @@ def retry(
                     return await afn(*args, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - the policy decides what is retried
                     error: BaseException = exc
-                run = _Run(pol, clk, rng, start, on_retry)
+                state = RetryState(pol, clock=clk, rng=rng, on_retry=on_retry, start=start)
                 while True:
-                    delay = run.next_delay(error)
+                    delay = state.on_error(error)
                     if delay is None:
                         raise error
                     if delay > 0:
@@ -314,9 +472,9 @@ def retry(
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the policy decides what is retried
                 error: BaseException = exc
-            run = _Run(pol, clk, rng, start, on_retry)
+            state = RetryState(pol, clock=clk, rng=rng, on_retry=on_retry, start=start)
             while True:
-                delay = run.next_delay(error)
+                delay = state.on_error(error)
                 if delay is None:
                     raise error
                 if delay > 0:

@@ -75,8 +75,8 @@ async def with_timeout(
 ) -> T:
     """Await ``awaitable`` for at most ``seconds``; cancel it and raise ``OperationTimeout`` after.
 
-    ``OperationTimeout`` is retryable (the design's timeout error was a non-retryable
-    ``External``). A ``TimeoutError`` raised by the awaitable itself passes through unchanged.
+    ``OperationTimeout`` is retryable (a timeout is transient). A ``TimeoutError`` raised by the
+    awaitable itself passes through unchanged.
 
     Args:
         awaitable: what to wait for.

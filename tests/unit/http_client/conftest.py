@@ -8,8 +8,7 @@ import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.util._once import Once
 
-from llm_infra.testing._http import MockHttpServer
-from llm_infra.testing._otel import reset_otel
+from llm_infra.testing import MockHttpServer, reset_otel
 
 
 def reset_api_globals() -> None:

@@ -13,11 +13,11 @@ from llm_infra.http import (
     BearerAuth,
     HttpClient,
     HttpTimeout,
-    client_options_from_config,
 )
+from llm_infra.http._options import client_options_from_config
 from llm_infra.resilience import CircuitBreaker, RetryPolicy
 from llm_infra.secrets import MASK, Secret
-from llm_infra.testing._http import MockHttpServer, MockResponse
+from llm_infra.testing import MockHttpServer, MockResponse
 
 
 def test_methods_and_bodies(server: MockHttpServer) -> None:
@@ -75,11 +75,11 @@ def test_bearer_auth_from_a_secret_and_a_provider(server: MockHttpServer) -> Non
 
 def test_bearer_auth_validation() -> None:
     """Plain strings are refused; a provider must return a Secret."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         BearerAuth("plain")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(auth="plain")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         BearerAuth(lambda: "plain").current()  # type: ignore[arg-type,return-value]
 
 
@@ -123,7 +123,7 @@ def test_redirects_are_followed_or_raised(server: MockHttpServer) -> None:
         assert client.get("/start").json() == "done"
     server.enqueue(MockResponse(status=302, headers={"Location": "/final"}), path="/start")
     with HttpClient(base_url=server.base_url, follow_redirects=False) as client:
-        with pytest.raises(HttpError) as info:
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info:
             client.get("/start")
         assert info.value.status == 302
         server.enqueue(MockResponse(status=302, headers={"Location": "/final"}), path="/start")
@@ -140,25 +140,25 @@ def test_invalid_urls_are_validation_errors(url: str) -> None:
 
 def test_option_validation() -> None:
     """Bad options are ConfigErrors."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(retry=3)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(max_retry_after=-1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(max_connections=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(user_agent="a\nb")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(circuit_breaker="yes")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(base_url="http://[::1")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpClient(verify="/nonexistent/ca.pem")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpTimeout(read=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         HttpTimeout(deadline=float("inf"))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         AsyncHttpClient(backend="curl")  # type: ignore[arg-type]
 
 
@@ -175,18 +175,20 @@ def test_timeout_coercion() -> None:
 def test_no_timeouts_and_no_retry(server: MockHttpServer) -> None:
     """timeout=None and retry=None work (no deadline, single attempt)."""
     server.enqueue(MockResponse(status=503))
-    with HttpClient(timeout=None, retry=None) as client, pytest.raises(HttpError):
+    with (
+        HttpClient(timeout=None, retry=None) as client,
+        pytest.raises(HttpError, check=lambda e: e.code == "http.status"),
+    ):
         client.get(server.url("/"))
     assert len(server.requests) == 1
 
 
 def test_client_options_from_a_mapping() -> None:
-    """The http.* keys map onto client options with the spec's defaults."""
+    """The http.* keys map onto client options; unset keys give the client's own defaults."""
     options = client_options_from_config({})
-    assert options["timeout"].deadline == 30.0
-    assert options["retry"].max_attempts == 4
-    assert options["retry"].base_delay == 1.0
-    assert options["user_agent"] == "infra-http/1.0"
+    assert options["timeout"] == HttpTimeout()
+    assert options["retry"] == RetryPolicy()
+    assert options["user_agent"] == DEFAULT_USER_AGENT
     cfg = {
         "http": {
             "timeout_secs": 2,
@@ -222,7 +224,8 @@ def test_client_options_from_config_reject_bad_values(key: str, value: object) -
     """Wrong types name their key."""
     with pytest.raises(ConfigError) as info:
         client_options_from_config({"http": {key: value}})
-    assert info.value.key == f"http.{key}"
+    assert info.value.code in ("config.validation", "config.wrong_type", "config.invalid")
+    assert f"http.{key}" in str(info.value)
 
 
 def test_from_config_with_the_real_config(server: MockHttpServer) -> None:
@@ -273,7 +276,7 @@ async def test_async_backends_agree(server: MockHttpServer, backend: str) -> Non
     server.enqueue(MockResponse(json={"b": backend}), MockResponse.problem(422, "Invalid", "bad field"))
     async with AsyncHttpClient(backend=backend, retry=None) as client:  # type: ignore[arg-type]
         assert (await client.get(server.url("/"))).json() == {"b": backend}
-        with pytest.raises(HttpError) as info:
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info:
             await client.get(server.url("/"))
         assert client.backend == backend
     assert info.value.status == 422
@@ -294,4 +297,19 @@ async def test_async_from_config(server: MockHttpServer) -> None:
     """AsyncHttpClient.from_config reads the same keys."""
     async with AsyncHttpClient.from_config({"http": {"base_url": server.base_url}}) as client:
         await client.get("/x")
-    assert server.requests[0].headers["user-agent"] == "infra-http/1.0"
+    assert server.requests[0].headers["user-agent"] == DEFAULT_USER_AGENT
+
+
+def test_default_client_and_client_from_an_empty_config_agree_on_every_option() -> None:
+    """One default per setting: HttpClient() == HttpClient.from_config(empty Config), option by option."""
+    empty = ConfigLoader().load()
+    with HttpClient() as plain, HttpClient.from_config(empty) as configured:
+        assert plain.options == configured.options
+        assert plain.options.user_agent == DEFAULT_USER_AGENT
+
+
+@pytest.mark.anyio
+async def test_async_default_client_and_client_from_an_empty_config_agree() -> None:
+    empty = ConfigLoader().load()
+    async with AsyncHttpClient() as plain, AsyncHttpClient.from_config(empty) as configured:
+        assert plain.options == configured.options

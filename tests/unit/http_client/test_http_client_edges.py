@@ -10,8 +10,7 @@ import pytest
 from llm_infra.errors import HttpError, OperationTimeout, ValidationError
 from llm_infra.http import AsyncHttpClient, HttpClient, HttpTimeout
 from llm_infra.resilience import RetryPolicy
-from llm_infra.testing import FakeClock
-from llm_infra.testing._http import MockHttpServer, MockResponse
+from llm_infra.testing import FakeClock, MockHttpServer, MockResponse
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
 
@@ -30,7 +29,7 @@ def test_streamed_request_bodies_are_sent_but_never_replayed(server: MockHttpSer
     server.enqueue(MockResponse(json="ok"), MockResponse(status=503), MockResponse())
     with HttpClient(retry=FAST) as client:
         assert client.put(server.url("/"), content=chunks()).json() == "ok"  # type: ignore[arg-type]
-        with pytest.raises(HttpError):
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
             client.put(server.url("/"), content=chunks())  # type: ignore[arg-type]
     assert server.requests[0].body == b"abcd"
     assert len(server.requests) == 2
@@ -39,7 +38,7 @@ def test_streamed_request_bodies_are_sent_but_never_replayed(server: MockHttpSer
 def test_malformed_url_and_base_exceptions(server: MockHttpServer) -> None:
     """A URL httpx cannot parse is a ValidationError; BaseExceptions from hooks pass through."""
     with HttpClient() as client:
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError, check=lambda e: e.code == "http.invalid_url"):
             client.get("http://[::1")
 
         def interrupt(request: object) -> None:
@@ -67,7 +66,10 @@ def test_deadline_spent_before_a_retry(server: MockHttpServer) -> None:
 def test_large_streamed_error_bodies_are_bounded(server: MockHttpServer) -> None:
     """Only a bounded prefix of a streamed error body is read."""
     server.enqueue(MockResponse(status=500, body=b"e" * 100_000))
-    with HttpClient(retry=None, max_error_body=10) as client, pytest.raises(HttpError) as info:
+    with (
+        HttpClient(retry=None, max_error_body=10) as client,
+        pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info,
+    ):
         with client.stream("GET", server.url("/")):
             pass
     assert info.value.body == "e" * 10 + "…"
@@ -84,7 +86,7 @@ async def test_async_streamed_bodies_and_bounded_errors(server: MockHttpServer) 
     server.enqueue(MockResponse(json="ok"), MockResponse(status=500, body=b"e" * 100_000))
     async with AsyncHttpClient(retry=None, max_error_body=10) as client:
         assert (await client.post(server.url("/"), content=chunks())).json() == "ok"  # type: ignore[arg-type]
-        with pytest.raises(HttpError) as info:
+        with pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info:
             async with client.stream("GET", server.url("/")):
                 pass
     assert server.requests[0].body == b"1234"
@@ -140,7 +142,7 @@ async def test_async_deadline_spent_while_streaming(server: MockHttpServer) -> N
     """A streamed body whose deadline passes between chunks stops with OperationTimeout."""
     server.enqueue(MockResponse(body=b"x" * 50, trickle=0.05, chunk_size=10))
     async with AsyncHttpClient(timeout=HttpTimeout(deadline=0.12)) as client:
-        with pytest.raises(OperationTimeout):  # noqa: PT012
+        with pytest.raises(OperationTimeout, check=lambda e: e.code == "http.deadline_exceeded"):  # noqa: PT012
             async with client.stream("GET", server.url("/")) as response:
                 async for _ in response.aiter_raw():
                     pass

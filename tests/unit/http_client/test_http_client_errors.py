@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_infra.errors import HttpError, OperationTimeout, ValidationError
-from llm_infra.http import parse_retry_after, redact_url
-from llm_infra.http._errors import body_excerpt, error_from_exception, mask_text, parse_problem
+from llm_infra.http import parse_retry_after
+from llm_infra.http._errors import body_excerpt, httpx_error, mask_text, parse_problem, redact_url
 from llm_infra.secrets import MASK
 
 NOW = 1_800_000_000.0
@@ -127,9 +127,7 @@ def test_exception_mapping() -> None:
     """Timeouts, deadline, TLS, invalid URLs and other transport failures map onto their errors."""
 
     def convert(exc: Exception, deadline: bool = False) -> object:
-        return error_from_exception(
-            exc, method="GET", url="http://h/", deadline_passed=deadline, duration=1.0
-        )
+        return httpx_error(exc, method="GET", url="http://h/", deadline_passed=deadline, duration=1.0)
 
     timeout = convert(httpx.ReadTimeout("slow"))
     assert isinstance(timeout, OperationTimeout)
@@ -148,3 +146,88 @@ def test_exception_mapping() -> None:
     assert isinstance(other, HttpError)
     assert other.retryable
     assert "RemoteProtocolError" in other.message
+
+
+def test_to_infra_error_uses_the_one_httpx_converter_and_redacts_urls() -> None:
+    """to_infra_error and the clients share one converter: same codes, URL redacted."""
+    from llm_infra.errors import to_infra_error
+
+    request = httpx.Request("GET", "https://user:pw@api.example/v1?api_key=SECRET1&page=2")
+    transport = to_infra_error(httpx.ConnectError("refused", request=request))
+    assert transport.code == "http.transport"
+    timeout = to_infra_error(httpx.ReadTimeout("slow", request=request))
+    assert isinstance(timeout, OperationTimeout)
+    assert timeout.code == "http.timeout"
+    response = httpx.Response(503, request=request, content=b'{"token": "SECRET2"}')
+    status = to_infra_error(httpx.HTTPStatusError("503", request=request, response=response))
+    assert isinstance(status, HttpError)
+    assert status.code == "http.status"
+    assert status.status == 503
+    for error in (transport, timeout, status):
+        text = f"{error} {error.to_dict()}"
+        assert "SECRET1" not in text
+        assert "SECRET2" not in text
+        assert "pw@" not in text
+    assert status.url is not None
+    assert "page=2" in status.url
+    bare = to_infra_error(httpx.ConnectError("refused"))
+    assert bare.code == "http.transport"
+
+
+@pytest.mark.parametrize(
+    "field", ["cookie", "set-cookie", "password", "api_key", "session", "client_secret", "dsn", "jwt"]
+)
+def test_error_bodies_mask_every_secret_name(field: str) -> None:
+    """Error bodies follow llm_infra.secrets.is_secret_name: JSON members, header lines, form pairs."""
+    value = "v4lue-0f-the-secret"
+    for text in (f'{{"{field}": "{value}"}}', f"{field}: {value}\n", f"a=1&{field}={value}"):
+        masked = mask_text(text)
+        assert value not in masked, text
+        assert MASK in masked
+
+
+def test_non_secret_names_are_kept() -> None:
+    assert mask_text('{"name": "ok", "tokens_used": 5}') == '{"name": "ok", "tokens_used": 5}'
+    assert mask_text("page=2&sort=asc") == "page=2&sort=asc"
+
+
+_SECRET_FIELDS = st.sampled_from(
+    ["password", "api_key", "apiKey", "X-Api-Key", "cookie", "set-cookie", "client_secret", "access_token"]
+)
+_VALUES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=8, max_size=40)
+
+
+@given(field=_SECRET_FIELDS, value=_VALUES)
+def test_masked_bodies_never_contain_secret_field_values(field: str, value: str) -> None:
+    """A secret-named field's value never survives mask_text, in JSON, header or form shape."""
+    for text in (
+        f'{{"user": "ann", "{field}": "{value}", "n": 1}}',
+        f"Host: example\n{field}: {value}\nAccept: */*",
+        f"user=ann&{field}={value}&n=1",
+    ):
+        assert value not in mask_text(text)
+
+
+@given(field=_SECRET_FIELDS, value=_VALUES)
+def test_redacted_urls_never_contain_secret_field_values(field: str, value: str) -> None:
+    assert value not in redact_url(f"https://h/p?page=2&{field}={value}")
+
+
+def test_converted_status_errors_keep_a_masked_body_excerpt() -> None:
+    from llm_infra.errors import to_infra_error
+
+    request = httpx.Request("POST", "https://api.example/v1")
+    body = b'{"title": "Busy", "detail": "try later", "password": "hunter22"}'
+    response = httpx.Response(
+        503, request=request, content=body, headers={"content-type": "application/problem+json"}
+    )
+    error = to_infra_error(httpx.HTTPStatusError("503", request=request, response=response))
+    assert error.code == "http.status"
+    assert isinstance(error, HttpError)
+    assert error.body is not None
+    assert "hunter22" not in error.body
+    assert "Busy: try later" in error.message
+    unread = httpx.Response(503, request=request, stream=httpx.ByteStream(body))
+    assert (
+        to_infra_error(httpx.HTTPStatusError("503", request=request, response=unread)).code == "http.status"
+    )

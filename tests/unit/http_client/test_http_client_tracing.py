@@ -12,8 +12,7 @@ from llm_infra.errors import HttpError
 from llm_infra.http import AsyncHttpClient, HttpClient
 from llm_infra.otel import ExporterConfig, OtelConfig, init_otel, span
 from llm_infra.resilience import RetryPolicy
-from llm_infra.testing._http import MockHttpServer, MockResponse
-from llm_infra.testing._otel import capture_spans
+from llm_infra.testing import MockHttpServer, MockResponse, capture_spans
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
 
@@ -87,9 +86,13 @@ def test_one_span_per_attempt_and_metrics(server: MockHttpServer) -> None:
 
 def test_transport_errors_are_recorded_on_the_span() -> None:
     """A refused connection ends its span with ERROR, error.type and the exception event."""
-    from llm_infra.testing._http import unused_port
+    from llm_infra.testing import unused_port
 
-    with capture_spans() as spans, HttpClient(retry=None) as client, pytest.raises(HttpError):
+    with (
+        capture_spans() as spans,
+        HttpClient(retry=None) as client,
+        pytest.raises(HttpError, check=lambda e: e.code == "http.transport"),
+    ):
         client.get(f"http://127.0.0.1:{unused_port()}/")
     (attempt,) = spans
     attrs = dict(attempt.attributes or {})

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from llm_infra.errors import ConfigError
-from llm_infra.testing._http import MockHttpServer, MockResponse, RecordedRequest
+from llm_infra.testing import MockHttpServer, MockResponse, RecordedRequest
 
 
 def test_queues_by_method_and_path_then_handler_then_default() -> None:
@@ -59,16 +59,16 @@ def test_problem_and_text_bodies() -> None:
 @pytest.mark.parametrize("kwargs", [{"status": 99}, {"delay": -1}, {"trickle": -0.1}, {"chunk_size": 0}])
 def test_invalid_responses(kwargs: dict[str, object]) -> None:
     """Bad scripts are refused."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         MockResponse(**kwargs)  # type: ignore[arg-type]
 
 
 def test_lifecycle_errors_and_idempotence() -> None:
     """port before start and client_ssl_context without TLS raise; start/stop are idempotent."""
     server = MockHttpServer()
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         _ = server.port
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         server.client_ssl_context()
     assert server.start() is server.start()
     server.stop()

@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from llm_infra.errors import ConfigError, NotFoundError, RateLimitedError
-from llm_infra.http._middleware import (
+from llm_infra.http import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
     CorsConfig,
@@ -34,6 +34,7 @@ from llm_infra.http._middleware import (
     new_request_id,
     problem_response,
 )
+from llm_infra.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -121,13 +122,13 @@ async def test_invalid_incoming_request_id_is_replaced(incoming: str) -> None:
 
 def test_new_request_ids_are_unique_and_reseeded_after_fork() -> None:
     """Ids are unique and increasing in a process; a forked child draws a new prefix."""
-    from llm_infra.http import _middleware
+    from llm_infra.http import _mw_ids
 
     ids = [new_request_id() for _ in range(1000)]
     assert len(set(ids)) == 1000
     assert ids == sorted(ids)
     before = new_request_id()[:12]
-    _middleware._reseed_request_ids()  # what os.register_at_fork runs in a child
+    _mw_ids._reseed_request_ids()  # what os.register_at_fork runs in a child
     assert new_request_id()[:12] != before
 
 
@@ -319,11 +320,11 @@ async def test_oversize_headers_is_431_and_long_url_is_414() -> None:
 
 def test_limits_must_be_positive() -> None:
     """Zero or negative limits are ConfigErrors."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "http.invalid_limit"):
         HeaderLimitMiddleware(ok, max_headers=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "http.invalid_limit"):
         BodyLimitMiddleware(ok, max_body_size=-1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "http.invalid_limit"):
         DeadlineMiddleware(ok, body_timeout=0)
 
 
@@ -454,9 +455,11 @@ async def test_deadline_does_not_bound_waiting_after_the_body() -> None:
         await asyncio.sleep(0)
         return messages.pop(0)
 
+    clock = FakeClock()
+
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         await receive()
-        await asyncio.sleep(0.08)  # longer than the body timeout
+        clock.advance(0.08)  # longer than the body timeout
         assert (await receive())["type"] == "http.disconnect"
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
@@ -467,7 +470,7 @@ async def test_deadline_does_not_bound_waiting_after_the_body() -> None:
         sent.append(message)
 
     scope = {"type": "http", "headers": [(b"content-length", b"2")]}
-    await DeadlineMiddleware(app, body_timeout=0.05)(scope, receive, send)
+    await DeadlineMiddleware(app, body_timeout=0.05, clock=clock)(scope, receive, send)
     assert sent[0]["status"] == 200
 
 
@@ -477,9 +480,11 @@ async def test_expired_deadline_refuses_without_waiting() -> None:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"a", "more_body": True}
 
+    clock = FakeClock()
+
     async def slow_reader(scope: Scope, receive: Any, send: Any) -> None:
         await receive()
-        await asyncio.sleep(0.06)
+        clock.advance(0.06)
         await receive()
 
     sent: list[dict[str, Any]] = []
@@ -488,7 +493,7 @@ async def test_expired_deadline_refuses_without_waiting() -> None:
         sent.append(message)
 
     scope = {"type": "http", "headers": [(b"transfer-encoding", b"chunked")]}
-    await DeadlineMiddleware(slow_reader, body_timeout=0.05)(scope, receive, send)
+    await DeadlineMiddleware(slow_reader, body_timeout=0.05, clock=clock)(scope, receive, send)
     assert sent[0]["status"] == 408
 
 
@@ -589,7 +594,7 @@ async def test_cors_simple_requests() -> None:
 )
 def test_cors_config_refuses_unsafe_settings(kwargs: dict[str, Any]) -> None:
     """Wildcard with credentials, origins with paths, and bare strings are refused."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "http.cors_invalid"):
         CorsConfig(**kwargs)
 
 

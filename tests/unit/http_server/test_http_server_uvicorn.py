@@ -20,16 +20,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from llm_infra.config import ConfigLoader
 from llm_infra.errors import ConfigError, NotFoundError
-from llm_infra.http._middleware import CorsConfig
-from llm_infra.http._server import (
-    ServerConfig,
-    ServerHandle,
-    build_middleware_stack,
-    starlette_middleware,
-    start_server,
-    uvicorn_config,
-)
+from llm_infra.http import CorsConfig, ServerConfig, ServerHandle, start_server
+from llm_infra.http._server import uvicorn_config
+from llm_infra.http._stack import build_middleware_stack, starlette_middleware
 from llm_infra.ratelimit import RateLimiter, RateLimitEvent
 
 
@@ -85,10 +80,10 @@ def http(server: ServerHandle) -> Iterator[httpx.Client]:
         yield c
 
 
-def raw_exchange(server: ServerHandle, payload: bytes, wait: float = 5.0) -> tuple[bytes, float]:
-    """Send raw bytes, read until the server closes (bounded by ``wait``); return data and elapsed."""
+def raw_exchange(server: ServerHandle, payload: bytes, wait: float = 4.0) -> tuple[bytes, bool]:
+    """Send raw bytes and read until the server closes; return the data and whether it closed
+    before a ``recv`` waited ``wait`` seconds (a socket deadline, not a timing assertion)."""
     with socket.create_connection((server.host, server.port), timeout=wait) as sock:
-        start = time.monotonic()
         if payload:
             sock.sendall(payload)
         chunks = []
@@ -96,11 +91,12 @@ def raw_exchange(server: ServerHandle, payload: bytes, wait: float = 5.0) -> tup
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:  # pragma: no cover - reported by the caller's assertion
-                break
+                return b"".join(chunks), False
+            except ConnectionResetError:
+                return b"".join(chunks), True
             if not chunk:
-                break
+                return b"".join(chunks), True
             chunks.append(chunk)
-        return b"".join(chunks), time.monotonic() - start
 
 
 def test_request_ids_and_ok(http: httpx.Client) -> None:
@@ -167,25 +163,25 @@ def test_malformed_request_gets_400_problem(server: ServerHandle) -> None:
 
 def test_slow_client_partial_head_gets_408_and_is_closed(server: ServerHandle) -> None:
     """A client that never finishes its request head is answered 408 and disconnected."""
-    data, elapsed = raw_exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    data, closed = raw_exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     assert data.startswith(b"HTTP/1.1 408 ")
     assert b"http.request_timeout" in data
-    assert elapsed < 4.0
+    assert closed
 
 
 def test_silent_connection_is_closed(server: ServerHandle) -> None:
     """A connection that sends nothing is closed after the head timeout."""
-    data, elapsed = raw_exchange(server, b"")
+    data, closed = raw_exchange(server, b"")
     assert data == b""
-    assert elapsed < 4.0
+    assert closed
 
 
 def test_slow_body_gets_408(server: ServerHandle) -> None:
     """A body that stalls is answered 408 (body_timeout) and the connection closed."""
-    data, elapsed = raw_exchange(server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+    data, closed = raw_exchange(server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
     assert data.startswith(b"HTTP/1.1 408 ")
     assert b"connection: close" in data.lower()
-    assert elapsed < 4.0
+    assert closed
 
 
 def test_slow_second_request_on_keep_alive_gets_408(server: ServerHandle) -> None:
@@ -267,7 +263,7 @@ def test_failed_lifespan_startup_is_reported() -> None:
             await send({"type": "lifespan.startup.failed", "message": "no database"})
 
     config = ServerConfig(port=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "http.server_start_failed"):
         start_server(app, config, middleware=False)
 
 
@@ -295,35 +291,31 @@ def test_uvicorn_config_carries_the_limits() -> None:
 )
 def test_server_config_validation(kwargs: dict[str, Any]) -> None:
     """Out-of-range limits are ConfigErrors."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "config.invalid"):
         ServerConfig(**kwargs)
 
 
-class Cfg:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-
 def test_server_config_from_config() -> None:
-    """``from_config`` reads http.server.* with type coercion and an optional CORS section."""
+    """``from_config`` binds http.server.* (types cast, an optional CORS section) and keeps the defaults."""
     config = ServerConfig.from_config(
-        Cfg(
-            {
-                "http.server.port": "9001",
-                "http.server.max_body_size": "2048",
-                "http.server.header_timeout": "2.5",
-                "http.server.access_log": "false",
-                "http.server.tracing": 0,
-                "http.server.host": "127.0.0.2",
-                "http.server.cors.allow_origins": ["https://a.example"],
-                "http.server.cors.allow_methods": ["GET"],
-                "http.server.cors.allow_credentials": "true",
-                "http.server.cors.max_age": "60",
+        {
+            "http": {
+                "server": {
+                    "port": "9001",
+                    "max_body_size": "2048",
+                    "header_timeout": "2.5",
+                    "access_log": "false",
+                    "tracing": 0,
+                    "host": "127.0.0.2",
+                    "cors": {
+                        "allow_origins": ["https://a.example"],
+                        "allow_methods": ["GET"],
+                        "allow_credentials": "true",
+                        "max_age": "60",
+                    },
+                }
             }
-        )
+        }
     )
     assert (config.port, config.max_body_size, config.header_timeout) == (9001, 2048, 2.5)
     assert config.access_log is False
@@ -332,7 +324,18 @@ def test_server_config_from_config() -> None:
     assert config.cors == CorsConfig(
         allow_origins=("https://a.example",), allow_methods=("GET",), allow_credentials=True, max_age=60
     )
-    assert ServerConfig.from_config(Cfg({})) == ServerConfig()
+    assert ServerConfig.from_config({}) == ServerConfig()
+    assert ServerConfig.from_config(ConfigLoader().load()) == ServerConfig()
+
+
+def test_server_config_from_config_names_bad_keys() -> None:
+    with pytest.raises(ConfigError) as info:
+        ServerConfig.from_config({"http": {"server": {"port": "eighty", "max_body_size": -1}}})
+    assert info.value.code in ("config.validation", "config.invalid")
+    assert "http.server.port" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        ServerConfig.from_config(42)
+    assert info.value.code == "config.invalid"
 
 
 def test_handle_url_brackets_ipv6() -> None:
@@ -345,7 +348,7 @@ def test_handle_url_brackets_ipv6() -> None:
 _SERVE_CHILD = textwrap.dedent(
     """
     import asyncio, sys
-    from llm_infra.http._server import ServerConfig, serve
+    from llm_infra.http import ServerConfig, serve
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":

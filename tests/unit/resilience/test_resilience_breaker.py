@@ -85,7 +85,7 @@ def test_open_to_half_open_after_reset_timeout_admits_limited_probes() -> None:
     first = breaker.before_call(clock.monotonic())
     assert breaker.state is HALF
     breaker.before_call(clock.monotonic())
-    with pytest.raises(CircuitOpenError) as info:
+    with pytest.raises(CircuitOpenError, check=lambda e: e.code == "circuit.open") as info:
         breaker.before_call(clock.monotonic())
     assert info.value.retry_after == pytest.approx(10.0)
     breaker.record(True, clock.monotonic(), first)
@@ -120,7 +120,7 @@ def test_half_open_failure_reopens_with_fresh_timeout() -> None:
     fail(breaker, clock)
     assert breaker.state is OPEN
     clock.advance(9.0)
-    with pytest.raises(CircuitOpenError) as info:
+    with pytest.raises(CircuitOpenError, check=lambda e: e.code == "circuit.open") as info:
         breaker.before_call(clock.monotonic())
     assert info.value.retry_after == pytest.approx(1.0)
     assert seen == [(CLOSED, OPEN), (OPEN, HALF), (HALF, OPEN)]
@@ -154,7 +154,7 @@ def test_records_while_open_are_ignored_and_release() -> None:
     assert breaker.state is OPEN
     clock.advance(10.0)
     ticket = breaker.before_call(clock.monotonic())
-    with pytest.raises(CircuitOpenError):
+    with pytest.raises(CircuitOpenError, check=lambda e: e.code == "circuit.open"):
         breaker.before_call(clock.monotonic())
     breaker.release(ticket)
     breaker.release(ticket)  # idempotent at zero
@@ -182,20 +182,20 @@ def test_call_counts_only_errors_that_count() -> None:
     """Retryable/foreign errors trip the breaker; non-retryable InfraErrors count as successes."""
     clock = FakeClock()
     breaker, _ = make(clock, failure_threshold=2)
-    with pytest.raises(HttpError):
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
         breaker.call(boom, HttpError("x", status=503))
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, check=lambda e: e.code == "validation.invalid"):
         breaker.call(boom, ValidationError("caller's fault"))
     assert breaker.failure_count == 0
-    with pytest.raises(HttpError):
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
         breaker.call(boom, HttpError("x", status=503))
     assert breaker.call(lambda: "fine") == "fine"
     assert breaker.failure_count == 0
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, check=lambda e: e.code == "not_found"):
         breaker.call(boom, NotFoundError("nope"))
     with pytest.raises(RuntimeError):
         breaker.call(boom, RuntimeError("crash"))
-    with pytest.raises(HttpError):
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.transport"):
         breaker.call(boom, HttpError("x"))
     assert breaker.state is OPEN
     calls = 0
@@ -204,7 +204,7 @@ def test_call_counts_only_errors_that_count() -> None:
         nonlocal calls
         calls += 1
 
-    with pytest.raises(CircuitOpenError):
+    with pytest.raises(CircuitOpenError, check=lambda e: e.code == "circuit.open"):
         breaker.call(counted)
     assert calls == 0, "an open breaker must not call the function"
     assert counts_as_failure(ValueError())
@@ -219,7 +219,7 @@ def test_call_through_half_open_and_back() -> None:
         breaker.call(boom, RuntimeError())
     clock.advance(10.0)
     assert breaker.call(lambda: 1) == 1
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, check=lambda e: e.code == "validation.invalid"):
         breaker.call(boom, ValidationError("v"))
     assert breaker.state is CLOSED
     assert seen[-1] == (HALF, CLOSED)
@@ -264,7 +264,7 @@ def test_decorator_sync_and_circuit_factory() -> None:
     assert double.__name__ == "double"
     with pytest.raises(RuntimeError):
         double(-1)
-    with pytest.raises(CircuitOpenError):
+    with pytest.raises(CircuitOpenError, check=lambda e: e.code == "circuit.open"):
         double(1)
     assert repr(breaker) == "CircuitBreaker('svc', state=open)"
 
@@ -285,20 +285,20 @@ async def test_async_drivers() -> None:
         raise ValidationError("v")
 
     assert await breaker.acall(ok) == "ok"
-    with pytest.raises(HttpError):
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
         await breaker.acall(bad)
     assert await breaker.acall(ok) == "ok"  # resets the count
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, check=lambda e: e.code == "validation.invalid"):
         await breaker.acall(invalid)
-    with pytest.raises(HttpError):
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
         await breaker.acall(bad)
-    with pytest.raises(HttpError):
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
         await breaker.acall(bad)
     assert breaker.state is OPEN
-    with pytest.raises(CircuitOpenError):
+    with pytest.raises(CircuitOpenError, check=lambda e: e.code == "circuit.open"):
         await breaker.acall(ok)
     clock.advance(10.0)
-    with pytest.raises(HttpError):
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
         await breaker.acall(bad)
     clock.advance(10.0)
 
@@ -410,7 +410,7 @@ def test_reset_and_health() -> None:
 )
 def test_config_errors(kwargs: dict[str, Any]) -> None:
     """Thresholds below one and negative timeouts raise ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "resilience.invalid_breaker"):
         CircuitBreaker("x", **kwargs)
 
 

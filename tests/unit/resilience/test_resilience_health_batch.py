@@ -138,7 +138,7 @@ def test_health_checker_threshold_below_degraded() -> None:
 )
 def test_health_checker_config(kwargs: dict[str, int]) -> None:
     """Inconsistent thresholds raise ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "resilience.invalid_health_checker"):
         HealthChecker(**kwargs)
 
 
@@ -193,7 +193,7 @@ def test_custom_item_ids_and_duplicates() -> None:
     assert dict(result.results) == {"a": 2, "b": 4}
     with pytest.raises(ValidationError) as info:
         proc.process([{"id": "a", "v": 1}, {"id": "a", "v": 2}])
-    assert info.value.code == "batch.duplicate_id"
+    assert info.value.code == "resilience.duplicate_batch_id"
     assert info.value.actual == "a"
 
 
@@ -207,7 +207,7 @@ def test_empty_batch_is_an_empty_result() -> None:
 
 def test_all_failed_raises_batch_error() -> None:
     """When every item fails, BatchError is raised with every failure."""
-    with pytest.raises(BatchError) as info:
+    with pytest.raises(BatchError, check=lambda e: e.code == "batch.all_failed") as info:
         ParallelBatchProcessor(2, square).process([-1, -2, 13])
     err = info.value
     assert err.total == 3
@@ -269,7 +269,7 @@ def test_sync_process_refuses_async_fn() -> None:
     async def fn(x: int) -> int:
         return x
 
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "resilience.async_fn_in_sync_process"):
         ParallelBatchProcessor(2, fn).process([1])
 
 
@@ -320,13 +320,13 @@ async def test_async_batch_empty_and_all_failed() -> None:
 
     proc = ParallelBatchProcessor(3, bad)
     assert (await proc.aprocess([])).total == 0
-    with pytest.raises(BatchError):
+    with pytest.raises(BatchError, check=lambda e: e.code == "batch.all_failed"):
         await proc.aprocess([1, 2])
 
 
 def test_worker_count_validated() -> None:
     """worker_count below one raises ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "resilience.invalid_batch_processor"):
         ParallelBatchProcessor(0, square)
 
 

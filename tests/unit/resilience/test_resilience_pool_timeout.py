@@ -33,7 +33,7 @@ def test_deadline_arithmetic() -> None:
     clock.advance(1.0)
     assert deadline.expired()
     assert deadline.remaining() == 0.0
-    with pytest.raises(OperationTimeout) as info:
+    with pytest.raises(OperationTimeout, check=lambda e: e.code == "timeout.exceeded") as info:
         deadline.check("upload")
     assert info.value.operation == "upload"
     assert info.value.retryable
@@ -74,7 +74,7 @@ async def test_with_timeout_raises_operation_timeout() -> None:
             cancelled = True
             raise
 
-    with pytest.raises(OperationTimeout) as info:
+    with pytest.raises(OperationTimeout, check=lambda e: e.code == "timeout.exceeded") as info:
         await with_timeout(slow(), 0.01, operation="embed")
     err = info.value
     assert cancelled
@@ -89,7 +89,7 @@ async def test_with_timeout_accepts_deadline() -> None:
     clock = FakeClock()
     deadline = Deadline(1.0, clock=clock)
     clock.advance(2.0)
-    with pytest.raises(OperationTimeout):
+    with pytest.raises(OperationTimeout, check=lambda e: e.code == "timeout.exceeded"):
         await with_timeout(anyio.sleep(1), deadline)
 
 
@@ -172,8 +172,8 @@ async def test_pool_timeout_is_retryable_external_error() -> None:
         assert err.operation == "acquire"
         assert err.retry_after == 2.5
         assert err.retryable
-        assert err.code == "resource_pool.timeout"
-        with pytest.raises(ExternalError):
+        assert err.code == "resilience.pool_timeout"
+        with pytest.raises(ExternalError, check=lambda e: e.code == "resilience.pool_timeout"):
             async with pool.acquire(timeout=0):
                 pass
     assert pool.in_use == 0
@@ -181,7 +181,7 @@ async def test_pool_timeout_is_retryable_external_error() -> None:
 
 
 async def test_closed_pool_gives_clear_error_to_new_and_waiting_callers() -> None:
-    """After aclose, waiters and new callers get resource_pool.closed (not retryable)."""
+    """After aclose, waiters and new callers get resilience.pool_closed (not retryable)."""
     factory = Factory()
     pool = ResourcePool(factory, max_size=1, dispose=factory.dispose)
     errors: list[ExternalError] = []
@@ -199,9 +199,9 @@ async def test_closed_pool_gives_clear_error_to_new_and_waiting_callers() -> Non
             await anyio.wait_all_tasks_blocked()
             await pool.aclose()
         assert item in factory.disposed  # returned after close -> disposed
-    assert [e.code for e in errors] == ["resource_pool.closed"]
+    assert [e.code for e in errors] == ["resilience.pool_closed"]
     assert not errors[0].retryable
-    with pytest.raises(ExternalError, match="closed"):
+    with pytest.raises(ExternalError, match="closed", check=lambda e: e.code == "resilience.pool_closed"):
         async with pool.acquire():
             pass
 
@@ -283,9 +283,9 @@ async def test_factory_failure_releases_permit() -> None:
     with pytest.raises(ExternalError) as info:
         async with pool.acquire():
             pass
-    assert info.value.code == "resource_pool.factory_failed"
+    assert info.value.code == "resilience.pool_factory_failed"
     assert isinstance(info.value.__cause__, OSError)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, check=lambda e: e.code == "validation.invalid"):
         async with pool.acquire():
             pass
     async with pool.acquire(timeout=0) as item:
@@ -333,7 +333,7 @@ async def test_dispose_errors_are_logged(caplog: pytest.LogCaptureFixture) -> No
 
 async def test_pool_config_errors() -> None:
     """max_size below one or negative retry_after raise ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "resilience.invalid_pool"):
         ResourcePool(Factory(), max_size=0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "resilience.invalid_pool"):
         ResourcePool(Factory(), max_size=1, retry_after=-1)

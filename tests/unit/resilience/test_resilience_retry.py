@@ -64,7 +64,7 @@ def transient() -> HttpError:
 )
 def test_policy_validation(kwargs: dict[str, object]) -> None:
     """Invalid policy values raise ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "resilience.invalid_policy"):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
 
 
@@ -137,7 +137,7 @@ def test_max_attempts_counts_calls_in_total_and_reraises_last_error_unchanged() 
     errors = [transient(), transient(), transient()]
     fn = Flaky(*errors)
     wrapped = retry(RetryPolicy(max_attempts=3), clock=clock)(fn)
-    with pytest.raises(HttpError) as info:
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info:
         wrapped()
     assert info.value is errors[2]
     assert fn.calls == 3
@@ -193,7 +193,7 @@ def test_retry_on_types_and_predicates() -> None:
     fn = Flaky(ValueError("retry me"))
     assert retry(RetryPolicy(retry_on=lambda e: "retry" in str(e)), clock=clock)(fn)() == "ok"
     fn = Flaky(transient())
-    with pytest.raises(HttpError):
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
         retry(RetryPolicy(retry_on=KeyError), clock=clock)(fn)()
     assert RetryPolicy().should_retry(transient())
 
@@ -213,7 +213,7 @@ def test_no_sleep_past_the_deadline() -> None:
     errors = [RateLimitedError(retry_after=2.0), RateLimitedError(retry_after=2.0), transient()]
     fn = Flaky(*errors)
     policy = RetryPolicy(max_attempts=10, base_delay=0.1, jitter="none", deadline=3.0)
-    with pytest.raises(RateLimitedError) as info:
+    with pytest.raises(RateLimitedError, check=lambda e: e.code == "rate_limited") as info:
         retry(policy, clock=clock)(fn)()
     assert info.value is errors[1]
     assert clock.sleeps == [2.0]
@@ -229,7 +229,7 @@ def test_deadline_counts_time_spent_in_calls() -> None:
         raise transient()
 
     policy = RetryPolicy(max_attempts=10, base_delay=0.1, jitter="none", deadline=4.0)
-    with pytest.raises(HttpError):
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
         retry(policy, clock=clock)(slow)()
     # Calls run 0-1.5, 1.6-3.1 and 3.3-4.8; after that no attempt can start before 4.0.
     assert clock.sleeps == pytest.approx([0.1, 0.2])
@@ -286,13 +286,13 @@ def test_set_testing_caps_attempts_and_skips_sleeps() -> None:
     set_testing(True, attempts=2)
     assert is_testing()
     fn = Flaky(RateLimitedError(retry_after=100.0), transient(), transient())
-    with pytest.raises(HttpError):
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status"):
         retry(RetryPolicy(max_attempts=10, deadline=1.0), clock=clock)(fn)()
     assert fn.calls == 2
     assert clock.sleeps == []
     set_testing(False)
     assert not is_testing()
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, check=lambda e: e.code == "resilience.invalid_policy"):
         set_testing(True, attempts=0)
 
 
@@ -329,7 +329,7 @@ async def test_async_gives_up_with_original_error() -> None:
     async def always() -> None:
         raise errors.pop(0)
 
-    with pytest.raises(HttpError) as info:
+    with pytest.raises(HttpError, check=lambda e: e.code == "http.status") as info:
         await always()
     assert info.value is last
 
@@ -337,7 +337,7 @@ async def test_async_gives_up_with_original_error() -> None:
     async def invalid() -> None:
         raise ValidationError("no")
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, check=lambda e: e.code == "validation.invalid"):
         await invalid()
 
 
