@@ -34,7 +34,7 @@ def _display(key: str, value: object, *, reveal: bool) -> object:
     if is_secret_name(key) and value is not None:
         return MASK
     if isinstance(value, str) and _has_password(value):
-        from llm_infra.http import redact_url
+        from llm_infra.http._errors import redact_url
 
         return redact_url(value)
     if isinstance(value, list | tuple):

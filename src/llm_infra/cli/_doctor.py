@@ -62,7 +62,7 @@ def _display(url: str) -> str:
     """``url`` with credentials removed (only when it has some: ``memory://`` stays as written)."""
     if "://" not in url or ("@" not in url and "?" not in url):
         return url
-    from llm_infra.http import redact_url
+    from llm_infra.http._errors import redact_url
 
     return redact_url(url)
 
