@@ -20,12 +20,12 @@ def _class_names(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
 
 
-def _driver_error(service: str, operation: str, detail: str, transient: bool, area: str) -> ExternalError:
+def _driver_error(service: str, operation: str, detail: str, transient: bool, code: str) -> ExternalError:
     return ExternalError(
         f"{service} {operation} failed: {detail}",
         service=service,
         operation=operation,
-        code=f"{area}.{service}_unavailable" if transient else f"{area}.{service}_error",
+        code=code,
         retryable=transient,
     )
 
@@ -38,7 +38,8 @@ def redis_error(exc: BaseException, operation: str, *, area: str = "external") -
     reaches the message: a driver message may quote connection details.
     """
     transient = bool(_class_names(exc) & _REDIS_TRANSIENT) or isinstance(exc, OSError)
-    return _driver_error("redis", operation, type(exc).__name__, transient, area)
+    code = f"{area}.redis_unavailable" if transient else f"{area}.redis_error"
+    return _driver_error("redis", operation, type(exc).__name__, transient, code)
 
 
 def postgres_error(exc: BaseException, operation: str, *, area: str = "external") -> ExternalError:
@@ -51,7 +52,8 @@ def postgres_error(exc: BaseException, operation: str, *, area: str = "external"
     state = getattr(exc, "sqlstate", None)
     detail = type(exc).__name__ + (f" (SQLSTATE {state})" if state else "")
     transient = bool(_class_names(exc) & _PG_TRANSIENT) or isinstance(exc, OSError)
-    return _driver_error("postgres", operation, detail, transient, area)
+    code = f"{area}.postgres_unavailable" if transient else f"{area}.postgres_error"
+    return _driver_error("postgres", operation, detail, transient, code)
 
 
 def _from_redis(exc: BaseException) -> ExternalError:
