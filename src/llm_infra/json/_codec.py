@@ -19,6 +19,8 @@ except ImportError:  # pragma: no cover - exercised by the no-extras subprocess 
     np = None  # type: ignore[assignment]
 
 from llm_infra.errors import ConfigError, InfraError, SerializationError
+from llm_infra.json import _codes
+from llm_infra.json._patch import escape_token
 from llm_infra.secrets import MASK, Secret
 
 ORJSON_MAX_DEPTH: Final = 1024
@@ -40,7 +42,7 @@ def _non_finite_error(path: str) -> SerializationError:
         f"NaN and Infinity are not valid JSON (at {path or 'the document root'})",
         format="json",
         path=path or "",
-        code="json.non_finite",
+        code=_codes.NON_FINITE,
         remediation=["Replace non-finite numbers (e.g. with None) before encoding."],
     )
 
@@ -80,10 +82,6 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"Type is not JSON serializable: {type(obj).__module__}.{type(obj).__qualname__}")
 
 
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
 def find_non_finite(obj: Any) -> str | None:
     """Return the JSON Pointer of the first NaN/Infinity float in ``obj``, or None.
 
@@ -99,7 +97,7 @@ def find_non_finite(obj: Any) -> str | None:
             if not isfinite(value):
                 return path
         elif kind is dict or isinstance(value, Mapping):
-            stack.extend((v, f"{path}/{_escape(str(k))}") for k, v in value.items())
+            stack.extend((v, f"{path}/{escape_token(str(k))}") for k, v in value.items())
         elif kind is list or kind is tuple or isinstance(value, list | tuple):
             stack.extend((v, f"{path}/{i}") for i, v in enumerate(value))
         elif isinstance(value, float):
@@ -118,7 +116,7 @@ def _encode_error(exc: Exception) -> SerializationError:
     return SerializationError(
         f"cannot encode as JSON: {message}",
         format="json",
-        code="json.unserializable",
+        code=_codes.UNSERIALIZABLE,
         remediation=[
             "Pass dicts with str keys, lists, str, int (64-bit), float, bool, None, dataclasses, "
             "datetimes, UUIDs, enums or numpy arrays; convert anything else first.",
@@ -186,22 +184,20 @@ def _check_limits(max_depth: int, max_bytes: int | None) -> None:
         raise ConfigError(
             f"max_depth must be in 1..{ORJSON_MAX_DEPTH}, got {max_depth}",
             key="max_depth",
-            code="json.invalid_limit",
+            code=_codes.INVALID_LIMIT,
         )
     if max_bytes is not None and max_bytes < 0:
-        raise ConfigError("max_bytes must be >= 0", key="max_bytes", code="json.invalid_limit")
+        raise ConfigError("max_bytes must be >= 0", key="max_bytes", code=_codes.INVALID_LIMIT)
 
 
-def _decode_error(exc: orjson.JSONDecodeError, column_shift: int = 0) -> SerializationError:
+def _decode_error(exc: orjson.JSONDecodeError) -> SerializationError:
     line, column = exc.lineno, exc.colno
-    if line == 1:
-        column -= column_shift
     return SerializationError(
         f"invalid JSON at line {line}, column {column}: {exc.msg}",
         format="json",
         line=line,
         column=column,
-        code="json.invalid",
+        code=_codes.INVALID,
     )
 
 
@@ -212,7 +208,7 @@ def _too_deep(max_depth: int, line: int | None, column: int | None) -> Serializa
         format="json",
         line=line,
         column=column,
-        code="json.too_deep",
+        code=_codes.TOO_DEEP,
         context={"max_depth": max_depth},
     )
 
@@ -306,7 +302,7 @@ def _loads_checked(data: bytes | bytearray | memoryview | str, max_depth: int, m
             raise SerializationError(
                 f"JSON document exceeds max_bytes={max_bytes}",
                 format="json",
-                code="json.too_large",
+                code=_codes.TOO_LARGE,
                 context={"max_bytes": max_bytes},
             )
     if max_depth != DEFAULT_MAX_DEPTH and not 1 <= max_depth <= ORJSON_MAX_DEPTH:
