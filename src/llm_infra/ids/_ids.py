@@ -107,9 +107,6 @@ def uuid7() -> str:
 
 # --------------------------------------------------------------------------- ULID
 
-# Crockford base32, two characters per table lookup (13 lookups for the 130 bits of a ULID string).
-_encode_ulid = encode_ulid
-
 
 def ulid() -> str:
     """A ULID: 26 Crockford base32 characters, 48-bit millisecond time + 80 random bits.
@@ -119,7 +116,7 @@ def ulid() -> str:
 
     .. versionadded:: 0.1.0
     """
-    return _encode_ulid(DEFAULT_ULID.new_int())
+    return encode_ulid(DEFAULT_ULID.new_int())
 
 
 def new_error_id() -> str:
@@ -127,7 +124,7 @@ def new_error_id() -> str:
 
     .. versionadded:: 0.1.0
     """
-    return _encode_ulid(DEFAULT_ULID.new_int())
+    return encode_ulid(DEFAULT_ULID.new_int())
 
 
 # --------------------------------------------------------------------------- NanoID

@@ -34,6 +34,7 @@ _DecodeError = orjson.JSONDecodeError
 _EncodeError = orjson.JSONEncodeError
 _OPTIONS = (0, orjson.OPT_SORT_KEYS, orjson.OPT_INDENT_2, orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
 _NUMPY_OPTION = orjson.OPT_SERIALIZE_NUMPY
+_DEPTH_EXCEEDED = "depth limit exceeded"  # the message of orjson's JSONDecodeError at 1025 levels
 _NUMPY_COUNT_THRESHOLD = 16_384  # above this many bytes numpy counts brackets faster than bytes.count
 
 
@@ -192,6 +193,10 @@ def _check_limits(max_depth: int, max_bytes: int | None) -> None:
 
 def _decode_error(exc: orjson.JSONDecodeError) -> SerializationError:
     line, column = exc.lineno, exc.colno
+    if exc.msg == _DEPTH_EXCEEDED:
+        # orjson's own limit: past 1024 levels the document is too deep, not malformed. orjson
+        # points just past the opening bracket that went too deep; report that bracket itself.
+        return _too_deep(ORJSON_MAX_DEPTH, line, column - 1)
     return SerializationError(
         f"invalid JSON at line {line}, column {column}: {exc.msg}",
         format="json",
@@ -240,9 +245,11 @@ def _loads_bounded(data: bytes | bytearray | str, max_depth: int) -> Any:
         try:
             _loads(data)
         except _DecodeError as own:
-            raise _decode_error(own) from own
-        # The document alone is valid, so the wrapper only failed on depth. orjson points just
-        # past the opening bracket that went too deep; report that bracket itself.
+            if own.msg != _DEPTH_EXCEEDED:
+                raise _decode_error(own) from own
+        # The document alone is valid (or only deeper than orjson's 1024 levels), so the wrapper
+        # failed on depth. orjson points just past the opening bracket that went too deep;
+        # report that bracket itself.
         column = exc.colno - 1 - (levels if exc.lineno == 1 else 0)
         raise _too_deep(max_depth, exc.lineno, column) from exc
     # Each wrapper level must hold exactly one element, else the document closed a wrapper
