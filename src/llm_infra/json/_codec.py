@@ -197,25 +197,19 @@ def _decode_error(exc: orjson.JSONDecodeError) -> SerializationError:
         # orjson's own limit: past 1024 levels the document is too deep, not malformed. orjson
         # points just past the opening bracket that went too deep; report that bracket itself.
         return _too_deep(ORJSON_MAX_DEPTH, line, column - 1)
-    return SerializationError(
-        f"invalid JSON at line {line}, column {column}: {exc.msg}",
-        format="json",
-        line=line,
-        column=column,
-        code=_codes.INVALID,
-    )
+    return _located(f"invalid JSON at line {line}, column {column}: {exc.msg}", _codes.INVALID, line, column)
 
 
-def _too_deep(max_depth: int, line: int | None, column: int | None) -> SerializationError:
-    where = f" at line {line}, column {column}" if line is not None else ""
-    return SerializationError(
-        f"JSON nesting exceeds max_depth={max_depth}{where}",
-        format="json",
-        line=line,
-        column=column,
-        code=_codes.TOO_DEEP,
-        context={"max_depth": max_depth},
-    )
+def _too_deep(max_depth: int, line: int, column: int) -> SerializationError:
+    message = f"JSON nesting exceeds max_depth={max_depth} at line {line}, column {column}"
+    return _located(message, _codes.TOO_DEEP, line, column, context={"max_depth": max_depth})
+
+
+def _located(
+    message: str, code: str, line: int, column: int, context: dict[str, object] | None = None
+) -> SerializationError:
+    """A decoding error at a 1-based line and column (in characters)."""
+    return SerializationError(message, format="json", line=line, column=column, code=code, context=context)
 
 
 def _utf8_length(text: str) -> int:
