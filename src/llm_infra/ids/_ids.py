@@ -16,6 +16,7 @@ from typing import NamedTuple, final
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra._internal._ulid import DEFAULT_ULID, encode_ulid
 from llm_infra.errors import ConfigError, InfraError
+from llm_infra.ids import _codes
 
 # --------------------------------------------------------------------------- UUIDv4
 
@@ -28,7 +29,11 @@ def uuid4() -> str:
     raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 9562 variant
-    h = raw.hex()
+    return _hyphenate(raw.hex())
+
+
+def _hyphenate(h: str) -> str:
+    """32 hex digits in the canonical 8-4-4-4-12 UUID form."""
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -41,8 +46,7 @@ _UUID7_VERSION_VARIANT = (0x7 << 76) | (0b10 << 62)
 
 
 def _format_uuid(value: int) -> str:
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _hyphenate(f"{value:032x}")
 
 
 class _Uuid7Generator:
@@ -103,10 +107,6 @@ def uuid7() -> str:
 
 # --------------------------------------------------------------------------- ULID
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# Every 10-bit value as two Crockford characters: 13 lookups encode the 130 bits of a ULID string.
-_encode_ulid = encode_ulid
-
 
 def ulid() -> str:
     """A ULID: 26 Crockford base32 characters, 48-bit millisecond time + 80 random bits.
@@ -116,7 +116,7 @@ def ulid() -> str:
 
     .. versionadded:: 0.1.0
     """
-    return _encode_ulid(DEFAULT_ULID.new_int())
+    return encode_ulid(DEFAULT_ULID.new_int())
 
 
 def new_error_id() -> str:
@@ -124,7 +124,7 @@ def new_error_id() -> str:
 
     .. versionadded:: 0.1.0
     """
-    return _encode_ulid(DEFAULT_ULID.new_int())
+    return encode_ulid(DEFAULT_ULID.new_int())
 
 
 # --------------------------------------------------------------------------- NanoID
@@ -150,7 +150,7 @@ def nanoid(size: int = 21, *, alphabet: str | None = None) -> str:
     .. versionadded:: 0.1.0
     """
     if size < 1:
-        raise ConfigError(f"nanoid size must be >= 1, got {size}", key="size", code="ids.invalid_size")
+        raise ConfigError(f"nanoid size must be >= 1, got {size}", key="size", code=_codes.INVALID_SIZE)
     if alphabet is None:
         return os.urandom(size).translate(_NANOID_TABLE).decode("ascii")
     return _nanoid_custom(size, alphabet)
@@ -162,7 +162,7 @@ def _nanoid_custom(size: int, alphabet: str) -> str:
         raise ConfigError(
             "nanoid alphabet must have 2 to 256 distinct characters",
             key="alphabet",
-            code="ids.invalid_alphabet",
+            code=_codes.INVALID_ALPHABET,
         )
     mask = (1 << (n - 1).bit_length()) - 1
     out: list[str] = []
@@ -179,7 +179,7 @@ def _nanoid_custom(size: int, alphabet: str) -> str:
 # --------------------------------------------------------------------------- Snowflake
 
 DEFAULT_SNOWFLAKE_EPOCH_MS = 1_704_067_200_000
-"""2024-01-01T00:00:00Z, the epoch of the design's Rust implementation."""
+"""2024-01-01T00:00:00Z, the default Snowflake epoch."""
 
 _TIMESTAMP_BITS = 41
 _WORKER_BITS = 10
@@ -203,8 +203,8 @@ class SnowflakeParts(NamedTuple):
 class Snowflake:
     """64-bit time-ordered ids: 41 bits of milliseconds since ``epoch_ms``, 10 of worker, 12 of sequence.
 
-    Up to 4096 ids per millisecond per worker; the 4097th waits for the next millisecond (the
-    design's implementation let the sequence wrap and produced duplicates). Ids fit a signed
+    Up to 4096 ids per millisecond per worker; the 4097th waits for the next millisecond (a
+    sequence that wrapped around would repeat ids). Ids fit a signed
     64-bit integer until about 69 years after the epoch.
 
     Clock rollback: when the wall clock steps back by at most ``max_rollback_ms`` (default 10 ms,
@@ -249,13 +249,13 @@ class Snowflake:
             raise ConfigError(
                 f"worker_id must be in 0..{_MAX_WORKER}, got {worker_id}",
                 key="worker_id",
-                code="ids.invalid_worker",
+                code=_codes.INVALID_WORKER,
             )
         if epoch_ms < 0:
-            raise ConfigError("epoch_ms must be >= 0", key="epoch_ms", code="ids.invalid_epoch")
+            raise ConfigError("epoch_ms must be >= 0", key="epoch_ms", code=_codes.INVALID_EPOCH)
         if max_rollback_ms < 0:
             raise ConfigError(
-                "max_rollback_ms must be >= 0", key="max_rollback_ms", code="ids.invalid_rollback"
+                "max_rollback_ms must be >= 0", key="max_rollback_ms", code=_codes.INVALID_ROLLBACK
             )
         self._worker = worker_id
         self._epoch_ms = epoch_ms
@@ -288,7 +288,7 @@ class Snowflake:
             self._sleep((target_ms - now) / 1000)
         raise InfraError(
             "the clock did not advance while waiting for the next millisecond",
-            code="ids.clock_stalled",
+            code=_codes.CLOCK_STALLED,
             retryable=True,
         )
 
@@ -308,7 +308,7 @@ class Snowflake:
                 if step > self._max_rollback_ms:
                     raise InfraError(
                         f"the clock moved backwards by {step} ms; refusing to generate ids",
-                        code="ids.clock_rollback",
+                        code=_codes.CLOCK_ROLLBACK,
                         retry_after=step / 1000,
                         retryable=True,
                         remediation=["Check the host's time synchronisation (NTP)."],
@@ -322,9 +322,9 @@ class Snowflake:
                 sequence = 0
             elapsed = now - self._epoch_ms
             if elapsed < 0:
-                raise InfraError("the clock is before the Snowflake epoch", code="ids.clock_before_epoch")
+                raise InfraError("the clock is before the Snowflake epoch", code=_codes.CLOCK_BEFORE_EPOCH)
             if elapsed > _MAX_TIMESTAMP:
-                raise InfraError("the 41-bit Snowflake timestamp overflowed", code="ids.timestamp_overflow")
+                raise InfraError("the 41-bit Snowflake timestamp overflowed", code=_codes.TIMESTAMP_OVERFLOW)
             self._last_ms = now
             self._sequence = sequence
         return (elapsed << (_WORKER_BITS + _SEQUENCE_BITS)) | (self._worker << _SEQUENCE_BITS) | sequence

@@ -19,6 +19,8 @@ except ImportError:  # pragma: no cover - exercised by the no-extras subprocess 
     np = None  # type: ignore[assignment]
 
 from llm_infra.errors import ConfigError, InfraError, SerializationError
+from llm_infra.json import _codes
+from llm_infra.json._patch import escape_token
 from llm_infra.secrets import MASK, Secret
 
 ORJSON_MAX_DEPTH: Final = 1024
@@ -32,6 +34,7 @@ _DecodeError = orjson.JSONDecodeError
 _EncodeError = orjson.JSONEncodeError
 _OPTIONS = (0, orjson.OPT_SORT_KEYS, orjson.OPT_INDENT_2, orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
 _NUMPY_OPTION = orjson.OPT_SERIALIZE_NUMPY
+_DEPTH_EXCEEDED = "depth limit exceeded"  # the message of orjson's JSONDecodeError at 1025 levels
 _NUMPY_COUNT_THRESHOLD = 16_384  # above this many bytes numpy counts brackets faster than bytes.count
 
 
@@ -40,7 +43,7 @@ def _non_finite_error(path: str) -> SerializationError:
         f"NaN and Infinity are not valid JSON (at {path or 'the document root'})",
         format="json",
         path=path or "",
-        code="json.non_finite",
+        code=_codes.NON_FINITE,
         remediation=["Replace non-finite numbers (e.g. with None) before encoding."],
     )
 
@@ -80,10 +83,6 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"Type is not JSON serializable: {type(obj).__module__}.{type(obj).__qualname__}")
 
 
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
 def find_non_finite(obj: Any) -> str | None:
     """Return the JSON Pointer of the first NaN/Infinity float in ``obj``, or None.
 
@@ -99,7 +98,7 @@ def find_non_finite(obj: Any) -> str | None:
             if not isfinite(value):
                 return path
         elif kind is dict or isinstance(value, Mapping):
-            stack.extend((v, f"{path}/{_escape(str(k))}") for k, v in value.items())
+            stack.extend((v, f"{path}/{escape_token(str(k))}") for k, v in value.items())
         elif kind is list or kind is tuple or isinstance(value, list | tuple):
             stack.extend((v, f"{path}/{i}") for i, v in enumerate(value))
         elif isinstance(value, float):
@@ -118,7 +117,7 @@ def _encode_error(exc: Exception) -> SerializationError:
     return SerializationError(
         f"cannot encode as JSON: {message}",
         format="json",
-        code="json.unserializable",
+        code=_codes.UNSERIALIZABLE,
         remediation=[
             "Pass dicts with str keys, lists, str, int (64-bit), float, bool, None, dataclasses, "
             "datetimes, UUIDs, enums or numpy arrays; convert anything else first.",
@@ -186,35 +185,31 @@ def _check_limits(max_depth: int, max_bytes: int | None) -> None:
         raise ConfigError(
             f"max_depth must be in 1..{ORJSON_MAX_DEPTH}, got {max_depth}",
             key="max_depth",
-            code="json.invalid_limit",
+            code=_codes.INVALID_LIMIT,
         )
     if max_bytes is not None and max_bytes < 0:
-        raise ConfigError("max_bytes must be >= 0", key="max_bytes", code="json.invalid_limit")
+        raise ConfigError("max_bytes must be >= 0", key="max_bytes", code=_codes.INVALID_LIMIT)
 
 
-def _decode_error(exc: orjson.JSONDecodeError, column_shift: int = 0) -> SerializationError:
+def _decode_error(exc: orjson.JSONDecodeError) -> SerializationError:
     line, column = exc.lineno, exc.colno
-    if line == 1:
-        column -= column_shift
-    return SerializationError(
-        f"invalid JSON at line {line}, column {column}: {exc.msg}",
-        format="json",
-        line=line,
-        column=column,
-        code="json.invalid",
-    )
+    if exc.msg == _DEPTH_EXCEEDED:
+        # orjson's own limit: past 1024 levels the document is too deep, not malformed. orjson
+        # points just past the opening bracket that went too deep; report that bracket itself.
+        return _too_deep(ORJSON_MAX_DEPTH, line, column - 1)
+    return _located(f"invalid JSON at line {line}, column {column}: {exc.msg}", _codes.INVALID, line, column)
 
 
-def _too_deep(max_depth: int, line: int | None, column: int | None) -> SerializationError:
-    where = f" at line {line}, column {column}" if line is not None else ""
-    return SerializationError(
-        f"JSON nesting exceeds max_depth={max_depth}{where}",
-        format="json",
-        line=line,
-        column=column,
-        code="json.too_deep",
-        context={"max_depth": max_depth},
-    )
+def _too_deep(max_depth: int, line: int, column: int) -> SerializationError:
+    message = f"JSON nesting exceeds max_depth={max_depth} at line {line}, column {column}"
+    return _located(message, _codes.TOO_DEEP, line, column, context={"max_depth": max_depth})
+
+
+def _located(
+    message: str, code: str, line: int, column: int, context: dict[str, object] | None = None
+) -> SerializationError:
+    """A decoding error at a 1-based line and column (in characters)."""
+    return SerializationError(message, format="json", line=line, column=column, code=code, context=context)
 
 
 def _utf8_length(text: str) -> int:
@@ -244,9 +239,11 @@ def _loads_bounded(data: bytes | bytearray | str, max_depth: int) -> Any:
         try:
             _loads(data)
         except _DecodeError as own:
-            raise _decode_error(own) from own
-        # The document alone is valid, so the wrapper only failed on depth. orjson points just
-        # past the opening bracket that went too deep; report that bracket itself.
+            if own.msg != _DEPTH_EXCEEDED:
+                raise _decode_error(own) from own
+        # The document alone is valid (or only deeper than orjson's 1024 levels), so the wrapper
+        # failed on depth. orjson points just past the opening bracket that went too deep;
+        # report that bracket itself.
         column = exc.colno - 1 - (levels if exc.lineno == 1 else 0)
         raise _too_deep(max_depth, exc.lineno, column) from exc
     # Each wrapper level must hold exactly one element, else the document closed a wrapper
@@ -306,7 +303,7 @@ def _loads_checked(data: bytes | bytearray | memoryview | str, max_depth: int, m
             raise SerializationError(
                 f"JSON document exceeds max_bytes={max_bytes}",
                 format="json",
-                code="json.too_large",
+                code=_codes.TOO_LARGE,
                 context={"max_bytes": max_bytes},
             )
     if max_depth != DEFAULT_MAX_DEPTH and not 1 <= max_depth <= ORJSON_MAX_DEPTH:

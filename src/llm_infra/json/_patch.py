@@ -7,6 +7,7 @@ from typing import Any, Final, Literal
 from urllib.parse import unquote
 
 from llm_infra.errors import NotFoundError, ValidationError
+from llm_infra.json import _codes
 
 _MISSING: Final[Any] = object()
 
@@ -42,7 +43,7 @@ def _invalid(pointer: str, why: str) -> ValidationError:
         field="pointer",
         expected="an RFC 6901 JSON Pointer such as '/a/0/b'",
         actual=pointer,
-        code="json.invalid_pointer",
+        code=_codes.INVALID_POINTER,
     )
 
 
@@ -88,7 +89,7 @@ def _not_found(pointer: str, why: str) -> NotFoundError:
         f"JSON Pointer {pointer!r} does not resolve: {why}",
         resource_type="json_pointer",
         resource_id=pointer,
-        code="json.pointer_not_found",
+        code=_codes.POINTER_NOT_FOUND,
     )
 
 

@@ -8,20 +8,23 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, final
 from urllib.parse import SplitResult, urlsplit
 
 from llm_infra.errors import ValidationError
+from llm_infra.validation import _codes
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler
     from pydantic_core import CoreSchema
 
 
-def _type_error(field: str | None, expected: str, value: object) -> ValidationError:
+def _invalid(code: str, field: str | None, problem: str, *, expected: str, actual: str) -> ValidationError:
+    """The error of every validated type: ``"<field> <problem>"`` with ``expected`` and ``actual``."""
     return ValidationError(
-        f"{field or 'value'} must be {expected}, got {type(value).__name__}",
-        field=field,
-        expected=expected,
-        actual=type(value).__name__,
-        code="validation.type",
+        f"{field or 'value'} {problem}", field=field, expected=expected, actual=actual, code=code
     )
+
+
+def _type_error(field: str | None, expected: str, value: object) -> ValidationError:
+    actual = type(value).__name__
+    return _invalid(_codes.TYPE, field, f"must be {expected}, got {actual}", expected=expected, actual=actual)
 
 
 def _require_str(value: object, field: str | None) -> str:
@@ -40,6 +43,11 @@ class _PydanticStr(str):
         from pydantic_core import core_schema
 
         return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
+
+    @property
+    def value(self) -> str:
+        """The plain ``str``."""
+        return str.__str__(self)
 
 
 @final
@@ -62,26 +70,19 @@ class NonEmptyString(_PydanticStr):
     def __new__(cls, value: object, *, field: str | None = None) -> NonEmptyString:
         text = _require_str(value, field)
         if not text.strip():
-            raise ValidationError(
-                f"{field or 'value'} must not be empty",
-                field=field,
+            raise _invalid(
+                _codes.EMPTY,
+                field,
+                "must not be empty",
                 expected="non-empty string",
                 actual="empty string" if not text else "whitespace only",
-                code="validation.empty",
             )
         return super().__new__(cls, text)
-
-    @property
-    def value(self) -> str:
-        """The plain ``str``."""
-        return str.__str__(self)
 
 
 @final
 class BoundedString(_PydanticStr):
     """A ``str`` whose length in characters (code points, not bytes) lies in a range.
-
-    The design's version counted UTF-8 bytes while documenting characters; this counts characters.
 
     Args:
         value: the string.
@@ -104,27 +105,22 @@ class BoundedString(_PydanticStr):
         text = _require_str(value, field)
         length = len(text)
         if length > max_length:
-            raise ValidationError(
-                f"{field or 'value'} is {length} characters long, more than {max_length}",
-                field=field,
+            raise _invalid(
+                _codes.TOO_LONG,
+                field,
+                f"is {length} characters long, more than {max_length}",
                 expected=f"<= {max_length} characters",
                 actual=f"{length} characters",
-                code="validation.too_long",
             )
         if length < min_length:
-            raise ValidationError(
-                f"{field or 'value'} is {length} characters long, fewer than {min_length}",
-                field=field,
+            raise _invalid(
+                _codes.TOO_SHORT,
+                field,
+                f"is {length} characters long, fewer than {min_length}",
                 expected=f">= {min_length} characters",
                 actual=f"{length} characters",
-                code="validation.too_short",
             )
         return super().__new__(cls, text)
-
-    @property
-    def value(self) -> str:
-        """The plain ``str``."""
-        return str.__str__(self)
 
 
 # The WHATWG HTML "valid e-mail address" production: what browsers accept in <input type=email>.
@@ -141,8 +137,8 @@ _LOCAL_MAX: Final = 64
 class Email(_PydanticStr):
     """An e-mail address valid by the WHATWG HTML rule, at most 254 characters (local part <= 64).
 
-    ASCII only: convert internationalised domains with the ``idna`` codec first. The design's
-    check (contains ``@``, length >= 3) accepted ``"@@@"``.
+    ASCII only: convert internationalised domains with the ``idna`` codec first. A bare
+    "contains ``@``" check is not enough: ``"@@@"`` is rejected.
 
     Raises:
         ValidationError: ``validation.invalid_email`` (``expected="e-mail address"``).
@@ -156,12 +152,12 @@ class Email(_PydanticStr):
         text = _require_str(value, field)
         local, _, _domain = text.rpartition("@")
         if len(text) > _EMAIL_MAX or len(local) > _LOCAL_MAX or _EMAIL_RE.fullmatch(text) is None:
-            raise ValidationError(
-                f"{field or 'value'} is not a valid e-mail address",
-                field=field,
+            raise _invalid(
+                _codes.INVALID_EMAIL,
+                field,
+                "is not a valid e-mail address",
                 expected="e-mail address (local@domain, ASCII, <= 254 characters)",
                 actual=f"{len(text)} characters, {text.count('@')} '@'",
-                code="validation.invalid_email",
             )
         return super().__new__(cls, text)
 
@@ -174,11 +170,6 @@ class Email(_PydanticStr):
     def domain(self) -> str:
         """The part after ``@``."""
         return self.rpartition("@")[2]
-
-    @property
-    def value(self) -> str:
-        """The plain ``str``."""
-        return str.__str__(self)
 
 
 _CONTROL_OR_SPACE: Final = re.compile(r"[\x00-\x20\x7f]")
@@ -222,12 +213,12 @@ class Url(_PydanticStr):
         text = _require_str(value, field)
         problem = cls._problem(text, schemes, max_length)
         if problem is not None:
-            raise ValidationError(
-                f"{field or 'value'} is not a valid URL: {problem}",
-                field=field,
+            raise _invalid(
+                _codes.INVALID_URL,
+                field,
+                f"is not a valid URL: {problem}",
                 expected=f"absolute URL with scheme {'/'.join(sorted(schemes))} and a host",
                 actual=_redact_userinfo(text),
-                code="validation.invalid_url",
             )
         return super().__new__(cls, text)
 
@@ -275,11 +266,6 @@ class Url(_PydanticStr):
         """The path component."""
         return self._split().path
 
-    @property
-    def value(self) -> str:
-        """The plain ``str``."""
-        return str.__str__(self)
-
 
 @final
 class Dimensions(int):
@@ -306,12 +292,12 @@ class Dimensions(int):
         except TypeError:
             raise _type_error(field, "an integer", value) from None
         if not cls.MIN <= number <= cls.MAX:
-            raise ValidationError(
-                f"{field or 'value'} must be between {cls.MIN} and {cls.MAX}, got {number}",
-                field=field,
+            raise _invalid(
+                _codes.OUT_OF_RANGE,
+                field,
+                f"must be between {cls.MIN} and {cls.MAX}, got {number}",
                 expected=f"{cls.MIN}-{cls.MAX}",
                 actual=str(number),
-                code="validation.out_of_range",
             )
         return super().__new__(cls, number)
 

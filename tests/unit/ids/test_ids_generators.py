@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -14,9 +15,10 @@ from hypothesis import strategies as st
 from llm_infra import ids
 from llm_infra._internal._ulid import encode_ulid
 from llm_infra.errors import ConfigError, InfraError
-from llm_infra.ids._ids import _encode_ulid, _Uuid7Generator
+from llm_infra.ids._ids import _Uuid7Generator
 from llm_infra.testing import FakeClock
 
+CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CROCKFORD = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -84,11 +86,26 @@ def test_error_ids_share_the_ulid_stream() -> None:
     assert CROCKFORD.match(a)
 
 
+def _reference_ulid(value: int) -> str:
+    """Crockford base32 one 5-bit group at a time: 26 characters hold the 128 bits (top 2 bits 0)."""
+    return "".join(CROCKFORD_ALPHABET[(value >> (125 - 5 * i)) & 31] for i in range(26))
+
+
 @given(st.integers(min_value=0, max_value=(1 << 128) - 1))
 @settings(max_examples=200)
 def test_fast_ulid_encoding_matches_reference(value: int) -> None:
-    """The table-driven ULID encoder agrees with the reference encoder for any 128-bit value."""
-    assert _encode_ulid(value) == encode_ulid(value)
+    """The table-driven ULID encoder agrees with a bit-by-bit reference for any 128-bit value."""
+    assert encode_ulid(value) == _reference_ulid(value)
+
+
+def test_ulid_carries_the_current_millisecond() -> None:
+    """The first 48 bits of a ulid are the Unix time in ms; ulid strings sort like their integers."""
+    before = time.time_ns() // 1_000_000
+    value = ids.ulid()
+    after = time.time_ns() // 1_000_000
+    number = sum(CROCKFORD_ALPHABET.index(ch) << (125 - 5 * i) for i, ch in enumerate(value))
+    assert _reference_ulid(number) == value
+    assert before <= number >> 80 <= after + 1  # +1: a monotonic bump within one millisecond
 
 
 @pytest.mark.parametrize("size", [1, 5, 21, 64])
@@ -114,11 +131,22 @@ def test_nanoid_custom_alphabet(size: int, alphabet: str) -> None:
     assert set(value) <= set(alphabet)
 
 
-@pytest.mark.parametrize(("size", "alphabet"), [(0, None), (-1, None), (5, "a"), (5, "aab"), (5, "x" * 300)])
-def test_nanoid_rejects_bad_arguments(size: int, alphabet: str | None) -> None:
+@pytest.mark.parametrize(
+    ("size", "alphabet", "code"),
+    [
+        (0, None, "ids.invalid_size"),
+        (-1, None, "ids.invalid_size"),
+        (0, "abc", "ids.invalid_size"),
+        (5, "a", "ids.invalid_alphabet"),
+        (5, "aab", "ids.invalid_alphabet"),
+        (5, "x" * 300, "ids.invalid_alphabet"),
+    ],
+)
+def test_nanoid_rejects_bad_arguments(size: int, alphabet: str | None, code: str) -> None:
     """A size below one or an invalid alphabet raises ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:
         ids.nanoid(size, alphabet=alphabet)
+    assert info.value.code == code
 
 
 # --------------------------------------------------------------------------- Snowflake
@@ -214,13 +242,21 @@ def test_snowflake_stalled_clock_is_reported() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"worker_id": -1}, {"worker_id": 1024}, {"epoch_ms": -5}, {"max_rollback_ms": -1}]
+    ("kwargs", "code"),
+    [
+        ({"worker_id": -1}, "ids.invalid_worker"),
+        ({"worker_id": 1024}, "ids.invalid_worker"),
+        ({"epoch_ms": -5}, "ids.invalid_epoch"),
+        ({"max_rollback_ms": -1}, "ids.invalid_rollback"),
+    ],
 )
-def test_snowflake_rejects_bad_configuration(kwargs: dict[str, int]) -> None:
+def test_snowflake_rejects_bad_configuration(kwargs: dict[str, int], code: str) -> None:
     """Out-of-range worker ids, negative epochs and tolerances raise ConfigError."""
     args = {"worker_id": 1} | kwargs
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:
         ids.Snowflake(**args)
+    assert info.value.code == code
+    assert info.value.key == next(iter(kwargs))
 
 
 def test_snowflake_real_clock_defaults() -> None:

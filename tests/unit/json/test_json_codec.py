@@ -88,14 +88,16 @@ def test_decode_errors_carry_line_and_column(text: str, line: int, column: int) 
 @pytest.mark.parametrize("text", ["NaN", "[Infinity]", "[-Infinity]", "[1e400]", '{"a": NaN}'])
 def test_nan_and_infinity_rejected_on_input(text: str) -> None:
     """NaN/Infinity literals and overflowing numbers are refused."""
-    with pytest.raises(SerializationError):
+    with pytest.raises(SerializationError) as info:
         json.loads(text)
+    assert info.value.code == "json.invalid"
 
 
 def test_invalid_utf8_rejected() -> None:
     """Bytes that are not UTF-8 raise SerializationError."""
-    with pytest.raises(SerializationError):
+    with pytest.raises(SerializationError) as info:
         json.loads(b'"\xff"')
+    assert info.value.code == "json.invalid"
 
 
 def nested(depth: int, pad: int = 0) -> str:
@@ -126,31 +128,55 @@ def test_depth_limit_with_objects_and_strings(as_bytes: bool) -> None:
     text = '["[[[[[[[[[[[[", ' + deep + "]"
     data: bytes | str = text.encode() if as_bytes else text
     assert json.loads(data, max_depth=11)
-    with pytest.raises(SerializationError):
+    with pytest.raises(SerializationError) as info:
         json.loads(data, max_depth=10)
+    assert info.value.code == "json.too_deep"
 
 
 def test_custom_depth_limits() -> None:
     """max_depth of 1 admits a flat array; 1024 is orjson's own limit."""
     assert json.loads("[1, 2]", max_depth=1) == [1, 2]
-    with pytest.raises(SerializationError):
+    with pytest.raises(SerializationError) as info:
         json.loads("[[1]]", max_depth=1)
+    assert info.value.code == "json.too_deep"
     assert json.loads(nested(1024), max_depth=1024)
-    with pytest.raises(SerializationError):
+    with pytest.raises(SerializationError) as info:
         json.loads(nested(1025), max_depth=1024)
+    assert info.value.code == "json.too_deep"
+    assert (info.value.line, info.value.column) == (1, 1025)
+
+
+@pytest.mark.parametrize("max_depth", [10, 512, 1024])
+@pytest.mark.parametrize("as_bytes", [True, False])
+def test_nesting_beyond_orjson_limit_is_too_deep(max_depth: int, as_bytes: bool) -> None:
+    """Regression: past 1024 levels the error was json.invalid ("depth limit exceeded"), whatever max_depth.
+
+    It is json.too_deep, pointing at the first bracket deeper than max_depth.
+    """
+    text = '{"a": ' + nested(1500) + "}"
+    with pytest.raises(SerializationError) as info:
+        json.loads(text.encode() if as_bytes else text, max_depth=max_depth)
+    assert info.value.code == "json.too_deep"
+    assert info.value.context.attributes["max_depth"] == max_depth
+    # The object is level 1, so the max_depth-th "[" (column 6 + max_depth) is the first too deep.
+    assert (info.value.line, info.value.column) == (1, 6 + max_depth)
 
 
 @pytest.mark.parametrize("limit", [0, 1025, -3])
 def test_bad_depth_limit_is_a_config_error(limit: int) -> None:
     """A max_depth outside 1..1024 raises ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:
         json.loads("[]", max_depth=limit)
+    assert info.value.code == "json.invalid_limit"
+    assert info.value.key == "max_depth"
 
 
 def test_negative_max_bytes_is_a_config_error() -> None:
     """A negative max_bytes raises ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:
         json.loads("[]", max_bytes=-1)
+    assert info.value.code == "json.invalid_limit"
+    assert info.value.key == "max_bytes"
 
 
 def test_invalid_document_that_looks_deep_reports_its_own_error() -> None:
@@ -291,8 +317,9 @@ def test_cycles_are_refused() -> None:
     """A self-referencing list raises SerializationError instead of crashing."""
     loop: list[Any] = []
     loop.append(loop)
-    with pytest.raises(SerializationError):
+    with pytest.raises(SerializationError) as info:
         json.dumps(loop)
+    assert info.value.code == "json.unserializable"
 
 
 @pytest.mark.parametrize(
@@ -357,6 +384,7 @@ def test_serialization_errors_are_infra_errors() -> None:
     """The json errors belong to the InfraError tree with kind serialization."""
     with pytest.raises(InfraError) as info:
         json.loads("{")
+    assert info.value.code == "json.invalid"
     assert info.value.kind == "serialization"
 
 

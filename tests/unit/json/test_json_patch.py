@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm_infra import json
-from llm_infra.errors import NotFoundError, ValidationError
+from llm_infra.errors import InfraError, NotFoundError, ValidationError
 
 RFC7386_EXAMPLES = [
     ({"a": "b"}, {"a": "c"}, {"a": "c"}),
@@ -130,18 +130,19 @@ def test_pointer_set() -> None:
 
 
 @pytest.mark.parametrize(
-    ("pointer", "error"),
+    ("pointer", "error", "code"),
     [
-        ("/nope/x", NotFoundError),
-        ("/a/b/9", NotFoundError),
-        ("/a/b/01", ValidationError),
-        ("/s/x", NotFoundError),
+        ("/nope/x", NotFoundError, "json.pointer_not_found"),
+        ("/a/b/9", NotFoundError, "json.pointer_not_found"),
+        ("/a/b/01", ValidationError, "json.invalid_pointer"),
+        ("/s/x", NotFoundError, "json.pointer_not_found"),
     ],
 )
-def test_pointer_set_errors(pointer: str, error: type[Exception]) -> None:
+def test_pointer_set_errors(pointer: str, error: type[InfraError], code: str) -> None:
     """Setting under a missing parent, past the end or into a scalar fails clearly."""
-    with pytest.raises(error):
+    with pytest.raises(error) as info:
         json.pointer_set({"a": {"b": [1]}, "s": "str"}, pointer, 0)
+    assert info.value.code == code
 
 
 def apply_changes(doc: Any, changes: list[json.JsonChange]) -> Any:

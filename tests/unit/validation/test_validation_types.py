@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pydantic
 import pytest
@@ -68,8 +70,9 @@ def test_bounded_string_min_length() -> None:
         BoundedString("ab", 10, min_length=3)
     assert info.value.code == "validation.too_short"
     assert info.value.expected == ">= 3 characters"
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as info:
         BoundedString(3, 10)
+    assert info.value.code == "validation.type"
 
 
 @given(st.text(max_size=30), st.integers(0, 30))
@@ -79,8 +82,9 @@ def test_bounded_string_property(text: str, limit: int) -> None:
     if len(text) <= limit:
         assert BoundedString(text, limit) == text
     else:
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError) as info:
             BoundedString(text, limit)
+        assert info.value.code == "validation.too_long"
 
 
 @pytest.mark.parametrize(
@@ -174,6 +178,7 @@ def test_url_custom_schemes_and_credentials_redacted() -> None:
     assert Url("redis://localhost:6379/0", schemes=("redis",)).port == 6379
     with pytest.raises(ValidationError) as info:
         Url("ftp://user:hunter2@host/x")
+    assert info.value.code == "validation.invalid_url"
     assert "hunter2" not in str(info.value.actual)
     assert "hunter2" not in info.value.message
     assert info.value.actual == "ftp://***@host"
@@ -222,7 +227,16 @@ def test_pydantic_fields() -> None:
     m = Model(name="n", email="a@b.co", url="https://x.org", dims=3)
     assert isinstance(m.email, Email)
     assert isinstance(m.dims, Dimensions)
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(pydantic.ValidationError) as info:
         Model(name=" ", email="a@b.co", url="https://x.org", dims=3)
-    with pytest.raises(pydantic.ValidationError):
+    assert [_cause_code(e) for e in info.value.errors()] == ["validation.empty"]
+    with pytest.raises(pydantic.ValidationError) as info:
         Model(name="n", email="a@b.co", url="https://x.org", dims=0)
+    assert [_cause_code(e) for e in info.value.errors()] == ["validation.out_of_range"]
+
+
+def _cause_code(error: Any) -> str:
+    """The code of the ``ValidationError`` that pydantic wrapped into one of its error entries."""
+    cause = error["ctx"]["error"]
+    assert isinstance(cause, ValidationError)
+    return cause.code
