@@ -29,7 +29,7 @@ import yaml
 
 from llm_infra.config._tree import Path
 from llm_infra.errors import ConfigError, SerializationError
-from llm_infra.secrets import MASK
+from llm_infra.secrets import MASK, is_secret_name
 
 Format = Literal["toml", "json", "yaml"]
 
@@ -40,7 +40,6 @@ YAML_MAX_NODES = 100_000
 """Most nodes a YAML configuration document may expand to (aliases counted at full size)."""
 
 _EXTENSIONS: dict[str, Format] = {".toml": "toml", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
-_SECRETISH = re.compile(r"(?i)pass|secret|token|key|credential|auth|cookie|signature|private|dsn")
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_END = re.compile(r"\s*\(at end of document\)$")
 _PAIR_KEY = re.compile(r"""("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_.\-]+)\s*[:=]""")
@@ -272,7 +271,7 @@ def redact_line(line: str, secret_names: Collection[str]) -> str:
     for match in _PAIR_KEY.finditer(line):
         key = match.group(1).strip("\"'")
         leaf = key.rsplit(".", 1)[-1]
-        if _SECRETISH.search(leaf) or leaf in secret_names:
+        if is_secret_name(leaf) or leaf in secret_names:
             return line[: match.end()] + " " + MASK
     return line
 
