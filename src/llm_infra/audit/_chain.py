@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, final
 
+from llm_infra.audit import _codes as codes
 from llm_infra.audit._events import SecurityEvent
 from llm_infra.errors import ConfigError, InfraError, IoError
 from llm_infra.secrets import Secret
@@ -46,7 +47,7 @@ def _key_bytes(key: bytes | str | Secret[bytes] | Secret[str]) -> Secret[bytes]:
         raise ConfigError(
             f"the audit chain key must be at least {_MIN_KEY} bytes",
             key="key",
-            code="audit.weak_key",
+            code=codes.WEAK_KEY,
             remediation=["generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"],
         )
     return Secret(bytes(raw))
@@ -357,7 +358,7 @@ class HashChainedFileSink:
                 "the audit chain head does not verify; run verify_chain",
                 operation="open",
                 path=str(self._path),
-                code="audit.chain_corrupt",
+                code=codes.CHAIN_CORRUPT,
             )
         if not line:
             count, prev = 0, _genesis(self._key)
@@ -371,7 +372,7 @@ class HashChainedFileSink:
                     "the last audit chain record does not verify; run verify_chain",
                     operation="open",
                     path=str(self._path),
-                    code="audit.chain_corrupt",
+                    code=codes.CHAIN_CORRUPT,
                 )
             count, prev = record["seq"] + 1, record["mac"]
         if isinstance(head, ChainHead) and head.count > count:
@@ -379,7 +380,7 @@ class HashChainedFileSink:
                 f"the audit chain has {count} records but its head says {head.count}: it was truncated",
                 operation="open",
                 path=str(self._path),
-                code="audit.chain_truncated",
+                code=codes.CHAIN_TRUNCATED,
             )
         if not isinstance(head, ChainHead) or head.count != count:
             self._write_head(count, prev)

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, final
 
 from llm_infra._internal._ulid import new_ulid
+from llm_infra.audit import _codes as codes
 from llm_infra.errors import ValidationError
 from llm_infra.secrets import Secret
 
@@ -78,7 +79,7 @@ def _bad(field_name: str, message: str, expected: str | None = None) -> Validati
         f"invalid audit event field {field_name!r}: {message}",
         field=field_name,
         expected=expected,
-        code="audit.invalid_event",
+        code=codes.INVALID_EVENT,
     )
 
 
@@ -313,7 +314,7 @@ def hash_config_value(value: object, key: bytes | Secret[bytes] | Secret[str] | 
             f"the config hash key must be at least {_MIN_HASH_KEY} bytes",
             field="key",
             expected=f">= {_MIN_HASH_KEY} bytes",
-            code="audit.weak_key",
+            code=codes.WEAK_KEY,
         )
     return "hmac-sha256:" + hmac.new(key_bytes, _value_bytes(value), hashlib.sha256).hexdigest()
 

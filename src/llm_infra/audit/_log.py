@@ -17,6 +17,7 @@ from typing import Any, final
 
 from opentelemetry import metrics
 
+from llm_infra.audit import _codes as codes
 from llm_infra.audit._events import SecurityEvent, event_from_dict
 from llm_infra.audit._sinks import AuditSink, encode_event
 from llm_infra.errors import ConfigError, InfraError, ValidationError
@@ -167,7 +168,7 @@ class SecurityAuditLog:
     ) -> None:
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
             raise ConfigError(
-                "buffer_size must be a positive int", key="buffer_size", code="audit.invalid_option"
+                "buffer_size must be a positive int", key="buffer_size", code=codes.INVALID_OPTION
             )
         if flush_interval is not None and (
             isinstance(flush_interval, bool)
@@ -177,7 +178,7 @@ class SecurityAuditLog:
             raise ConfigError(
                 "flush_interval must be a positive number of seconds or None",
                 key="flush_interval",
-                code="audit.invalid_option",
+                code=codes.INVALID_OPTION,
             )
         self._sinks: tuple[AuditSink, ...] = tuple(sinks)
         names = [s.name for s in self._sinks]
@@ -185,7 +186,7 @@ class SecurityAuditLog:
             raise ConfigError(
                 "every audit sink needs a distinct name (spilled events are routed by name)",
                 key="sinks",
-                code="audit.invalid_option",
+                code=codes.INVALID_OPTION,
             )
         self._buffer_size = buffer_size
         self._threshold = max(1, buffer_size // 2)
@@ -223,7 +224,7 @@ class SecurityAuditLog:
                 field="event",
                 expected="SecurityEvent",
                 actual=type(event).__name__,
-                code="audit.invalid_event",
+                code=codes.INVALID_EVENT,
             )
         self._logger.log(event.level, "%s", encode_event(event).decode(), extra={"audit_event": event})
         _events_counter.add(1, {"type": event.event_type})

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, ParamSpec, TypeVar, cast
 
+from llm_infra.cache import _codes as codes
 from llm_infra.cache._ttl import check_ttl
 from llm_infra.errors import ConfigError
 
@@ -57,7 +58,7 @@ def _cache_ops(cache: Any, want_async: bool) -> tuple[Callable[..., Any], Callab
             raise ConfigError(
                 "a sync function cannot be cached in a cache with an async level",
                 key="cache",
-                code="cache.async_backend",
+                code=codes.ASYNC_BACKEND,
             )
         return cache.aget, cache.aset, True
     get, set_ = cache.get, cache.set
@@ -66,7 +67,7 @@ def _cache_ops(cache: Any, want_async: bool) -> tuple[Callable[..., Any], Callab
         raise ConfigError(
             f"a sync function cannot be cached in an async cache ({type(cache).__name__})",
             key="cache",
-            code="cache.async_backend",
+            code=codes.ASYNC_BACKEND,
         )
     return get, set_, is_async
 

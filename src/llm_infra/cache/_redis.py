@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._lazy import require
+from llm_infra.cache import _codes as codes
 from llm_infra.cache._metrics import retire, track
 from llm_infra.cache._ttl import CacheStats, check_ttl
 from llm_infra.errors import ConfigError, ExternalError, InfraError, ValidationError
@@ -28,7 +29,7 @@ def _redis_error(exc: Exception, operation: str) -> ExternalError:
         f"redis {operation} failed: {type(exc).__name__}",
         service="redis",
         operation=operation,
-        code="cache.redis_unavailable" if transient else "cache.redis_error",
+        code=codes.REDIS_UNAVAILABLE if transient else "cache.redis_error",
         retryable=transient,
     )
 
@@ -87,12 +88,12 @@ class RedisCache:
         try:
             self._default_ttl = check_ttl(default_ttl, "default_ttl")
         except ValidationError as exc:
-            raise ConfigError(exc.message, key="default_ttl", code="cache.invalid_ttl") from exc
+            raise ConfigError(exc.message, key="default_ttl", code=codes.INVALID_TTL) from exc
         rexc = require("redis.exceptions", "redis")
         self._errors: tuple[type[Exception], ...] = (rexc.RedisError, OSError)
         if client is None:
             if not url:
-                raise ConfigError("RedisCache needs url= or client=", key="url", code="cache.no_backend")
+                raise ConfigError("RedisCache needs url= or client=", key="url", code=codes.NO_BACKEND)
             aioredis = require("redis.asyncio", "redis")
             client = aioredis.Redis.from_url(url)
             self._owns_client = True

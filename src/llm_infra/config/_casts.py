@@ -274,3 +274,15 @@ class StrMap:
 
 str_map = StrMap()
 """A cast accepting a ``str -> str`` mapping or ``"k=v,k2=v2"``; returns a read-only mapping."""
+
+
+def reads_text(cast: object) -> bool:
+    """Whether ``cast`` converts text itself (a scalar type): environment values then stay strings."""
+    if cast in _STRICT or cast in _STRICT.values():
+        return True
+    return isinstance(cast, OneOf | IntRange | FloatRange)
+
+
+def reads_structure(cast: object) -> bool:
+    """Whether ``cast`` takes a list or a mapping (``list_of``, ``str_map``) as well as text."""
+    return isinstance(cast, ListOf | StrMap)

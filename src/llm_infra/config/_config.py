@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar, final, overload
 
+from llm_infra.config import _codes as codes
 from llm_infra.config._casts import CastError, describe_value
 from llm_infra.config._key import Key, env_var_name, split_name
 from llm_infra.config._sources import EnvIndex, Layer, Origin, short_env_hint
@@ -204,7 +205,7 @@ class Config:
         """The value of a key.
 
         With a ``Key``: the converted value; when unset, ``default`` if given, else the key's
-        default, else ``ConfigError(code="config.missing_key")``. With a dotted name: the raw
+        default, else ``ConfigError(code=codes.MISSING_KEY)``. With a dotted name: the raw
         value (a section comes back as a fresh dict); when unset, ``default`` or None.
         """
         if isinstance(key, Key):
@@ -245,7 +246,7 @@ class Config:
             _raise_problems([problem], "config.wrong_type")
 
     def require(self, name: str) -> Any:
-        """The value of a dotted key; raises ``ConfigError(code="config.missing_key")`` when unset."""
+        """The value of a dotted key; raises ``ConfigError(code=codes.MISSING_KEY)`` when unset."""
         rel = self._path(name)
         value = lookup(self._tree, rel)
         if is_absent(value):
@@ -287,7 +288,7 @@ class Config:
         else:
             full = display(self._base + rel)
             raise ConfigError(
-                f"config key {full!r} is a value, not a section", key=full, code="config.not_a_section"
+                f"config key {full!r} is a value, not a section", key=full, code=codes.NOT_A_SECTION
             )
         layers = []
         for layer in self._layers:
@@ -299,7 +300,7 @@ class Config:
     def bind(self, model: type[M], section: str | None = None) -> M:
         """Validate a section (or the whole config) into a pydantic model or a dataclass.
 
-        All problems are reported at once in one ``ConfigError(code="config.validation")``,
+        All problems are reported at once in one ``ConfigError(code=codes.VALIDATION)``,
         each naming the key, what was expected and where the value came from. Secret values are
         passed as ``Secret``; type such fields ``Secret[str]`` (or ``pydantic.SecretStr``,
         which receives the revealed value).
@@ -404,7 +405,7 @@ class Config:
             except (ValueError, TypeError, LookupError, ConfigError) as exc:
                 problems.append(_wrong_type(key, value, exc, _winner(self._layers, rel)))
         if problems:
-            _raise_problems(problems, "config.invalid")
+            _raise_problems(problems, codes.INVALID)
 
     # ------------------------------------------------------------------ dunder
 
@@ -433,7 +434,7 @@ class Config:
         try:
             return split_name(name)
         except ValueError as exc:
-            raise ConfigError(str(exc), key=name, code="config.invalid_key") from None
+            raise ConfigError(str(exc), key=name, code=codes.INVALID_KEY) from None
 
     def _key_path(self, key: Key[Any]) -> Path:
         rel = _relative(key.path, self._base)
@@ -442,7 +443,7 @@ class Config:
             raise ConfigError(
                 f"key {key.name!r} is outside this section ({base!r})",
                 key=key.name,
-                code="config.key_outside_section",
+                code=codes.KEY_OUTSIDE_SECTION,
             )
         return rel
 
@@ -482,7 +483,7 @@ class Config:
             f"Missing required config key {name!r}"
             + (f" ({key.doc})" if key is not None and key.doc else ""),
             key=name,
-            code="config.missing_key",
+            code=codes.MISSING_KEY,
             remediation=hints,
         )
 
@@ -555,7 +556,7 @@ def _raise_conflict(layers: tuple[Layer, ...], rel: Path, base: Path) -> NoRetur
         f"config key {name!r} is a section in {', '.join(sections) or 'one source'} "
         f"but a value in {', '.join(values) or 'another'}",
         key=name,
-        code="config.type_conflict",
+        code=codes.TYPE_CONFLICT,
         source=values[-1] if values else None,
         remediation=[f"make {name} either a section or a value in every source"],
     )

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
+from llm_infra.config import _codes as codes
 from llm_infra.config._config import Config, LoadInfo
 from llm_infra.config._key import Key
 from llm_infra.config._keys import DESIGN_KEYS
@@ -71,7 +72,7 @@ class ConfigLoader:
         for key in keys:
             if not isinstance(key, Key):
                 raise ConfigError(
-                    f"keys must be Key objects, got {type(key).__name__}", code="config.invalid_key"
+                    f"keys must be Key objects, got {type(key).__name__}", code=codes.INVALID_KEY
                 )
             declared[key.name] = key
         self._keys = declared

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
+from llm_infra.config import _codes as codes
 from llm_infra.config._config import Config
 from llm_infra.errors import ConfigError
 
@@ -93,7 +94,7 @@ class ConfigWatcher:
         poll_delay: float = 0.3,
     ) -> None:
         if debounce < 0 or poll_delay <= 0:
-            raise ConfigError("debounce must be >= 0 and poll_delay > 0", code="config.invalid_option")
+            raise ConfigError("debounce must be >= 0 and poll_delay > 0", code=codes.INVALID_OPTION)
         self._loader = loader
         self._validate = validate
         self._debounce_ms = int(debounce * 1000)
@@ -166,7 +167,7 @@ class ConfigWatcher:
             except Exception as exc:
                 raise ConfigError(
                     f"configuration rejected by the validate callback: {type(exc).__name__}: {exc}",
-                    code="config.validation",
+                    code=codes.VALIDATION,
                 ) from exc
         return config
 
@@ -221,7 +222,7 @@ class ConfigWatcher:
         if not dirs:
             raise ConfigError(
                 "nothing to watch: the loader has no file source in an existing directory",
-                code="config.nothing_to_watch",
+                code=codes.NOTHING_TO_WATCH,
             )
         return dirs, frozenset(targets)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, final
 
 from llm_infra._internal._lazy import require
 from llm_infra.errors import ConfigError
+from llm_infra.otel import _codes as codes
 from llm_infra.otel._config import ExporterConfig, OtelConfig
 from llm_infra.otel._runtime import RUNTIME, install_globals
 
@@ -272,13 +273,13 @@ class OtelGuard:
             ConfigError: the exporter is not the memory exporter.
         """
         if self._span_memory is None:
-            raise ConfigError("finished_spans() needs ExporterConfig.memory()", code="otel.not_memory")
+            raise ConfigError("finished_spans() needs ExporterConfig.memory()", code=codes.NOT_MEMORY)
         return tuple(self._span_memory.get_finished_spans())
 
     def finished_logs(self) -> tuple[ReadableLogRecord, ...]:
         """Log records emitted so far (``ExporterConfig.memory()`` only)."""
         if self._log_memory is None:
-            raise ConfigError("finished_logs() needs ExporterConfig.memory()", code="otel.not_memory")
+            raise ConfigError("finished_logs() needs ExporterConfig.memory()", code=codes.NOT_MEMORY)
         return tuple(self._log_memory.get_finished_logs())
 
     def clear(self) -> None:
@@ -298,7 +299,7 @@ class OtelGuard:
             ConfigError: the exporter is not the memory exporter.
         """
         if self._metric_memory is None:
-            raise ConfigError("metric_points() needs ExporterConfig.memory()", code="otel.not_memory")
+            raise ConfigError("metric_points() needs ExporterConfig.memory()", code=codes.NOT_MEMORY)
         data = self._metric_memory.get_metrics_data()
         points: list[Any] = []
         if data is None:
@@ -319,7 +320,7 @@ class OtelGuard:
         if self._prometheus_registry is None or self._closed:
             raise ConfigError(
                 "Prometheus exposition is not enabled",
-                code="otel.prometheus_disabled",
+                code=codes.PROMETHEUS_DISABLED,
                 key="otel.metrics.prometheus",
                 remediation=["Set OtelConfig(prometheus=True) (otel.metrics.prometheus = true)."],
             )
@@ -398,7 +399,7 @@ def init_otel(config: OtelConfig) -> OtelGuard:
                 return _active
             raise ConfigError(
                 "OpenTelemetry is already initialised with a different config",
-                code="otel.already_initialized",
+                code=codes.ALREADY_INITIALIZED,
                 remediation=["Shut down the previous OtelGuard before calling init_otel again."],
             )
         guard = OtelGuard(config)
@@ -429,7 +430,7 @@ def metrics_exposition() -> tuple[bytes, str]:
     if guard is None:
         raise ConfigError(
             "no OpenTelemetry guard is active; call init_otel first",
-            code="otel.prometheus_disabled",
+            code=codes.PROMETHEUS_DISABLED,
             remediation=["Call init_otel(OtelConfig(..., prometheus=True)) at startup."],
         )
     return guard.prometheus_exposition()

@@ -101,7 +101,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
     directory.mkdir()
     with pytest.raises(ConfigError) as info:
         ConfigLoader(keys=[]).with_file(directory).load()
-    assert info.value.code == "config.file_unreadable"
+    assert info.value.code == "config.not_a_regular_file"
     assert str(directory) in info.value.message
 
 

@@ -113,7 +113,8 @@ def test_unresolved_reference_in_env_and_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         ConfigLoader(keys=[], environ={}).with_file(path).load()
     assert info.value.source == str(path)
-    assert "cannot be read" in info.value.message
+    assert info.value.code == "config.not_a_regular_file"
+    assert "is not a regular file" in info.value.message
 
 
 def test_declared_secret_key_wraps_literals() -> None:
