@@ -278,8 +278,8 @@ def redact_line(line: str, secret_names: Collection[str]) -> str:
     """Mask everything after the first secret-looking key of a quoted line (``password = ...``).
 
     A key looks secret when its last segment is a secret name (``llm_infra.secrets.is_secret_name``:
-    ``password``, ``token``, ``api_key``, ...) or the last segment of a declared secret key. Masking to the end of the line also
-    covers unterminated strings and one-line JSON documents.
+    ``password``, ``token``, ``api_key``, ...) or the last segment of a declared secret key.
+    Masking to the end of the line also covers unterminated strings and one-line JSON documents.
     """
     for match in _PAIR_KEY.finditer(line):
         key = match.group(1).strip("\"'")

@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Literal, NoReturn, Protocol, final
 from llm_infra.config import _codes as codes
 from llm_infra.config._casts import reads_structure, reads_text
 from llm_infra.config._key import Key, short_env_var_name
-from llm_infra.config._read import MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES, read_bounded
 from llm_infra.config._parse import Format, Locator, decode, detect_format, parse, parse_error
+from llm_infra.config._read import MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES, read_bounded
 from llm_infra.config._tree import (
     MAX_DEPTH,
     Path,
