@@ -232,8 +232,8 @@ def test_non_retryable_sink_errors_spill_at_once(tmp_path: Path, clock: FakeCloc
     assert clock.sleeps == []
 
 
-def test_replay_keeps_what_still_fails_and_unknown_lines(tmp_path: Path, clock: FakeClock) -> None:
-    """Lines for a still-failing sink, an unknown sink or garbage stay in the file."""
+def test_replay_keeps_what_still_fails_and_quarantines_the_rest(tmp_path: Path, clock: FakeClock) -> None:
+    """A line for a still-failing sink stays; garbage and unauthenticated lines go to quarantine."""
     bad = FlakySink(failures=100, name="bad")
     fallback = tmp_path / "f.jsonl"
     log = make([bad], clock, fallback_path=fallback)
@@ -243,7 +243,9 @@ def test_replay_keeps_what_still_fails_and_unknown_lines(tmp_path: Path, clock: 
         handle.write(b"garbage\n")
         handle.write(b'{"sink":"gone","reason":"sink_failed","event":' + b'{"type":"Nope"}' + b"}\n")
     assert log.replay_fallback() == 0
-    assert len(fallback.read_bytes().splitlines()) == 3
+    assert len(fallback.read_bytes().splitlines()) == 1
+    assert len((tmp_path / "f.jsonl.quarantine").read_bytes().splitlines()) == 2
+    assert log.stats().quarantined == 2
 
 
 def test_replay_without_fallback_or_file_is_zero(tmp_path: Path, clock: FakeClock) -> None:
