@@ -35,6 +35,7 @@ EXPORTS: dict[str, list[str]] = {
         "SuspiciousActivity",
         "event_from_dict",
         "hash_config_value",
+        "reseal_chain",
         "verify_chain",
     ],
     "llm_infra.auth": [
@@ -64,12 +65,13 @@ EXPORTS: dict[str, list[str]] = {
         "AsyncCacheBackend",
         "CacheBackend",
         "CacheStats",
+        "CachedFunction",
         "RedisCache",
         "TieredCache",
         "TtlCache",
         "cached",
-        "default_key",
-        "register_metrics",
+        "default_cache_key",
+        "register_cache_metrics",
     ],
     "llm_infra.config": [
         "Config",

@@ -14,10 +14,10 @@ from llm_infra.audit import (
     MemoryAuditSink,
     SecurityAuditLog,
     SecurityEvent,
+    reseal_chain,
     verify_chain,
 )
 from llm_infra.audit.__main__ import main as audit_cli
-from llm_infra.audit._chain import reseal_chain
 from llm_infra.errors import IoError
 from llm_infra.json import dumps_canonical, loads
 
