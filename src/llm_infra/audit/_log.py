@@ -30,6 +30,8 @@ from llm_infra.secrets import Secret
 AUDIT_LOGGER = "security_audit"
 """Name of the ``logging`` logger every event is written to when it is recorded."""
 
+logging.getLogger(AUDIT_LOGGER).addHandler(logging.NullHandler())
+
 _meter = metrics.get_meter("llm_infra.audit")
 _events_counter = _meter.create_counter("llm_infra.audit.events", description="security events recorded")
 _overflow_counter = _meter.create_counter(
