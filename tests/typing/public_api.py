@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, assert_type
 
 from llm_infra import InfraError, json
-from llm_infra.cache import CacheStats, CachedFunction, TtlCache, cached
+from llm_infra.cache import CachedFunction, CacheStats, TtlCache, cached
 from llm_infra.config import VECTOR_DIMENSIONS, Config, ConfigLoader, Key, int_range, one_of
 from llm_infra.errors import ConfigError, ValidationError
 from llm_infra.ids import nanoid, ulid, uuid7
