@@ -37,6 +37,7 @@ class CachedFunction(Protocol[C_co, P, R_co]):
         """Call the function (or return its cached result)."""
         ...
 
+
 _MISSING: Any = object()
 
 

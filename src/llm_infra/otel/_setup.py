@@ -6,7 +6,7 @@ import atexit
 import logging
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, final
 
@@ -377,13 +377,15 @@ class OtelGuard:
         return f"OtelGuard(service={self.config.service_name!r}, exporter={self.config.exporter!r}, {state})"
 
 
-def init_otel(config: OtelConfig) -> OtelGuard:
+def init_otel(config: OtelConfig | None = None, *, environ: Mapping[str, str] | None = None) -> OtelGuard:
     """Install tracing, metrics and logging for the process; returns the guard that owns them.
 
     Calling it again with an equal config while the first guard is active returns that guard.
 
     Args:
-        config: service identity, exporter, sampling and buffering.
+        config: service identity, exporter, sampling and buffering. None reads the standard
+            ``OTEL_*`` variables (``OtelConfig.from_env``): ``OTEL_SERVICE_NAME`` alone is enough.
+        environ: the environment read when ``config`` is None (``os.environ`` by default).
 
     Raises:
         ConfigError: another guard with a different config is active (``otel.already_initialized``),
@@ -393,6 +395,8 @@ def init_otel(config: OtelConfig) -> OtelGuard:
     .. versionadded:: 0.1.0
     """
     global _active
+    if config is None:
+        config = OtelConfig.from_env(environ)
     with _init_lock:
         if _active is not None and _active.active:
             if _active.config == config:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +24,9 @@ from llm_infra.errors import ConfigError, ExternalError, ValidationError
 from llm_infra.resilience import RetryPolicy
 from llm_infra.testing import FakeClock
 from llm_infra.testing._audit import capture_audit
+
+if TYPE_CHECKING:
+    from conftest import WaitFor
 
 
 class FlakySink:
@@ -56,15 +59,6 @@ class FlakySink:
 
 def ev(i: int = 0) -> AuthorizationCheck:
     return AuthorizationCheck(f"user{i}", "collection/docs", "vector:read", True)
-
-
-def wait_for(predicate: object, timeout: float = 5.0) -> None:
-    """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail("condition not reached in time")
-        time.sleep(0.005)
 
 
 @pytest.fixture
@@ -294,7 +288,7 @@ def test_close_survives_a_sink_that_fails_to_close(
     assert other.closed
 
 
-def test_background_thread_flushes_on_interval() -> None:
+def test_background_thread_flushes_on_interval(wait_for: WaitFor) -> None:
     """With a flush interval the worker delivers events without an explicit flush."""
     sink = MemoryAuditSink()
     with SecurityAuditLog([sink], flush_interval=0.01) as log:
@@ -303,7 +297,7 @@ def test_background_thread_flushes_on_interval() -> None:
     assert [t for t in threading.enumerate() if t.name == "llm-infra-audit-flush"] == []
 
 
-def test_background_thread_flushes_when_half_full() -> None:
+def test_background_thread_flushes_when_half_full(wait_for: WaitFor) -> None:
     """Reaching half the buffer wakes the worker even with a long interval."""
     sink = MemoryAuditSink()
     log = SecurityAuditLog([sink], buffer_size=4, flush_interval=3600)

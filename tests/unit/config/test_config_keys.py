@@ -185,8 +185,8 @@ def test_cast_helpers() -> None:
     assert type_name(object()).startswith("<object")
 
 
-def test_design_keys_match_catalog_defaults() -> None:
-    """The design's keys carry CATALOG §3's defaults and are all exported."""
+def test_shared_keys_carry_their_documented_defaults() -> None:
+    """The shared keys carry their documented defaults and are all exported."""
     defaults = {key.name: key.default for key in DESIGN_KEYS}
     assert defaults["vector.distance"] == "cosine"
     assert defaults["vector.hnsw.m"] == 16
@@ -201,7 +201,8 @@ def test_design_keys_match_catalog_defaults() -> None:
     assert defaults["otel.exporter.type"] == "otlp"
     assert defaults["otel.exporter.otlp.endpoint"] == "http://localhost:4318"
     assert defaults["otel.exporter.otlp.protocol"] == "http/protobuf"
-    assert defaults["otel.exporter.otlp.timeout_secs"] == 30.0
+    assert defaults["otel.exporter.otlp.timeout_secs"] == 10.0
+    assert defaults["otel.exporter.otlp.compression"] == "none"
     assert defaults["otel.exporter.stdout.pretty"] is True
     assert defaults["otel.metrics.export_interval_secs"] == 60.0
     for required in ("vector.collection", "vector.dimensions", "otel.service.name"):

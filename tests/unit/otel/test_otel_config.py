@@ -296,7 +296,7 @@ def test_standard_samplers(sampler: str, ratio: float, parent: bool) -> None:
             {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "half"},
             "OTEL_TRACES_SAMPLER_ARG",
         ),
-        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "otel.exporter.type"),
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "otel.exporter.otlp.protocol"),
         ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS"),
         ({"OTEL_BSP_MAX_QUEUE_SIZE": "lots"}, "OTEL_BSP_MAX_QUEUE_SIZE"),
