@@ -357,7 +357,7 @@ def _finished_span(name: str, *, sampled: bool = True) -> ReadableSpan:
 def test_processor_retries_a_failed_batch_until_it_succeeds() -> None:
     """A batch that fails (or raises) is kept and re-sent; nothing is dropped."""
     exporter = FlakyExporter(2, raise_errors=True)
-    settings = _Batch(max_queue_size=10, max_export_batch_size=5, schedule_delay=0.01, retry_backoff=0.01)
+    settings = _Batch(max_queue_size=10, max_export_batch_size=5, schedule_delay=60.0, retry_backoff=0.01)
     processor = BufferedSpanProcessor(exporter, settings, meter=get_meter("t"))
     for name in ("a", "b"):
         processor.on_end(_finished_span(name))
