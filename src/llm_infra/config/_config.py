@@ -217,17 +217,6 @@ class Config:
             return _plain_section(value)
         return value
 
-    def get_typed(self, key: Key[T]) -> T:
-        """The converted value of ``key``, or its default; raises when it is unset and required.
-
-        Raises:
-            ConfigError: ``config.missing_key`` with remediation (files tried, the environment
-                variable to set, near-miss key names); ``config.wrong_type`` when the value
-                does not convert.
-        """
-        result: T = self._get_key(key, _NO_DEFAULT)
-        return result
-
     def _get_key(self, key: Key[Any], default: Any) -> Any:
         rel = self._key_path(key)
         value = lookup(self._tree, rel)

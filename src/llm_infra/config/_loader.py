@@ -26,7 +26,7 @@ from llm_infra.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from llm_infra.config._watch import ConfigChange, ConfigWatcher
+    from llm_infra.config._watch import ConfigReload, ConfigWatcher
 
 
 @final
@@ -191,7 +191,7 @@ class ConfigLoader:
     def watch(
         self,
         *,
-        on_change: Callable[[ConfigChange], None] | None = None,
+        on_change: Callable[[ConfigReload], None] | None = None,
         on_error: Callable[[ConfigError], None] | None = None,
         debounce: float = 0.2,
         validate: Callable[[Config], object] | None = None,

@@ -44,7 +44,7 @@ def test_get_by_name_and_key(cfg: Config) -> None:
     assert cfg.get("nope.nothing") is None
     assert cfg.get("nope.nothing", 5) == 5
     assert cfg.get(Key("nope.required", cast=int), 7) == 7
-    assert cfg.get_typed(HTTP_TIMEOUT_SECS) == 30.0
+    assert cfg.get(HTTP_TIMEOUT_SECS) == 30.0
     assert cfg.get(OTEL_RESOURCE_ATTRIBUTES) == {}
 
 

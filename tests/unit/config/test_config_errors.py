@@ -8,12 +8,12 @@ import pytest
 
 from llm_infra.config import (
     VECTOR_DIMENSIONS,
-    YAML_MAX_ALIASES,
     ConfigLoader,
     Key,
     int_range,
     load_config,
 )
+from llm_infra.config._parse import YAML_MAX_ALIASES
 from llm_infra.errors import ConfigError, SerializationError
 
 
@@ -204,7 +204,7 @@ def test_missing_key_remediation(tmp_path: Path) -> None:
     path.write_text("[vector]\ndimension = 3\n", encoding="utf-8")
     cfg = load_config(path, environ={})
     with pytest.raises(ConfigError) as info:
-        cfg.get_typed(VECTOR_DIMENSIONS)
+        cfg.get(VECTOR_DIMENSIONS)
     err = info.value
     assert err.code == "config.missing_key"
     assert err.key == "vector.dimensions"

@@ -25,14 +25,13 @@ from llm_infra.config import (
     Key,
     float_range,
     int_range,
-    key_table,
     list_of,
     one_of,
     str_map,
 )
 from llm_infra.config._casts import CastError, strict_cast, to_bool, to_float, to_int, to_str, type_name
 from llm_infra.config._gen_keys import main
-from llm_infra.config._keys import TABLE_END, TABLE_START, render_doc
+from llm_infra.config._keys import TABLE_END, TABLE_START, key_table, render_doc
 from llm_infra.errors import ConfigError
 from llm_infra.secrets import Secret
 
@@ -63,7 +62,7 @@ def test_key_types_are_inferred() -> None:
     assert_type(design.get(OTEL_EXPORTER_OTLP_HEADERS), Secret[Mapping[str, str]] | None)
     assert_type(design.get(OTEL_RESOURCE_ATTRIBUTES), Mapping[str, str])
     assert_type(cfg.get("a"), Any)
-    assert_type(cfg.get_typed(a), int)
+    assert_type(cfg.get(a), int)
     assert cfg.get(a) == 1
     assert cfg.get(b) == 2.5
     assert cfg.get(c) == "x"

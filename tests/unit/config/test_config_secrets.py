@@ -242,7 +242,7 @@ def test_canary_never_leaks(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
         lambda: cfg.validate(int_key),
         lambda: cfg.bind(_Db, "db"),
         lambda: cfg.bind(_DbModel, "db"),
-        lambda: cfg.get_typed(Key("db.passwrd", cast=str)),
+        lambda: cfg.get(Key("db.passwrd", cast=str)),
     ):
         with pytest.raises(ConfigError) as info:
             attempt()
