@@ -15,7 +15,7 @@ from llm_infra.config._casts import CastError, describe_value, strict_cast
 from llm_infra.config._key import env_var_name
 from llm_infra.config._tree import Path, display, is_absent, lookup
 from llm_infra.errors import ConfigError
-from llm_infra.secrets import Secret
+from llm_infra.secrets import Secret, is_secret_name
 
 if TYPE_CHECKING:
     from llm_infra.config._config import Config
@@ -71,7 +71,9 @@ class _Binder:
     def _is_secret_path(self, path: Loc) -> bool:
         name = display(self.base + tuple(str(p) for p in path))
         declared = self.cfg._keys.get(name)
-        return declared is not None and declared.secret
+        if declared is not None:
+            return declared.secret
+        return is_secret_name(name.rsplit(".", 1)[-1])
 
     def problem(self, path: Loc, message: str) -> None:
         name = display(self.base + tuple(str(p) for p in path)) or "(root)"

@@ -22,7 +22,7 @@ from llm_infra.config._tree import (
     thaw,
 )
 from llm_infra.errors import ConfigError
-from llm_infra.secrets import Secret
+from llm_infra.secrets import Secret, is_secret_name
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -317,7 +317,8 @@ class Config:
             declared = self._keys.get(display(self._base + rel))
         name = display(self._base + rel)
         value = lookup(self._tree, rel)
-        secret = bool(declared is not None and declared.secret)
+        # A declared secret key, or an undeclared one whose name looks secret (is_secret_name).
+        secret = bool(declared.secret) if declared is not None else is_secret_name(name.rsplit(".", 1)[-1])
         if is_absent(value):
             if declared is not None and not declared.required:
                 default = declared.default_value()

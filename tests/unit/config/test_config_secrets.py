@@ -276,3 +276,12 @@ def test_canary_never_leaks(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
 
     leaked = [text for text in outputs if CANARY in text]
     assert leaked == []
+
+
+def test_explain_masks_undeclared_keys_with_secret_names() -> None:
+    """Provenance uses the shared rule: an undeclared ``db.password`` is shown masked."""
+    cfg = ConfigLoader(keys=[]).with_overrides({"db": {"password": "hunter2", "host": "h"}}).load()
+    shown = cfg.explain("db.password")
+    assert shown.secret
+    assert "hunter2" not in repr(shown)
+    assert not cfg.explain("db.host").secret

@@ -30,7 +30,8 @@ def test_every_area_module_is_found_and_well_formed() -> None:
         assert constants == set(module.DESCRIPTIONS), module.__name__
         for code, meaning in module.DESCRIPTIONS.items():
             assert CODE.match(code), code
-            assert meaning and "\n" not in meaning
+            assert meaning
+            assert "\n" not in meaning
 
 
 def test_table_lists_the_codes_and_main_rewrites_a_page(tmp_path: Path) -> None:
