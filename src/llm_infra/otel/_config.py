@@ -714,6 +714,7 @@ def _build_exporter(settings: Mapping[str, Any]) -> ExporterConfig:
             f"unsupported OTLP protocol {protocol!r}; expected 'http/protobuf' or 'grpc'"
             " (http/json is not shipped)",
             key="otel.exporter.otlp.protocol",
+            code=codes.INVALID_SETTING,
         )
     headers: dict[str, str | Secret[str]] = {}
     for name, value in settings.get("exporter.headers", {}).items():

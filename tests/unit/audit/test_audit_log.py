@@ -131,14 +131,16 @@ def test_only_security_events_are_accepted(clock: FakeClock) -> None:
 )
 def test_invalid_options_are_config_errors(kwargs: dict[str, object]) -> None:
     """Out-of-range options raise ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         SecurityAuditLog([], **kwargs)  # type: ignore[arg-type]
+    assert raised.value.code == "audit.invalid_option"
 
 
 def test_sink_names_must_be_distinct() -> None:
     """Two sinks with one name are refused (spills are routed by name)."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         SecurityAuditLog([MemoryAuditSink(), MemoryAuditSink()])
+    assert raised.value.code == "audit.invalid_option"
 
 
 def test_buffer_is_bounded_and_overflow_spills(

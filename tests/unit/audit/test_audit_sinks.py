@@ -61,8 +61,9 @@ def test_memory_sink_is_bounded() -> None:
 @pytest.mark.parametrize("bad", [0, -1, True, "10"])
 def test_memory_sink_rejects_bad_sizes(bad: object) -> None:
     """max_events must be a positive int."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         MemoryAuditSink(bad)  # type: ignore[arg-type]
+    assert raised.value.code == "audit.invalid_option"
 
 
 @pytest.mark.anyio

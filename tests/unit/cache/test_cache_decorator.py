@@ -192,10 +192,12 @@ def test_sync_single_flight_shares_the_exception() -> None:
 
 def test_sync_function_refuses_an_async_cache() -> None:
     """Caching a sync function in an async-only cache is a ConfigError at decoration."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         cached(AsyncLevel())(lambda: 1)
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "cache.async_backend"
+    with pytest.raises(ConfigError) as raised:
         cached(TieredCache(TtlCache(1, 1.0), AsyncLevel()))(lambda: 1)
+    assert raised.value.code == "cache.async_backend"
 
 
 @pytest.mark.anyio

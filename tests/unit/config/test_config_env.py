@@ -69,6 +69,7 @@ def test_ambiguity_error() -> None:
     keys = (Key("a.b_c", cast=int), Key("a.b.c", cast=int))
     with pytest.raises(ConfigError) as info:
         _env({"LLM_A_B_C": "1"}, *keys)
+    assert info.value.code == "config.ambiguous_env"
     err = info.value
     assert err.code == "config.ambiguous_env"
     assert "LLM_A_B_C" in err.message
@@ -218,8 +219,9 @@ def test_custom_prefix() -> None:
 
 def test_empty_prefix_rejected() -> None:
     """An empty prefix would read the whole environment; it is refused."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         EnvSource(prefix="")
+    assert raised.value.code == "config.invalid_source"
 
 
 def test_environ_none_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -251,5 +251,6 @@ def test_table_generator_cli(tmp_path: Path) -> None:
 
 def test_invalid_defaults_source_entry() -> None:
     """A defaults source refuses things that are neither keys nor mappings."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         ConfigLoader().with_defaults([VECTOR_DIMENSIONS, 3])  # type: ignore[list-item]
+    assert raised.value.code == "config.invalid_source"

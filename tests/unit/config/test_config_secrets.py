@@ -97,6 +97,7 @@ def test_unresolved_reference(reference: str, needle: str) -> None:
     """A reference to an unset variable or unreadable file fails with the key and the reference target."""
     with pytest.raises(ConfigError) as info:
         ConfigLoader(keys=[], environ={}).with_overrides({"db.password": reference}).load()
+    assert info.value.code == "config.secret_unresolved"
     err = info.value
     assert err.code == "config.secret_unresolved"
     assert err.key == "db.password"
@@ -246,6 +247,7 @@ def test_canary_never_leaks(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     ):
         with pytest.raises(ConfigError) as info:
             attempt()
+        assert info.value.code.startswith("config.")
         errors.append(info.value)
     # A parse error on the line holding the canary quotes it masked.
     for name, text in (
@@ -257,6 +259,7 @@ def test_canary_never_leaks(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError) as info:
             ConfigLoader(keys=[]).with_file(bad).load()
+        assert info.value.code == "config.parse_error"
         errors.append(info.value)
     assert any(MASK in str(err) for err in errors)
     for err in errors:

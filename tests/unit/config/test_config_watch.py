@@ -123,10 +123,12 @@ def test_initial_load_must_be_valid(tmp_path: Path) -> None:
     """Without a last good config, an invalid initial load raises."""
     path = tmp_path / "app.toml"
     _write(path, "port = \n")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         ConfigWatcher(_loader(path))
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "config.parse_error"
+    with pytest.raises(ConfigError) as raised:
         ConfigWatcher(_loader(tmp_path / "none.toml"))
+    assert raised.value.code == "config.file_not_found"
 
 
 def test_subscribers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -169,17 +171,20 @@ def test_invalid_options(tmp_path: Path) -> None:
     """Negative debounce or non-positive poll delay are refused; no file means nothing to watch."""
     path = tmp_path / "app.toml"
     _write(path, "")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         ConfigWatcher(_loader(path), debounce=-1)
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "config.invalid_option"
+    with pytest.raises(ConfigError) as raised:
         ConfigWatcher(_loader(path), poll_delay=0)
+    assert raised.value.code == "config.invalid_option"
     watcher = ConfigWatcher(ConfigLoader(keys=[]).with_overrides({"a": 1}))
     with pytest.raises(ConfigError) as info:
         watcher.start()
     assert info.value.code == "config.nothing_to_watch"
     optional = ConfigWatcher(ConfigLoader(keys=[]).with_file(tmp_path / "no" / "such.toml", required=False))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         optional.start()
+    assert raised.value.code == "config.nothing_to_watch"
 
 
 def test_500_reloads_8_readers_no_torn_snapshot(tmp_path: Path) -> None:

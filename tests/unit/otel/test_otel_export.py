@@ -226,12 +226,15 @@ def test_none_exporter_still_propagates() -> None:
     with init_otel(config) as guard, span("local") as current:
         assert current.get_span_context().is_valid
         assert guard.dropped_spans == {}
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError) as raised:
             guard.finished_spans()
-        with pytest.raises(ConfigError):
+        assert raised.value.code == "otel.not_memory"
+        with pytest.raises(ConfigError) as raised:
             guard.finished_logs()
-        with pytest.raises(ConfigError):
+        assert raised.value.code == "otel.not_memory"
+        with pytest.raises(ConfigError) as raised:
             guard.metric_points("x")
+        assert raised.value.code == "otel.not_memory"
         with pytest.raises(ConfigError) as info:
             guard.prometheus_exposition()
         assert info.value.code == "otel.prometheus_disabled"
@@ -262,8 +265,9 @@ def test_init_is_idempotent_for_an_equal_config() -> None:
     assert not guard.active
     assert "shut down" in repr(guard)
     assert active_guard() is None
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         metrics_exposition()
+    assert raised.value.code == "otel.prometheus_disabled"
 
 
 def test_memory_guard_exposes_spans_logs_and_clear() -> None:
