@@ -1,4 +1,4 @@
-"""Security audit trail: the spec's ``SecurityEvent`` types, ``SecurityAuditLog`` and its sinks.
+"""Security audit trail: the ``SecurityEvent`` types, ``SecurityAuditLog`` and its sinks.
 
 ``SecurityAuditLog.log(event)`` writes the event as JSON to the ``security_audit`` logger at
 once and buffers it (bounded) for the sinks, which a background thread or ``flush()`` fills:

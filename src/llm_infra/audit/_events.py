@@ -1,4 +1,4 @@
-"""The spec's ``SecurityEvent`` variants as frozen dataclasses (secrets never go in)."""
+"""The ``SecurityEvent`` variants as frozen dataclasses (secrets never go in)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ _MIN_HASH_KEY = 16
 
 
 class AuthMethod(StrEnum):
-    """How a caller authenticated (the spec's ``AuthMethod``); its string value is accepted too.
+    """How a caller authenticated (``AuthMethod``); its string value is accepted too.
 
     .. versionadded:: 0.1.0
     """
@@ -40,7 +40,7 @@ class AuthMethod(StrEnum):
 
 
 class SecretOperation(StrEnum):
-    """What was done with a secret (the spec's ``SecretOperation``).
+    """What was done with a secret (``SecretOperation``).
 
     .. versionadded:: 0.1.0
     """
@@ -114,7 +114,7 @@ def _ip(name: str, value: object) -> str | None:
 class SecurityEvent:
     """Base of every security event: a ULID id, a UTC timestamp and the current trace ids.
 
-    Subclasses add the spec's fields. Events hold identifiers, never secret values: passing a
+    Subclasses add their own fields. Events hold identifiers, never secret values: passing a
     ``Secret`` to any field raises ``ValidationError`` (code ``audit.invalid_event``).
 
     Attributes:

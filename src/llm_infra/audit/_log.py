@@ -126,7 +126,7 @@ def _error_code(exc: BaseException) -> str:
 
 @final
 class SecurityAuditLog:
-    """The spec's security audit trail.
+    """The security audit trail.
 
     ``log(event)`` writes the event as one JSON line to the ``security_audit`` logger *before*
     returning (so it is never only in memory), then appends it to a bounded buffer for the sinks.

@@ -238,7 +238,7 @@ class TtlCache(Generic[K, V]):
             lock.release()
 
     insert = set
-    """Alias of ``set`` (the spec's name)."""
+    """Alias of ``set``."""
 
     def invalidate(self, key: K) -> bool:
         """Drop the entry under ``key``; return whether there was one (live or expired)."""

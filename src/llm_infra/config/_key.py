@@ -1,4 +1,4 @@
-"""``Key[T]``: the Python form of the spec's ``define_config_keys!`` (04-refinement.md §3.3)."""
+"""``Key[T]``: a typed, documented configuration key (name, type, default, secrecy)."""
 
 from __future__ import annotations
 
