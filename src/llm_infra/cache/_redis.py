@@ -12,6 +12,7 @@ from llm_infra.cache import _codes as codes
 from llm_infra.cache._metrics import retire, track
 from llm_infra.cache._ttl import CacheStats, check_ttl
 from llm_infra.errors import ConfigError, ExternalError, InfraError, ValidationError
+from llm_infra.errors._foreign import redis_error
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -22,16 +23,8 @@ _SCAN_BATCH = 500
 
 
 def _redis_error(exc: Exception, operation: str) -> ExternalError:
-    import redis.exceptions as rexc
-
-    transient = isinstance(exc, rexc.ConnectionError | rexc.TimeoutError | OSError)
-    return ExternalError(
-        f"redis {operation} failed: {type(exc).__name__}",
-        service="redis",
-        operation=operation,
-        code=codes.REDIS_UNAVAILABLE if transient else "cache.redis_error",
-        retryable=transient,
-    )
+    # The shared converter: cache.redis_unavailable (retryable) or cache.redis_error.
+    return redis_error(exc, operation, area="cache")
 
 
 @final
