@@ -307,7 +307,21 @@ def fields_from(cfg: Any, env: Mapping[str, str]) -> dict[str, Any]:
         }
     fields["batch"] = _build_batch(settings)
     fields["exporter"] = _build_exporter(settings)
+    # Every field whose dataclass default reads os.environ is set here, so that a config built
+    # from an injected environment never falls back to the process's own.
+    fields.setdefault("service_name", "")
+    fields.setdefault("resource_attributes", {})
+    for name, key in _ENV_BACKED:
+        fields.setdefault(name, keys.default(key))
     return fields
+
+
+_ENV_BACKED: tuple[tuple[str, Key[Any]], ...] = (
+    ("sampling_ratio", keys.OTEL_SAMPLING_RATIO),
+    ("parent_based", keys.OTEL_PARENT_BASED),
+    ("metric_export_interval", keys.OTEL_METRICS_EXPORT_INTERVAL_SECS),
+    ("enabled", keys.OTEL_ENABLED),
+)
 
 
 def build(cls: type[OtelConfig], cfg: Any, env: Mapping[str, str], overrides: dict[str, Any]) -> OtelConfig:

@@ -112,3 +112,15 @@ def test_deflate_compression_passes_the_key() -> None:
         .load()
     )
     assert OtelConfig.from_config(cfg, environ={}).exporter.compression == "deflate"
+
+
+def test_an_injected_environment_never_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """from_config/from_env with ``environ=`` ignore os.environ entirely (no default-factory leak)."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "leak=yes")
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "1000")
+    config = OtelConfig.from_env({"OTEL_SERVICE_NAME": "svc"})
+    assert (config.sampling_ratio, config.enabled) == (1.0, True)
+    assert config.resource_attributes == {}
+    assert config.metric_export_interval == 60.0
