@@ -278,9 +278,10 @@ str_map = StrMap()
 
 def reads_text(cast: object) -> bool:
     """Whether ``cast`` converts text itself (a scalar type): environment values then stay strings."""
-    if cast in _STRICT or cast in _STRICT.values():
+    if isinstance(cast, OneOf | IntRange | FloatRange):
         return True
-    return isinstance(cast, OneOf | IntRange | FloatRange)
+    # Identity, not hashing: a cast may be an unhashable object.
+    return any(cast is known for pair in _STRICT.items() for known in pair)
 
 
 def reads_structure(cast: object) -> bool:

@@ -180,6 +180,26 @@ def test_vector_collection_from_env_is_text() -> None:
     assert cfg.get(VECTOR_COLLECTION) == "1.0"
 
 
+def test_every_shared_key_reads_its_env_value() -> None:
+    """Every shared key's cast (one_of with aliases, ranges, maps) takes its env text."""
+    environ = {
+        "LLM_VECTOR_DISTANCE": "euclidean",
+        "LLM_VECTOR_HNSW_M": "32",
+        "LLM_OTEL_SAMPLING_RATIO": "0.5",
+        "LLM_OTEL_EXPORTER_OTLP_HEADERS": "k=v",
+        "LLM_VECTOR_COMPRESSION_ENABLED": "off",
+    }
+    cfg = ConfigLoader().with_env(environ=environ).load()
+    by_name = {key.name: key for key in DESIGN_KEYS}
+    assert cfg.get(by_name["vector.distance"]) == "l2"
+    assert cfg.get(by_name["vector.hnsw.m"]) == 32
+    assert cfg.get(by_name["otel.sampling_ratio"]) == 0.5
+    assert cfg.get(by_name["vector.compression.enabled"]) is False
+    headers = cfg.get(by_name["otel.exporter.otlp.headers"])
+    assert headers is not None
+    assert dict(headers.reveal()) == {"k": "v"}
+
+
 def test_env_section_and_value_conflict() -> None:
     """``LLM_A=1`` with ``LLM_A__B=2`` is a conflict naming both variables."""
     with pytest.raises(ConfigError) as info:
