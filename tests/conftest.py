@@ -7,8 +7,12 @@ the service is unreachable the test skips with a one-line reason on a laptop and
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -71,3 +75,51 @@ def rabbitmq_url() -> str:
 def nats_url() -> str:
     """URL of the loopback NATS (``LLM_TEST_NATS_URL``)."""
     return require_service("nats", os.environ.get("LLM_TEST_NATS_URL", "nats://127.0.0.1:4222"), 4222)
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+WaitFor = Callable[..., None]
+
+
+def _wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.005) -> None:
+    """Poll ``predicate`` until it is true; fail the test when ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not reached within {timeout} s")
+        pause.wait(interval)
+
+
+@pytest.fixture
+def wait_for() -> WaitFor:
+    """``wait_for(predicate, timeout=10.0)``: poll with a deadline instead of sleeping a fixed time."""
+    return _wait_for
+
+
+def reset_otel_globals() -> None:
+    """Uninstall llm-infra's OTel guard and forget the OpenTelemetry API's global providers."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.util._once import Once
+
+    from llm_infra.testing._otel import reset_otel
+
+    reset_otel()
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    metrics._internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics._internal._METER_PROVIDER = None
+    metrics._internal._PROXY_METER_PROVIDER = metrics._internal._ProxyMeterProvider()
+    logs = importlib.import_module("opentelemetry._logs._internal")
+    logs._LOGGER_PROVIDER_SET_ONCE = Once()
+    logs._LOGGER_PROVIDER = None
+    logs._PROXY_LOGGER_PROVIDER = logs.ProxyLoggerProvider()
+
+
+@pytest.fixture
+def fresh_otel() -> Iterator[None]:
+    """Run the test with no OTel SDK installed and fresh API globals, and reset them afterwards."""
+    reset_otel_globals()
+    yield
+    reset_otel_globals()

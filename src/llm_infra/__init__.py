@@ -9,7 +9,13 @@ The root package holds only the version and the error root; it imports no subpac
 
 from __future__ import annotations
 
+import logging
+
 from llm_infra.errors._base import InfraError as InfraError
+
+# A library does not print: without the application's logging configuration, records of the
+# ``llm_infra.*`` loggers go nowhere (instead of Python's last-resort handler on stderr).
+logging.getLogger("llm_infra").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,4 @@
-"""Security audit trail: the spec's ``SecurityEvent`` types, ``SecurityAuditLog`` and its sinks.
+"""Security audit trail: the ``SecurityEvent`` types, ``SecurityAuditLog`` and its sinks.
 
 ``SecurityAuditLog.log(event)`` writes the event as JSON to the ``security_audit`` logger at
 once and buffers it (bounded) for the sinks, which a background thread or ``flush()`` fills:
@@ -10,6 +10,7 @@ once and buffers it (bounded) for the sinks, which a background thread or ``flus
 from llm_infra.audit._chain import ChainHead as ChainHead
 from llm_infra.audit._chain import ChainReport as ChainReport
 from llm_infra.audit._chain import HashChainedFileSink as HashChainedFileSink
+from llm_infra.audit._chain import reseal_chain as reseal_chain
 from llm_infra.audit._chain import verify_chain as verify_chain
 from llm_infra.audit._events import AuthenticationAttempt as AuthenticationAttempt
 from llm_infra.audit._events import AuthMethod as AuthMethod
@@ -56,5 +57,6 @@ __all__ = [
     "SuspiciousActivity",
     "event_from_dict",
     "hash_config_value",
+    "reseal_chain",
     "verify_chain",
 ]

@@ -6,6 +6,13 @@ and the first record's ``prev`` is ``HMAC-SHA256(key, GENESIS)``. A side file ``
 holds the record count and the last MAC (itself MACed), replaced atomically after each batch,
 so deleting records at the end (truncation) is detected as well as any edit, deletion,
 insertion or reordering in the middle.
+
+A new chain writes its head (0 records) before it creates the file, so a chain file without a
+head is always an anomaly: deleting the head together with the last records must not make the
+shortened chain look whole. The sink refuses to open such a file (``audit.head_missing``) and
+``verify_chain`` reports ``head_missing``, even for an empty file. After checking the records,
+an operator accepts the chain as it is with ``python -m llm_infra.audit reseal PATH`` (key in
+``LLM_AUDIT_KEY``) or ``reseal_chain(path, key)``, which writes a new head.
 """
 
 from __future__ import annotations
@@ -21,8 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, final
 
+from llm_infra.audit import _codes as codes
 from llm_infra.audit._events import SecurityEvent
 from llm_infra.errors import ConfigError, InfraError, IoError
+from llm_infra.fs import atomic_write
+from llm_infra.fs._atomic import io_error
 from llm_infra.secrets import Secret
 
 try:  # POSIX only: an exclusive lock stops two writers from forking the chain.
@@ -38,7 +48,7 @@ _TAIL_CHUNK = 64 * 1024
 _RECORD_KEYS = frozenset({"seq", "prev", "event", "mac"})
 
 
-def _key_bytes(key: bytes | str | Secret[bytes] | Secret[str]) -> Secret[bytes]:
+def key_bytes(key: bytes | str | Secret[bytes] | Secret[str]) -> Secret[bytes]:
     raw = key.reveal() if isinstance(key, Secret) else key
     if isinstance(raw, str):
         raw = raw.encode()
@@ -46,7 +56,7 @@ def _key_bytes(key: bytes | str | Secret[bytes] | Secret[str]) -> Secret[bytes]:
         raise ConfigError(
             f"the audit chain key must be at least {_MIN_KEY} bytes",
             key="key",
-            code="audit.weak_key",
+            code=codes.WEAK_KEY,
             remediation=["generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"],
         )
     return Secret(bytes(raw))
@@ -191,8 +201,8 @@ def verify_chain(
     Args:
         path: the JSONL file.
         key: the chain's HMAC key.
-        require_head: fail when the ``.head`` file is missing (without it, dropping records at
-            the end cannot be detected).
+        require_head: fail when the ``.head`` file is missing, even for an empty file (without
+            it, dropping records at the end cannot be detected).
         anchor: a ``ChainHead`` recorded earlier; the file must still contain that prefix.
 
     Returns:
@@ -204,7 +214,7 @@ def verify_chain(
 
     .. versionadded:: 0.1.0
     """
-    secret = _key_bytes(key)
+    secret = key_bytes(key)
     path = Path(path)
     genesis = _genesis(secret)
     prev = genesis
@@ -236,7 +246,7 @@ def verify_chain(
     if head == "invalid":
         return report(False, None, "head_invalid")
     if head is None:
-        if require_head and count > 0:
+        if require_head:
             return report(False, None, "head_missing")
     else:
         assert isinstance(head, ChainHead)
@@ -319,7 +329,7 @@ class HashChainedFileSink:
         fsync: bool = True,
         name: str = "chain",
     ) -> None:
-        self._key = _key_bytes(key)
+        self._key = key_bytes(key)
         self._path = Path(path)
         self._fsync = fsync
         self._name = name
@@ -327,7 +337,11 @@ class HashChainedFileSink:
         self._fd = -1
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            if not os.path.lexists(self._path) and not os.path.lexists(_head_path(self._path)):
+                # A new chain: its head comes first, so that a file without a head is an anomaly.
+                self._write_head(0, _genesis(self._key))
+            flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+            self._fd = os.open(self._path, flags, 0o600)
             if fcntl is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._count, self._prev = self._resume()
@@ -357,7 +371,7 @@ class HashChainedFileSink:
                 "the audit chain head does not verify; run verify_chain",
                 operation="open",
                 path=str(self._path),
-                code="audit.chain_corrupt",
+                code=codes.CHAIN_CORRUPT,
             )
         if not line:
             count, prev = 0, _genesis(self._key)
@@ -371,7 +385,7 @@ class HashChainedFileSink:
                     "the last audit chain record does not verify; run verify_chain",
                     operation="open",
                     path=str(self._path),
-                    code="audit.chain_corrupt",
+                    code=codes.CHAIN_CORRUPT,
                 )
             count, prev = record["seq"] + 1, record["mac"]
         if isinstance(head, ChainHead) and head.count > count:
@@ -379,30 +393,31 @@ class HashChainedFileSink:
                 f"the audit chain has {count} records but its head says {head.count}: it was truncated",
                 operation="open",
                 path=str(self._path),
-                code="audit.chain_truncated",
+                code=codes.CHAIN_TRUNCATED,
             )
-        if not isinstance(head, ChainHead) or head.count != count:
+        if head is None:
+            raise IoError(
+                f"the audit chain has {count} records but no head file {_head_path(self._path).name}: "
+                "records at its end may have been deleted. Check it with "
+                "verify_chain(path, key, require_head=False), then accept it as it is with: "
+                f"python -m llm_infra.audit reseal {self._path}",
+                operation="open",
+                path=str(self._path),
+                code=codes.HEAD_MISSING,
+                remediation=[
+                    "verify_chain(path, key, require_head=False) to check the records",
+                    f"LLM_AUDIT_KEY=... python -m llm_infra.audit reseal {self._path}",
+                    "or restore the file and its .head from a backup",
+                ],
+            )
+        assert isinstance(head, ChainHead)
+        if head.count != count:
             self._write_head(count, prev)
         return count, prev
 
     def _write_head(self, count: int, mac: str) -> None:
-        body = _canonical(
-            {
-                "count": count,
-                "mac": mac,
-                "head_mac": _mac(self._key, _canonical({"count": count, "mac": mac})),
-            }
-        )
-        target = _head_path(self._path)
-        tmp = target.with_name(target.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, body)
-            if self._fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
+        body = _head_body(self._key, count, mac)
+        atomic_write(_head_path(self._path), body, mode=0o600, fsync=self._fsync)
 
     @property
     def name(self) -> str:
@@ -460,7 +475,7 @@ class HashChainedFileSink:
             self._count, self._prev = seq, prev
             try:
                 self._write_head(seq, prev)
-            except OSError:
+            except (OSError, IoError):
                 # The records are durable and chained, so the batch must not be retried (that would
                 # duplicate it); only the truncation guard lags until the next batch or reopen.
                 _log.warning("audit chain %s: cannot update the head file", self._path, exc_info=True)
@@ -484,3 +499,46 @@ class HashChainedFileSink:
 
     def __repr__(self) -> str:
         return f"HashChainedFileSink(path={str(self._path)!r}, records={self._count})"
+
+
+def _head_body(key: Secret[bytes], count: int, mac: str) -> bytes:
+    return _canonical(
+        {"count": count, "mac": mac, "head_mac": _mac(key, _canonical({"count": count, "mac": mac}))}
+    )
+
+
+def reseal_chain(path: str | os.PathLike[str], key: bytes | str | Secret[bytes] | Secret[str]) -> ChainReport:
+    """Accept a chain as it is: verify every record, then write a new head for it.
+
+    The recovery step after ``audit.head_missing`` (or ``head_invalid``): the records must verify
+    (MACs, sequence, links); whether records were deleted at the end can no longer be told from
+    the file, so compare the new head with an external anchor if you keep one.
+
+    Returns:
+        The ``ChainReport`` of the records (ok).
+
+    Raises:
+        IoError: ``audit.chain_corrupt`` when a record does not verify (nothing is written).
+    """
+    secret = key_bytes(key)
+    target = Path(path)
+    prev, count = _genesis(secret), 0
+    try:
+        with target.open("rb") as handle:
+            for index, raw in enumerate(handle):
+                reason = "torn_record" if not raw.endswith(b"\n") else None
+                if reason is None:
+                    reason, prev = _check_record(secret, raw[:-1], index, prev)
+                if reason is not None:
+                    raise IoError(
+                        f"cannot reseal {target}: record {index} does not verify ({reason})",
+                        operation="reseal",
+                        path=str(target),
+                        code=codes.CHAIN_CORRUPT,
+                    )
+                count += 1
+    except OSError as exc:
+        raise io_error(exc, "read", target) from exc
+    head = ChainHead(count, prev)
+    atomic_write(_head_path(target), _head_body(secret, head.count, head.mac), mode=0o600)
+    return ChainReport(True, head.count, None, None, head)

@@ -1,4 +1,4 @@
-"""The spec's ``SecurityEvent`` variants as frozen dataclasses (secrets never go in)."""
+"""The ``SecurityEvent`` variants as frozen dataclasses (secrets never go in)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, final
 
 from llm_infra._internal._ulid import new_ulid
+from llm_infra.audit import _codes as codes
 from llm_infra.errors import ValidationError
 from llm_infra.secrets import Secret
 
@@ -27,7 +28,7 @@ _MIN_HASH_KEY = 16
 
 
 class AuthMethod(StrEnum):
-    """How a caller authenticated (the spec's ``AuthMethod``); its string value is accepted too.
+    """How a caller authenticated (``AuthMethod``); its string value is accepted too.
 
     .. versionadded:: 0.1.0
     """
@@ -39,7 +40,7 @@ class AuthMethod(StrEnum):
 
 
 class SecretOperation(StrEnum):
-    """What was done with a secret (the spec's ``SecretOperation``).
+    """What was done with a secret (``SecretOperation``).
 
     .. versionadded:: 0.1.0
     """
@@ -78,7 +79,7 @@ def _bad(field_name: str, message: str, expected: str | None = None) -> Validati
         f"invalid audit event field {field_name!r}: {message}",
         field=field_name,
         expected=expected,
-        code="audit.invalid_event",
+        code=codes.INVALID_EVENT,
     )
 
 
@@ -113,7 +114,7 @@ def _ip(name: str, value: object) -> str | None:
 class SecurityEvent:
     """Base of every security event: a ULID id, a UTC timestamp and the current trace ids.
 
-    Subclasses add the spec's fields. Events hold identifiers, never secret values: passing a
+    Subclasses add their own fields. Events hold identifiers, never secret values: passing a
     ``Secret`` to any field raises ``ValidationError`` (code ``audit.invalid_event``).
 
     Attributes:
@@ -313,7 +314,7 @@ def hash_config_value(value: object, key: bytes | Secret[bytes] | Secret[str] | 
             f"the config hash key must be at least {_MIN_HASH_KEY} bytes",
             field="key",
             expected=f">= {_MIN_HASH_KEY} bytes",
-            code="audit.weak_key",
+            code=codes.WEAK_KEY,
         )
     return "hmac-sha256:" + hmac.new(key_bytes, _value_bytes(value), hashlib.sha256).hexdigest()
 

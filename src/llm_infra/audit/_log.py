@@ -13,17 +13,24 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, final
+from typing import final
 
 from opentelemetry import metrics
 
-from llm_infra.audit._events import SecurityEvent, event_from_dict
+from llm_infra.audit import _codes as codes
+from llm_infra.audit import _fallback as fallback
+from llm_infra.audit._chain import HashChainedFileSink, key_bytes
+from llm_infra.audit._events import SecurityEvent
 from llm_infra.audit._sinks import AuditSink, encode_event
 from llm_infra.errors import ConfigError, InfraError, ValidationError
+from llm_infra.fs._atomic import io_error
 from llm_infra.resilience import RetryPolicy
+from llm_infra.secrets import Secret
 
 AUDIT_LOGGER = "security_audit"
 """Name of the ``logging`` logger every event is written to when it is recorded."""
+
+logging.getLogger(AUDIT_LOGGER).addHandler(logging.NullHandler())
 
 _meter = metrics.get_meter("llm_infra.audit")
 _events_counter = _meter.create_counter("llm_infra.audit.events", description="security events recorded")
@@ -37,6 +44,9 @@ _lost_counter = _meter.create_counter(
     "llm_infra.audit.lost", description="events neither persisted nor spilled"
 )
 _sink_error_counter = _meter.create_counter("llm_infra.audit.sink_errors", description="failed sink writes")
+_quarantined_counter = _meter.create_counter(
+    "llm_infra.audit.quarantined", description="fallback lines that did not authenticate (never replayed)"
+)
 
 
 def _sink_error_retryable(exc: BaseException) -> bool:
@@ -63,6 +73,7 @@ class AuditStats:
         sink_errors: failed sink writes (each attempt).
         retries: sink writes retried.
         replayed: (event, sink) pairs delivered from the fallback file by ``replay_fallback``.
+        quarantined: fallback lines that did not authenticate, moved to the quarantine file.
 
     .. versionadded:: 0.1.0
     """
@@ -76,9 +87,31 @@ class AuditStats:
     sink_errors: int
     retries: int
     replayed: int
+    quarantined: int = 0
 
 
-_COUNTERS = ("logged", "delivered", "overflowed", "spilled", "lost", "sink_errors", "retries", "replayed")
+_COUNTERS = (
+    "logged",
+    "delivered",
+    "overflowed",
+    "spilled",
+    "lost",
+    "sink_errors",
+    "retries",
+    "replayed",
+    "quarantined",
+)
+
+
+def _pick_fallback_key(
+    key: bytes | str | Secret[bytes] | Secret[str] | None, sinks: Sequence[AuditSink]
+) -> Secret[bytes]:
+    if key is not None:
+        return key_bytes(key)
+    for sink in sinks:
+        if isinstance(sink, HashChainedFileSink):
+            return sink._key
+    return fallback.PROCESS_KEY
 
 
 def _flush_at_exit(ref: weakref.ref[SecurityAuditLog]) -> None:
@@ -93,7 +126,7 @@ def _error_code(exc: BaseException) -> str:
 
 @final
 class SecurityAuditLog:
-    """The spec's security audit trail.
+    """The security audit trail.
 
     ``log(event)`` writes the event as one JSON line to the ``security_audit`` logger *before*
     returning (so it is never only in memory), then appends it to a bounded buffer for the sinks.
@@ -108,13 +141,23 @@ class SecurityAuditLog:
     grows past ``buffer_size``. Without a fallback file, such events are logged at ERROR with
     their full JSON and counted in ``lost``.
 
+    Every line of the fallback file carries an HMAC (``fallback_key``); ``replay_fallback``
+    delivers only lines that verify and moves the others to ``<fallback_path>.quarantine``
+    (counted in ``stats().quarantined``, the ``llm_infra.audit.quarantined`` metric, and logged
+    at ERROR without their content), so an edited or invented line never becomes a trusted
+    record.
+
     Args:
         sinks: where events are persisted. With no sinks, events are only logged.
         buffer_size: maximum number of buffered events.
         flush_interval: seconds between background flushes; None disables the background
             thread (call ``flush`` yourself).
         retry: retry policy for a failing sink write.
-        fallback_path: JSONL file for events a sink could not take.
+        fallback_path: JSONL file for events a sink could not take (mode 0600).
+        fallback_key: HMAC key (32 bytes or more) authenticating the fallback file's lines. By
+            default the key of the first ``HashChainedFileSink`` among ``sinks``; without one, a
+            random key of this process (lines spilled by an earlier process are then quarantined
+            on replay: pass a key to replay across restarts).
         logger: the logger (or its name) events are logged to.
         sleep: blocking sleep used between retries (inject ``FakeClock.sleep`` in tests).
         asleep: async sleep used between retries by ``aflush``.
@@ -136,6 +179,7 @@ class SecurityAuditLog:
         "_closed",
         "_counts",
         "_fallback",
+        "_fallback_key",
         "_finished",
         "_flush_interval",
         "_flush_lock",
@@ -160,6 +204,7 @@ class SecurityAuditLog:
         flush_interval: float | None = 1.0,
         retry: RetryPolicy = DEFAULT_RETRY,
         fallback_path: str | os.PathLike[str] | None = None,
+        fallback_key: bytes | str | Secret[bytes] | Secret[str] | None = None,
         logger: logging.Logger | str = AUDIT_LOGGER,
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Awaitable[None]] | None = None,
@@ -167,7 +212,7 @@ class SecurityAuditLog:
     ) -> None:
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
             raise ConfigError(
-                "buffer_size must be a positive int", key="buffer_size", code="audit.invalid_option"
+                "buffer_size must be a positive int", key="buffer_size", code=codes.INVALID_OPTION
             )
         if flush_interval is not None and (
             isinstance(flush_interval, bool)
@@ -177,7 +222,7 @@ class SecurityAuditLog:
             raise ConfigError(
                 "flush_interval must be a positive number of seconds or None",
                 key="flush_interval",
-                code="audit.invalid_option",
+                code=codes.INVALID_OPTION,
             )
         self._sinks: tuple[AuditSink, ...] = tuple(sinks)
         names = [s.name for s in self._sinks]
@@ -185,13 +230,14 @@ class SecurityAuditLog:
             raise ConfigError(
                 "every audit sink needs a distinct name (spilled events are routed by name)",
                 key="sinks",
-                code="audit.invalid_option",
+                code=codes.INVALID_OPTION,
             )
         self._buffer_size = buffer_size
         self._threshold = max(1, buffer_size // 2)
         self._flush_interval = None if flush_interval is None else float(flush_interval)
         self._retry = retry
         self._fallback = None if fallback_path is None else Path(fallback_path)
+        self._fallback_key = _pick_fallback_key(fallback_key, self._sinks)
         self._logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self._sleep = sleep
         self._asleep = asleep
@@ -223,7 +269,7 @@ class SecurityAuditLog:
                 field="event",
                 expected="SecurityEvent",
                 actual=type(event).__name__,
-                code="audit.invalid_event",
+                code=codes.INVALID_EVENT,
             )
         self._logger.log(event.level, "%s", encode_event(event).decode(), extra={"audit_event": event})
         _events_counter.add(1, {"type": event.event_type})
@@ -361,24 +407,12 @@ class SecurityAuditLog:
     # -- fallback file -------------------------------------------------------------------------
 
     def _spill(self, events: Sequence[SecurityEvent], sink: str, reason: str) -> None:
-        from llm_infra.json import dumps
-
         n_pairs = len(events) * (len(self._sinks) if sink == "*" else 1)
         if self._fallback is not None:
-            data = b"".join(
-                dumps({"sink": sink, "reason": reason, "event": e.to_dict()}) + b"\n" for e in events
-            )
+            data = fallback.encode_lines(self._fallback_key, events, sink, reason)
             try:
                 with self._spill_lock:
-                    self._fallback.parent.mkdir(parents=True, exist_ok=True)
-                    fd = os.open(self._fallback, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                    try:
-                        view = memoryview(data)
-                        while view:
-                            view = view[os.write(fd, view) :]
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
+                    fallback.append(self._fallback, data)
             except OSError:
                 self._logger.exception("cannot write the audit fallback file %s", self._fallback)
             else:
@@ -395,13 +429,16 @@ class SecurityAuditLog:
     def replay_fallback(self) -> int:
         """Deliver the events of the fallback file to their sinks; keep only what still fails.
 
-        Lines for unknown sinks and unreadable lines are kept, never deleted.
+        Lines whose HMAC does not verify are moved to ``<fallback_path>.quarantine`` and
+        counted in ``stats().quarantined``, never delivered. Authenticated lines for unknown
+        sinks are kept. The file keeps mode 0600 through the rewrite.
 
         Returns:
             The number of (event, sink) pairs delivered.
-        """
-        from llm_infra.json import loads
 
+        Raises:
+            IoError: the fallback or quarantine file cannot be written.
+        """
         if self._fallback is None:
             return 0
         with self._flush_lock, self._spill_lock:
@@ -409,23 +446,19 @@ class SecurityAuditLog:
                 lines = self._fallback.read_bytes().splitlines(keepends=True)
             except FileNotFoundError:
                 return 0
+            good, bad = fallback.parse(self._fallback_key, lines)
+            if bad:
+                self._quarantine(lines, bad)
             by_name = {s.name: s for s in self._sinks}
             pending: dict[str, list[tuple[int, SecurityEvent]]] = {}
             keep: set[int] = set()
-            for index, line in enumerate(lines):
-                try:
-                    obj: Any = loads(line)
-                    target = obj["sink"]
-                    event = event_from_dict(obj["event"])
-                except (InfraError, KeyError, TypeError):
-                    keep.add(index)
-                    continue
-                names = list(by_name) if target == "*" else [target]
+            for item in good:
+                names = list(by_name) if item.sink == "*" else [item.sink]
                 if not names or any(name not in by_name for name in names):
-                    keep.add(index)
+                    keep.add(item.index)
                     continue
                 for name in names:
-                    pending.setdefault(name, []).append((index, event))
+                    pending.setdefault(name, []).append((item.index, item.event))
             delivered = 0
             for name, items in pending.items():
                 try:
@@ -435,15 +468,26 @@ class SecurityAuditLog:
                     keep.update(index for index, _ in items)
                 else:
                     delivered += len(items)
-            remaining = b"".join(lines[i] for i in sorted(keep))
-            if remaining:
-                tmp = self._fallback.with_name(self._fallback.name + ".tmp")
-                tmp.write_bytes(remaining)
-                os.replace(tmp, self._fallback)
-            else:
-                self._fallback.unlink()
+            fallback.rewrite(self._fallback, lines, keep)
             self._count("replayed", delivered)
             return delivered
+
+    def _quarantine(self, lines: Sequence[bytes], bad: Sequence[int]) -> None:
+        target = fallback.quarantine_path(self._fallback or Path())
+        data = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in (lines[i] for i in bad))
+        try:
+            fallback.append(target, data)
+        except OSError as exc:
+            raise io_error(exc, "write", target) from exc
+        self._count("quarantined", len(bad))
+        _quarantined_counter.add(len(bad))
+        self._logger.error(
+            "audit fallback file %s: %d line(s) failed authentication (edited, invented or written "
+            "with another key); moved to %s and not replayed",
+            self._fallback,
+            len(bad),
+            target,
+        )
 
     # -- background flushing and lifecycle -----------------------------------------------------
 

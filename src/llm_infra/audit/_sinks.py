@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import IO, Protocol, TypeVar, final, runtime_checkable
 
+from llm_infra.audit import _codes as codes
 from llm_infra.audit._events import SecurityEvent
 from llm_infra.errors import ConfigError
 
@@ -67,7 +68,7 @@ class MemoryAuditSink:
     def __init__(self, max_events: int = 10_000, *, name: str = "memory") -> None:
         if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 1:
             raise ConfigError(
-                "max_events must be a positive int", key="max_events", code="audit.invalid_option"
+                "max_events must be a positive int", key="max_events", code=codes.INVALID_OPTION
             )
         self._events: deque[SecurityEvent] = deque(maxlen=max_events)
         self._lock = threading.Lock()

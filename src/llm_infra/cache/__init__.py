@@ -14,9 +14,10 @@ Example::
     {'name': 'Ada'}
 """
 
+from llm_infra.cache._decorator import CachedFunction as CachedFunction
 from llm_infra.cache._decorator import cached as cached
-from llm_infra.cache._decorator import default_key as default_key
-from llm_infra.cache._metrics import register_metrics as register_metrics
+from llm_infra.cache._decorator import default_cache_key as default_cache_key
+from llm_infra.cache._metrics import register_cache_metrics as register_cache_metrics
 from llm_infra.cache._protocols import AsyncCacheBackend as AsyncCacheBackend
 from llm_infra.cache._protocols import CacheBackend as CacheBackend
 from llm_infra.cache._redis import RedisCache as RedisCache
@@ -28,10 +29,11 @@ __all__ = [
     "AsyncCacheBackend",
     "CacheBackend",
     "CacheStats",
+    "CachedFunction",
     "RedisCache",
     "TieredCache",
     "TtlCache",
     "cached",
-    "default_key",
-    "register_metrics",
+    "default_cache_key",
+    "register_cache_metrics",
 ]

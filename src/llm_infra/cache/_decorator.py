@@ -7,19 +7,41 @@ import functools
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
+from llm_infra.cache import _codes as codes
 from llm_infra.cache._ttl import check_ttl
 from llm_infra.errors import ConfigError
 
 P = ParamSpec("P")
 R = TypeVar("R")
-F = TypeVar("F", bound=Callable[..., Any])
+R_co = TypeVar("R_co", covariant=True)
+C = TypeVar("C")
+C_co = TypeVar("C_co", covariant=True)
+
+
+class CachedFunction(Protocol[C_co, P, R_co]):
+    """What ``@cached(cache)`` returns: the function, plus the cache it stores results in.
+
+    ``f.cache`` is the cache given to ``cached`` (typed as such, so ``f.cache.stats()`` type-checks).
+
+    .. versionadded:: 0.1.0
+    """
+
+    @property
+    def cache(self) -> C_co:
+        """The cache that stores this function's results."""
+        ...
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Call the function (or return its cached result)."""
+        ...
+
 
 _MISSING: Any = object()
 
 
-def default_key(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+def default_cache_key(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """``module.qualname(args..., k=v...)`` with ``repr`` of each argument (keyword order ignored).
 
     Stable across processes for arguments whose ``repr`` is (str, int, float, tuples of those,
@@ -57,7 +79,7 @@ def _cache_ops(cache: Any, want_async: bool) -> tuple[Callable[..., Any], Callab
             raise ConfigError(
                 "a sync function cannot be cached in a cache with an async level",
                 key="cache",
-                code="cache.async_backend",
+                code=codes.ASYNC_BACKEND,
             )
         return cache.aget, cache.aset, True
     get, set_ = cache.get, cache.set
@@ -66,25 +88,35 @@ def _cache_ops(cache: Any, want_async: bool) -> tuple[Callable[..., Any], Callab
         raise ConfigError(
             f"a sync function cannot be cached in an async cache ({type(cache).__name__})",
             key="cache",
-            code="cache.async_backend",
+            code=codes.ASYNC_BACKEND,
         )
     return get, set_, is_async
 
 
+class _Epoch:
+    """How many loads a wrapper has finished: a leader re-reads the cache only if one finished."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 def cached(
-    cache: Any, *, key: Callable[..., Hashable] | None = None, ttl: float | None = None
-) -> Callable[[F], F]:
+    cache: C, *, key: Callable[..., Hashable] | None = None, ttl: float | None = None
+) -> Callable[[Callable[P, R]], CachedFunction[C, P, R]]:
     """Memoize a function in ``cache``, loading each missing key once however many callers wait.
 
     Works on sync functions (with a ``TtlCache`` or a ``TieredCache`` over a sync level) and on
     async functions (with any cache, ``RedisCache`` included). Concurrent calls that miss the same
     key share one call of the function (single flight): the others wait for its result, or
     for its exception, which is raised to each of them and not cached. If the loading task of an
-    async function is cancelled, one of the waiters loads instead.
+    async function is cancelled, one of the waiters loads instead. Each call is one lookup in
+    the cache's statistics (a hit or a miss).
 
     Args:
         cache: the cache that stores results.
-        key: builds the cache key from the call's arguments (default: ``default_key``, a string;
+        key: builds the cache key from the call's arguments (default: ``default_cache_key``, a string;
             ``RedisCache`` needs string keys).
         ttl: seconds a result lives (default: the cache's ``default_ttl``).
 
@@ -101,19 +133,22 @@ def cached(
     """
     ttl = check_ttl(ttl)
 
-    def decorate(func: F) -> F:
+    def decorate(func: Callable[P, R]) -> CachedFunction[C, P, R]:
         make_key: Callable[..., Hashable] = (
             key if key is not None else functools.partial(_default_key_args, func)
         )
         if inspect.iscoroutinefunction(func):
-            return cast("F", _async_wrapper(func, cache, make_key, ttl))
-        return cast("F", _sync_wrapper(func, cache, make_key, ttl))
+            wrapper: Any = _async_wrapper(func, cache, make_key, ttl)
+        else:
+            wrapper = _sync_wrapper(func, cache, make_key, ttl)
+        wrapper.cache = cache
+        return cast("CachedFunction[C, P, R]", wrapper)
 
     return decorate
 
 
 def _default_key_args(func: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
-    return default_key(func, args, kwargs)
+    return default_cache_key(func, args, kwargs)
 
 
 def _sync_wrapper(
@@ -122,10 +157,12 @@ def _sync_wrapper(
     get, set_, _ = _cache_ops(cache, want_async=False)
     flights: dict[Hashable, _SyncFlight] = {}
     lock = threading.Lock()
+    epoch = _Epoch()
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         k = make_key(*args, **kwargs)
+        seen = epoch.value
         value = get(k, _MISSING)
         if value is not _MISSING:
             return cast("R", value)
@@ -140,8 +177,9 @@ def _sync_wrapper(
                 raise flight.error
             return cast("R", flight.value)
         try:
-            # A previous leader may have stored the value between our miss and our flight.
-            value = get(k, _MISSING)
+            # A previous leader may have stored the value between our miss and our flight; look
+            # again only if a load finished meanwhile (so that a plain miss is counted once).
+            value = get(k, _MISSING) if epoch.value != seen else _MISSING
             if value is _MISSING:
                 value = func(*args, **kwargs)
                 set_(k, value, ttl)
@@ -153,9 +191,9 @@ def _sync_wrapper(
         finally:
             with lock:
                 del flights[k]
+                epoch.value += 1
             flight.done.set()
 
-    wrapper.cache = cache  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -165,6 +203,7 @@ def _async_wrapper(
     get, set_, is_async = _cache_ops(cache, want_async=True)
     flights: dict[Hashable, _AsyncFlight] = {}
     lock = threading.Lock()
+    epoch = _Epoch()
 
     async def cache_get(k: Hashable) -> Any:
         return await get(k, _MISSING) if is_async else get(k, _MISSING)
@@ -178,6 +217,7 @@ def _async_wrapper(
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         k = make_key(*args, **kwargs)
+        seen = epoch.value
         value = await cache_get(k)
         if value is not _MISSING:
             return cast("R", value)
@@ -203,7 +243,7 @@ def _async_wrapper(
             return cast("R", flight.value)
         completed = False
         try:
-            value = await cache_get(k)
+            value = await cache_get(k) if epoch.value != seen else _MISSING
             if value is _MISSING:
                 value = await func(*args, **kwargs)
                 await cache_set(k, value)
@@ -219,7 +259,7 @@ def _async_wrapper(
             with lock:
                 if flights.get(k) is flight:
                     del flights[k]
+                epoch.value += 1
             flight.done.set()
 
-    wrapper.cache = cache  # type: ignore[attr-defined]
     return wrapper

@@ -40,7 +40,7 @@ def track(cache: _Observed) -> None:
         install = not _default_installed
         _default_installed = True
     if install:
-        register_metrics()
+        register_cache_metrics()
 
 
 def retire(name: str, counts: Iterable[int]) -> None:
@@ -81,7 +81,7 @@ def _observer(index: int) -> metrics.CallbackT:
     return observe
 
 
-def register_metrics(meter_provider: metrics.MeterProvider | None = None) -> None:
+def register_cache_metrics(meter_provider: metrics.MeterProvider | None = None) -> None:
     """Report every cache's counters through ``meter_provider`` (default: the global one).
 
     Instruments (attribute ``cache.name``): ``llm_infra.cache.hits``, ``.misses``, ``.evictions``,

@@ -8,9 +8,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._lazy import require
+from llm_infra.cache import _codes as codes
 from llm_infra.cache._metrics import retire, track
 from llm_infra.cache._ttl import CacheStats, check_ttl
 from llm_infra.errors import ConfigError, ExternalError, InfraError, ValidationError
+from llm_infra.errors._foreign import redis_error
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -21,16 +23,8 @@ _SCAN_BATCH = 500
 
 
 def _redis_error(exc: Exception, operation: str) -> ExternalError:
-    import redis.exceptions as rexc
-
-    transient = isinstance(exc, rexc.ConnectionError | rexc.TimeoutError | OSError)
-    return ExternalError(
-        f"redis {operation} failed: {type(exc).__name__}",
-        service="redis",
-        operation=operation,
-        code="cache.redis_unavailable" if transient else "cache.redis_error",
-        retryable=transient,
-    )
+    # The shared converter: cache.redis_unavailable (retryable) or cache.redis_error.
+    return redis_error(exc, operation, area="cache")
 
 
 @final
@@ -87,12 +81,12 @@ class RedisCache:
         try:
             self._default_ttl = check_ttl(default_ttl, "default_ttl")
         except ValidationError as exc:
-            raise ConfigError(exc.message, key="default_ttl", code="cache.invalid_ttl") from exc
+            raise ConfigError(exc.message, key="default_ttl", code=codes.INVALID_TTL) from exc
         rexc = require("redis.exceptions", "redis")
         self._errors: tuple[type[Exception], ...] = (rexc.RedisError, OSError)
         if client is None:
             if not url:
-                raise ConfigError("RedisCache needs url= or client=", key="url", code="cache.no_backend")
+                raise ConfigError("RedisCache needs url= or client=", key="url", code=codes.NO_BACKEND)
             aioredis = require("redis.asyncio", "redis")
             client = aioredis.Redis.from_url(url)
             self._owns_client = True

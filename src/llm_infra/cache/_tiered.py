@@ -7,6 +7,7 @@ import threading
 from collections.abc import Hashable
 from typing import Any, Generic, TypeVar, cast, final
 
+from llm_infra.cache import _codes as codes
 from llm_infra.cache._protocols import AsyncCacheBackend, CacheBackend
 from llm_infra.cache._ttl import TtlCache, check_ttl
 from llm_infra.errors import ConfigError
@@ -50,10 +51,10 @@ class TieredCache(Generic[K, V]):
 
     def __init__(self, l1: TtlCache[K, V], l2: CacheBackend[K, V] | AsyncCacheBackend[K, V]) -> None:
         if not isinstance(l1, TtlCache):
-            raise ConfigError("l1 must be a TtlCache", key="l1", code="cache.invalid_level")
+            raise ConfigError("l1 must be a TtlCache", key="l1", code=codes.INVALID_LEVEL)
         if not isinstance(l2, CacheBackend | AsyncCacheBackend):
             raise ConfigError(
-                "l2 must have get/get_with_ttl/set/invalidate/clear", key="l2", code="cache.invalid_level"
+                "l2 must have get/get_with_ttl/set/invalidate/clear", key="l2", code=codes.INVALID_LEVEL
             )
         self._l1 = l1
         self._l2 = l2
@@ -81,7 +82,7 @@ class TieredCache(Generic[K, V]):
             raise ConfigError(
                 "this TieredCache has an async l2: use aget/aset/ainvalidate/aclear",
                 key="l2",
-                code="cache.async_backend",
+                code=codes.ASYNC_BACKEND,
             )
         return cast("CacheBackend[K, V]", self._l2)
 

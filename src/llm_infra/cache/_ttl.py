@@ -10,6 +10,7 @@ from collections.abc import Hashable
 from typing import Generic, NamedTuple, TypeVar, final, overload
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
+from llm_infra.cache import _codes as codes
 from llm_infra.cache._metrics import retire, track
 from llm_infra.errors import ConfigError, ValidationError
 
@@ -58,7 +59,7 @@ def check_ttl(ttl: float | None, name: str = "ttl") -> float | None:
             field=name,
             expected="finite float > 0 or None",
             actual=repr(ttl),
-            code="cache.invalid_ttl",
+            code=codes.INVALID_TTL,
         )
     return float(ttl)
 
@@ -120,12 +121,12 @@ class TtlCache(Generic[K, V]):
     ) -> None:
         if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0:
             raise ConfigError(
-                f"max_size must be an int >= 0, got {max_size!r}", key="max_size", code="cache.invalid_size"
+                f"max_size must be an int >= 0, got {max_size!r}", key="max_size", code=codes.INVALID_SIZE
             )
         try:
             ttl = check_ttl(default_ttl, "default_ttl")
         except ValidationError as exc:
-            raise ConfigError(exc.message, key="default_ttl", code="cache.invalid_ttl") from exc
+            raise ConfigError(exc.message, key="default_ttl", code=codes.INVALID_TTL) from exc
         self._max_size = max_size
         self._default_ttl = ttl
         self._data: OrderedDict[K, tuple[V, float]] = OrderedDict()
@@ -237,7 +238,7 @@ class TtlCache(Generic[K, V]):
             lock.release()
 
     insert = set
-    """Alias of ``set`` (the spec's name)."""
+    """Alias of ``set``."""
 
     def invalidate(self, key: K) -> bool:
         """Drop the entry under ``key``; return whether there was one (live or expired)."""

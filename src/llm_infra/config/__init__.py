@@ -12,7 +12,7 @@ overrides. The result is an immutable ``Config``::
     'env LLM_VECTOR_DIMENSIONS'
 
 ``${env:NAME}`` and ``${file:/path}`` values become ``Secret``; ``ConfigWatcher`` reloads on file
-changes and swaps snapshots atomically. The design's keys (vector.*, http.*, otel.*) are
+changes and swaps snapshots atomically. The shared keys (vector.*, http.*, otel.*) are
 exported as constants (``VECTOR_DIMENSIONS``, ``HTTP_TIMEOUT_SECS``, ...) and listed in
 ``DESIGN_KEYS``; docs/config.md holds their generated table.
 """
@@ -54,11 +54,8 @@ from llm_infra.config._keys import VECTOR_DISTANCE as VECTOR_DISTANCE
 from llm_infra.config._keys import VECTOR_HNSW_EF_CONSTRUCTION as VECTOR_HNSW_EF_CONSTRUCTION
 from llm_infra.config._keys import VECTOR_HNSW_EF_SEARCH as VECTOR_HNSW_EF_SEARCH
 from llm_infra.config._keys import VECTOR_HNSW_M as VECTOR_HNSW_M
-from llm_infra.config._keys import key_table as key_table
 from llm_infra.config._loader import ConfigLoader as ConfigLoader
 from llm_infra.config._loader import load_config as load_config
-from llm_infra.config._parse import YAML_MAX_ALIASES as YAML_MAX_ALIASES
-from llm_infra.config._parse import YAML_MAX_NODES as YAML_MAX_NODES
 from llm_infra.config._sources import DefaultsSource as DefaultsSource
 from llm_infra.config._sources import DictSource as DictSource
 from llm_infra.config._sources import EnvSource as EnvSource
@@ -67,13 +64,13 @@ from llm_infra.config._sources import Layer as Layer
 from llm_infra.config._sources import LoadContext as LoadContext
 from llm_infra.config._sources import Origin as Origin
 from llm_infra.config._sources import Source as Source
-from llm_infra.config._watch import ConfigChange as ConfigChange
+from llm_infra.config._watch import ConfigReload as ConfigReload
 from llm_infra.config._watch import ConfigWatcher as ConfigWatcher
 
 __all__ = [
     "Config",
-    "ConfigChange",
     "ConfigLoader",
+    "ConfigReload",
     "ConfigWatcher",
     "DESIGN_KEYS",
     "DefaultsSource",
@@ -114,11 +111,8 @@ __all__ = [
     "VECTOR_HNSW_EF_CONSTRUCTION",
     "VECTOR_HNSW_EF_SEARCH",
     "VECTOR_HNSW_M",
-    "YAML_MAX_ALIASES",
-    "YAML_MAX_NODES",
     "float_range",
     "int_range",
-    "key_table",
     "list_of",
     "load_config",
     "one_of",

@@ -10,11 +10,12 @@ import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from llm_infra.config import _codes as codes
 from llm_infra.config._casts import CastError, describe_value, strict_cast
 from llm_infra.config._key import env_var_name
 from llm_infra.config._tree import Path, display, is_absent, lookup
 from llm_infra.errors import ConfigError
-from llm_infra.secrets import Secret
+from llm_infra.secrets import Secret, is_secret_name
 
 if TYPE_CHECKING:
     from llm_infra.config._config import Config
@@ -42,7 +43,7 @@ def bind(cfg: Config, model: type[M]) -> M:
         binder.raise_if_problems(model)
         return result  # type: ignore[no-any-return]
     raise ConfigError(
-        f"bind() needs a pydantic model or a dataclass, got {model!r}", code="config.invalid_model"
+        f"bind() needs a pydantic model or a dataclass, got {model!r}", code=codes.INVALID_MODEL
     )
 
 
@@ -70,7 +71,9 @@ class _Binder:
     def _is_secret_path(self, path: Loc) -> bool:
         name = display(self.base + tuple(str(p) for p in path))
         declared = self.cfg._keys.get(name)
-        return declared is not None and declared.secret
+        if declared is not None:
+            return declared.secret
+        return is_secret_name(name.rsplit(".", 1)[-1])
 
     def problem(self, path: Loc, message: str) -> None:
         name = display(self.base + tuple(str(p) for p in path)) or "(root)"
@@ -101,7 +104,7 @@ class _Binder:
         count = len(self.problems)
         raise ConfigError(
             f"{count} problem{'s' if count > 1 else ''} binding configuration to {model.__name__}:\n{lines}",
-            code="config.validation",
+            code=codes.VALIDATION,
             key=self.problems[0][0] if count == 1 else None,
             source=self.problems[0][2] if count == 1 else None,
             context={"errors": [{"key": k, "message": m, "source": s} for k, m, s in self.problems]},
@@ -137,7 +140,7 @@ class _Binder:
             hints = typing.get_type_hints(cls)
         except (NameError, TypeError) as exc:
             raise ConfigError(
-                f"cannot resolve the type hints of {cls.__name__}: {exc}", code="config.invalid_model"
+                f"cannot resolve the type hints of {cls.__name__}: {exc}", code=codes.INVALID_MODEL
             ) from None
         kwargs: dict[str, Any] = {}
         ok = True

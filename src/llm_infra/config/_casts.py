@@ -274,3 +274,16 @@ class StrMap:
 
 str_map = StrMap()
 """A cast accepting a ``str -> str`` mapping or ``"k=v,k2=v2"``; returns a read-only mapping."""
+
+
+def reads_text(cast: object) -> bool:
+    """Whether ``cast`` converts text itself (a scalar type): environment values then stay strings."""
+    if isinstance(cast, OneOf | IntRange | FloatRange):
+        return True
+    # Identity, not hashing: a cast may be an unhashable object.
+    return any(cast is known for pair in _STRICT.items() for known in pair)
+
+
+def reads_structure(cast: object) -> bool:
+    """Whether ``cast`` takes a list or a mapping (``list_of``, ``str_map``) as well as text."""
+    return isinstance(cast, ListOf | StrMap)

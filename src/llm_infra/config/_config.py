@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar, final, overload
 
+from llm_infra.config import _codes as codes
 from llm_infra.config._casts import CastError, describe_value
 from llm_infra.config._key import Key, env_var_name, split_name
 from llm_infra.config._sources import EnvIndex, Layer, Origin, short_env_hint
@@ -21,7 +22,7 @@ from llm_infra.config._tree import (
     thaw,
 )
 from llm_infra.errors import ConfigError
-from llm_infra.secrets import Secret
+from llm_infra.secrets import Secret, is_secret_name
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -204,7 +205,7 @@ class Config:
         """The value of a key.
 
         With a ``Key``: the converted value; when unset, ``default`` if given, else the key's
-        default, else ``ConfigError(code="config.missing_key")``. With a dotted name: the raw
+        default, else ``ConfigError(code=codes.MISSING_KEY)``. With a dotted name: the raw
         value (a section comes back as a fresh dict); when unset, ``default`` or None.
         """
         if isinstance(key, Key):
@@ -215,17 +216,6 @@ class Config:
         if isinstance(value, Mapping):
             return _plain_section(value)
         return value
-
-    def get_typed(self, key: Key[T]) -> T:
-        """The converted value of ``key``, or its default; raises when it is unset and required.
-
-        Raises:
-            ConfigError: ``config.missing_key`` with remediation (files tried, the environment
-                variable to set, near-miss key names); ``config.wrong_type`` when the value
-                does not convert.
-        """
-        result: T = self._get_key(key, _NO_DEFAULT)
-        return result
 
     def _get_key(self, key: Key[Any], default: Any) -> Any:
         rel = self._key_path(key)
@@ -245,7 +235,7 @@ class Config:
             _raise_problems([problem], "config.wrong_type")
 
     def require(self, name: str) -> Any:
-        """The value of a dotted key; raises ``ConfigError(code="config.missing_key")`` when unset."""
+        """The value of a dotted key; raises ``ConfigError(code=codes.MISSING_KEY)`` when unset."""
         rel = self._path(name)
         value = lookup(self._tree, rel)
         if is_absent(value):
@@ -287,7 +277,7 @@ class Config:
         else:
             full = display(self._base + rel)
             raise ConfigError(
-                f"config key {full!r} is a value, not a section", key=full, code="config.not_a_section"
+                f"config key {full!r} is a value, not a section", key=full, code=codes.NOT_A_SECTION
             )
         layers = []
         for layer in self._layers:
@@ -299,7 +289,7 @@ class Config:
     def bind(self, model: type[M], section: str | None = None) -> M:
         """Validate a section (or the whole config) into a pydantic model or a dataclass.
 
-        All problems are reported at once in one ``ConfigError(code="config.validation")``,
+        All problems are reported at once in one ``ConfigError(code=codes.VALIDATION)``,
         each naming the key, what was expected and where the value came from. Secret values are
         passed as ``Secret``; type such fields ``Secret[str]`` (or ``pydantic.SecretStr``,
         which receives the revealed value).
@@ -327,7 +317,8 @@ class Config:
             declared = self._keys.get(display(self._base + rel))
         name = display(self._base + rel)
         value = lookup(self._tree, rel)
-        secret = bool(declared is not None and declared.secret)
+        # A declared secret key, or an undeclared one whose name looks secret (is_secret_name).
+        secret = bool(declared.secret) if declared is not None else is_secret_name(name.rsplit(".", 1)[-1])
         if is_absent(value):
             if declared is not None and not declared.required:
                 default = declared.default_value()
@@ -404,7 +395,7 @@ class Config:
             except (ValueError, TypeError, LookupError, ConfigError) as exc:
                 problems.append(_wrong_type(key, value, exc, _winner(self._layers, rel)))
         if problems:
-            _raise_problems(problems, "config.invalid")
+            _raise_problems(problems, codes.INVALID)
 
     # ------------------------------------------------------------------ dunder
 
@@ -433,7 +424,7 @@ class Config:
         try:
             return split_name(name)
         except ValueError as exc:
-            raise ConfigError(str(exc), key=name, code="config.invalid_key") from None
+            raise ConfigError(str(exc), key=name, code=codes.INVALID_KEY) from None
 
     def _key_path(self, key: Key[Any]) -> Path:
         rel = _relative(key.path, self._base)
@@ -442,7 +433,7 @@ class Config:
             raise ConfigError(
                 f"key {key.name!r} is outside this section ({base!r})",
                 key=key.name,
-                code="config.key_outside_section",
+                code=codes.KEY_OUTSIDE_SECTION,
             )
         return rel
 
@@ -482,7 +473,7 @@ class Config:
             f"Missing required config key {name!r}"
             + (f" ({key.doc})" if key is not None and key.doc else ""),
             key=name,
-            code="config.missing_key",
+            code=codes.MISSING_KEY,
             remediation=hints,
         )
 
@@ -555,7 +546,7 @@ def _raise_conflict(layers: tuple[Layer, ...], rel: Path, base: Path) -> NoRetur
         f"config key {name!r} is a section in {', '.join(sections) or 'one source'} "
         f"but a value in {', '.join(values) or 'another'}",
         key=name,
-        code="config.type_conflict",
+        code=codes.TYPE_CONFLICT,
         source=values[-1] if values else None,
         remediation=[f"make {name} either a section or a value in every source"],
     )

@@ -1,4 +1,4 @@
-"""``Key[T]``: the Python form of the spec's ``define_config_keys!`` (04-refinement.md §3.3)."""
+"""``Key[T]``: a typed, documented configuration key (name, type, default, secrecy)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final, Generic, Literal, NoReturn, TypeVar, cast, final, overload
 
+from llm_infra.config import _codes as codes
 from llm_infra.config._casts import strict_cast, to_bool, to_float, to_int, to_str, type_name
 from llm_infra.secrets import MASK, Secret
 
@@ -152,14 +153,14 @@ class Key(Generic[T]):
         try:
             path = split_name(name)
         except ValueError as exc:
-            raise ConfigError(str(exc), key=name, code="config.invalid_key") from None
+            raise ConfigError(str(exc), key=name, code=codes.INVALID_KEY) from None
         for part in path:
             if not _SEGMENT.match(part):
                 raise ConfigError(
                     f"invalid config key name {name!r}: segment {part!r} "
                     "may use letters, digits, '_' and '-'",
                     key=name,
-                    code="config.invalid_key",
+                    code=codes.INVALID_KEY,
                 )
         if cast is None:
             cast = _INFERRED.get(type(default), _identity)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
+from llm_infra.config import _codes as codes
 from llm_infra.config._config import Config, LoadInfo
 from llm_infra.config._key import Key
 from llm_infra.config._keys import DESIGN_KEYS
@@ -25,7 +26,7 @@ from llm_infra.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from llm_infra.config._watch import ConfigChange, ConfigWatcher
+    from llm_infra.config._watch import ConfigReload, ConfigWatcher
 
 
 @final
@@ -71,7 +72,7 @@ class ConfigLoader:
         for key in keys:
             if not isinstance(key, Key):
                 raise ConfigError(
-                    f"keys must be Key objects, got {type(key).__name__}", code="config.invalid_key"
+                    f"keys must be Key objects, got {type(key).__name__}", code=codes.INVALID_KEY
                 )
             declared[key.name] = key
         self._keys = declared
@@ -190,7 +191,7 @@ class ConfigLoader:
     def watch(
         self,
         *,
-        on_change: Callable[[ConfigChange], None] | None = None,
+        on_change: Callable[[ConfigReload], None] | None = None,
         on_error: Callable[[ConfigError], None] | None = None,
         debounce: float = 0.2,
         validate: Callable[[Config], object] | None = None,

@@ -1,6 +1,6 @@
 """Parsing configuration files (TOML, JSON, YAML) with positioned errors, and locating keys in them.
 
-Every parse error becomes ``ConfigError(code="config.parse_error")`` naming the file, line and
+Every parse error becomes ``ConfigError(code=codes.PARSE_ERROR)`` naming the file, line and
 column (1-based) and quoting the offending line with a caret; the parser's own position is
 used (tomllib's message, ``JSONDecodeError.lineno/colno``, YAML's ``problem_mark``). A quoted
 line whose key looks secret (``password``, ``token``, ``api_key``, a declared secret key, ...)
@@ -27,9 +27,10 @@ from typing import Any, Literal, NoReturn
 
 import yaml
 
+from llm_infra.config import _codes as codes
 from llm_infra.config._tree import Path
 from llm_infra.errors import ConfigError, SerializationError
-from llm_infra.secrets import MASK
+from llm_infra.secrets import MASK, is_secret_name
 
 Format = Literal["toml", "json", "yaml"]
 
@@ -40,12 +41,13 @@ YAML_MAX_NODES = 100_000
 """Most nodes a YAML configuration document may expand to (aliases counted at full size)."""
 
 _EXTENSIONS: dict[str, Format] = {".toml": "toml", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
-_SECRETISH = re.compile(r"(?i)pass|secret|token|key|credential|auth|cookie|signature|private|dsn")
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _TOML_END = re.compile(r"\s*\(at end of document\)$")
-_PAIR_KEY = re.compile(r"""("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_.\-]+)\s*[:=]""")
+# Bounded repetitions: a long run of digits or letters must not make the scan quadratic.
+_PAIR_KEY = re.compile(r"""("(?:[^"\\]|\\.){0,256}"|'[^']{0,256}'|[A-Za-z0-9_.\-]{1,256})[ \t]{0,64}[:=]""")
 
 _EXCERPT_WIDTH = 120
+_LONG_NUMBER = re.compile(r"\d{1000,}")
 
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -60,7 +62,7 @@ def detect_format(path: str, explicit: str | None) -> Format:
         if fmt not in ("toml", "json", "yaml"):
             raise ConfigError(
                 f"unknown configuration format {explicit!r} for {path}; use 'toml', 'json' or 'yaml'",
-                code="config.unknown_format",
+                code=codes.UNKNOWN_FORMAT,
                 source=path,
             )
         return fmt  # type: ignore[return-value]
@@ -70,7 +72,7 @@ def detect_format(path: str, explicit: str | None) -> Format:
             return fmt_
     raise ConfigError(
         f"cannot tell the format of {path} from its extension; pass format='toml', 'json' or 'yaml'",
-        code="config.unknown_format",
+        code=codes.UNKNOWN_FORMAT,
         source=path,
     )
 
@@ -89,11 +91,21 @@ def decode(data: bytes, path: str, fmt: Format, secret_names: Collection[str]) -
 
 def parse(text: str, path: str, fmt: Format, secret_names: Collection[str]) -> dict[str, Any]:
     """Parse a document into a tree (a dict); any failure is a positioned ``ConfigError``."""
-    if fmt == "toml":
-        return _parse_toml(text, path, secret_names)
-    if fmt == "json":
-        return _parse_json(text, path, secret_names)
-    return _parse_yaml(text, path, secret_names)
+    try:
+        if fmt == "toml":
+            return _parse_toml(text, path, secret_names)
+        if fmt == "json":
+            return _parse_json(text, path, secret_names)
+        return _parse_yaml(text, path, secret_names)
+    except ConfigError:
+        raise
+    except ValueError:
+        # Python refuses to convert integers of more than sys.get_int_max_str_digits() digits.
+        match = _LONG_NUMBER.search(text)
+        start = match.start() if match else 0
+        line = text.count("\n", 0, start) + 1
+        column = start - (text.rfind("\n", 0, start) + 1) + 1
+        parse_error(path, fmt, text, line, column, "a number has too many digits", secret_names)
 
 
 def _parse_toml(text: str, path: str, secret_names: Collection[str]) -> dict[str, Any]:
@@ -198,7 +210,7 @@ def _check_yaml_graph(root: Any, path: str, text: str, secret_names: Collection[
                     mark.column + 1,
                     f"the document expands to more than {YAML_MAX_NODES} nodes (alias bomb?)",
                     secret_names,
-                    code="config.yaml_limits",
+                    code=codes.YAML_LIMITS,
                 )
             sizes[ident] = size
             continue
@@ -214,7 +226,7 @@ def _check_yaml_graph(root: Any, path: str, text: str, secret_names: Collection[
                     mark.column + 1,
                     f"more than {YAML_MAX_ALIASES} aliases (this one refers to the anchor here)",
                     secret_names,
-                    code="config.yaml_limits",
+                    code=codes.YAML_LIMITS,
                 )
             continue
         if ident in visiting:
@@ -265,14 +277,14 @@ def _first_token(text: str) -> tuple[int, int]:
 def redact_line(line: str, secret_names: Collection[str]) -> str:
     """Mask everything after the first secret-looking key of a quoted line (``password = ...``).
 
-    A key looks secret when its last segment matches ``pass|secret|token|key|credential|auth|...``
-    or is the last segment of a declared secret key. Masking to the end of the line also
-    covers unterminated strings and one-line JSON documents.
+    A key looks secret when its last segment is a secret name (``llm_infra.secrets.is_secret_name``:
+    ``password``, ``token``, ``api_key``, ...) or the last segment of a declared secret key.
+    Masking to the end of the line also covers unterminated strings and one-line JSON documents.
     """
     for match in _PAIR_KEY.finditer(line):
         key = match.group(1).strip("\"'")
         leaf = key.rsplit(".", 1)[-1]
-        if _SECRETISH.search(leaf) or leaf in secret_names:
+        if is_secret_name(leaf) or leaf in secret_names:
             return line[: match.end()] + " " + MASK
     return line
 
@@ -305,7 +317,7 @@ def parse_error(  # noqa: PLR0917 - one call shape for every parser's position
     problem: str,
     secret_names: Collection[str],
     *,
-    code: str = "config.parse_error",
+    code: str = codes.PARSE_ERROR,
 ) -> NoReturn:
     """Raise the positioned ``ConfigError`` for a document that cannot be read."""
     quoted = excerpt(text, line, column, secret_names)

@@ -13,8 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NoReturn, Protocol, final
 
+from llm_infra.config import _codes as codes
+from llm_infra.config._casts import reads_structure, reads_text
 from llm_infra.config._key import Key, short_env_var_name
 from llm_infra.config._parse import Format, Locator, decode, detect_format, parse, parse_error
+from llm_infra.config._read import MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES, read_bounded
 from llm_infra.config._tree import (
     MAX_DEPTH,
     Path,
@@ -182,7 +185,7 @@ class EnvIndex:
             raise ConfigError(
                 f"environment variable {var} is ambiguous: it could set any of "
                 f"{', '.join(repr(m) for m in matches)}; use the '__' spelling instead ({spellings})",
-                code="config.ambiguous_env",
+                code=codes.AMBIGUOUS_ENV,
                 source=f"env {var}",
                 context={"env_var": var, "candidates": matches},
                 remediation=[f"rename {var} to one of: {spellings}"],
@@ -290,8 +293,9 @@ def resolve_value(value: str, environ: Mapping[str, str], path: Path, layer: str
                 _unresolved(path, layer, f"environment variable {target} is not set", target)
             return resolved
         try:
-            with open(target, encoding="utf-8") as handle:
-                content = handle.read()
+            content = read_bounded(target, MAX_SECRET_FILE_BYTES, "secret file").decode("utf-8")
+        except ConfigError as exc:  # not a regular file, or too large
+            _unresolved(path, layer, exc.message, target, exc.code)
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
             _unresolved(path, layer, f"file {target} cannot be read ({reason})", target)
@@ -304,12 +308,14 @@ def resolve_value(value: str, environ: Mapping[str, str], path: Path, layer: str
     return text if text != value else value
 
 
-def _unresolved(path: Path, layer: str, reason: str, target: str) -> NoReturn:
+def _unresolved(
+    path: Path, layer: str, reason: str, target: str, code: str | None = codes.SECRET_UNRESOLVED
+) -> NoReturn:
     raise ConfigError(
         f"config key {display(path)!r} (from {layer}) references a secret that cannot be resolved: {reason}",
         key=display(path),
         source=layer,
-        code="config.secret_unresolved",
+        code=code,
         context={"reference": target},
         remediation=[f"provide {target}, or change the reference of {display(path)}"],
     )
@@ -321,7 +327,7 @@ def _conflict(layer: str) -> Any:
             f"config key {display(path)!r} is both a section and a value in {layer}",
             key=display(path),
             source=layer,
-            code="config.type_conflict",
+            code=codes.TYPE_CONFLICT,
         )
 
     return raise_conflict
@@ -362,7 +368,7 @@ class DefaultsSource:
                     if not isinstance(key, Key):
                         raise ConfigError(
                             f"DefaultsSource takes Keys and mappings, got {type(key).__name__}",
-                            code="config.invalid_source",
+                            code=codes.INVALID_SOURCE,
                         )
                     keys.append(key)
         self.keys: tuple[Key[Any], ...] = tuple(keys)
@@ -378,7 +384,7 @@ class DefaultsSource:
             try:
                 expanded = expand_dotted(mapping, on_conflict)
             except TypeError as exc:
-                raise ConfigError(str(exc), code="config.invalid_source", source=name) from None
+                raise ConfigError(str(exc), code=codes.INVALID_SOURCE, source=name) from None
             merge_into(tree, expanded, on_conflict)
             names.extend(".".join(path) for path, _ in iter_leaves(expanded))
         self._tree = tree
@@ -423,14 +429,13 @@ class FileSource:
     def load(self, context: LoadContext) -> Layer | None:
         """Read and parse the file; None when it is optional and missing."""
         try:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
+            data = read_bounded(self.path, MAX_CONFIG_FILE_BYTES, "configuration file")
         except FileNotFoundError:
             if not self.required:
                 return None
             raise ConfigError(
                 f"configuration file not found: {self.path}",
-                code="config.file_not_found",
+                code=codes.FILE_NOT_FOUND,
                 source=self.path,
                 context={"path": self.path},
                 remediation=[
@@ -440,7 +445,7 @@ class FileSource:
         except OSError as exc:
             raise ConfigError(
                 f"configuration file cannot be read: {self.path} ({exc.strerror or type(exc).__name__})",
-                code="config.file_unreadable",
+                code=codes.FILE_UNREADABLE,
                 source=self.path,
                 context={"path": self.path},
             ) from None
@@ -457,7 +462,7 @@ class FileSource:
                 column,
                 f"values nest deeper than {MAX_DEPTH} levels (under {display(deep[:3])}...)",
                 context.secret_names,
-                code="config.too_deep",
+                code=codes.TOO_DEEP,
             )
         refs = resolve_refs(tree, context.environ, self.path) if "${" in text else None
         return Layer("file", self.path, tree, path=self.path, locator=Locator(text, self.format), refs=refs)
@@ -466,13 +471,24 @@ class FileSource:
         return f"FileSource({self.path!r}, format={self.format!r}, required={self.required})"
 
 
-def parse_env_value(raw: str) -> object:
-    """JSON-looking values (numbers, true/false/null, arrays, objects, quoted strings) are parsed."""
+def parse_env_value(raw: str, key: Key[Any] | None = None) -> object:
+    """The value of an environment variable.
+
+    For a declared key whose type reads text (``int``, ``float``, ``bool``, ``str``,
+    ``one_of``, ``int_range``, ``float_range``, ``list_of``, ``str_map``) the raw string is kept
+    and the key's cast converts it: ``LLM_VECTOR_COLLECTION=1.0`` is the string ``"1.0"``.
+    Otherwise JSON-looking values (numbers, ``true``/``false``, arrays, objects, quoted strings)
+    are parsed. ``null`` is never turned into "unset": it stays the text ``"null"``.
+    """
+    if key is not None and reads_text(key.cast):
+        return raw
     text = raw.strip()
     if not text:
         return raw
     first = text[0]
-    if first in '[{"-' or first.isdigit() or text in ("true", "false", "null"):
+    if key is not None and reads_structure(key.cast) and first not in "[{":
+        return raw
+    if first in '[{"-' or first.isdigit() or text in ("true", "false"):
         try:
             return json.loads(text)
         except (ValueError, RecursionError):
@@ -487,7 +503,9 @@ class EnvSource:
     ``__`` separates sections. A single ``_`` also separates them when the name then spells
     exactly one declared key (``LLM_VECTOR_DIMENSIONS``); when it could spell several, loading
     fails with ``config.ambiguous_env``; otherwise ``_`` is part of the name. Names are
-    lower-cased. Values that look like JSON (numbers, ``true``, ``[1, 2]``) are parsed.
+    lower-cased. A declared key's value is converted by the key's type (``LLM_VECTOR_COLLECTION=1.0``
+    is the string ``"1.0"``); for other names, values that look like JSON (numbers, ``true``,
+    ``[1, 2]``) are parsed. ``null`` is the text ``"null"``, never "unset".
 
     Args:
         prefix: variables without it are ignored.
@@ -500,7 +518,7 @@ class EnvSource:
 
     def __init__(self, prefix: str = "LLM_", environ: Mapping[str, str] | None = None) -> None:
         if not prefix:
-            raise ConfigError("EnvSource needs a non-empty prefix", code="config.invalid_source")
+            raise ConfigError("EnvSource needs a non-empty prefix", code=codes.INVALID_SOURCE)
         self.prefix = prefix
         self.environ = environ
 
@@ -523,7 +541,7 @@ class EnvSource:
                 "both as a section and a value",
                 key=display(path),
                 source="env",
-                code="config.type_conflict",
+                code=codes.TYPE_CONFLICT,
             )
 
         # Iterate names first: os.environ decodes a value only when it is looked up.
@@ -539,7 +557,7 @@ class EnvSource:
                     raise ConfigError(
                         f"environment variable {var} has an empty name segment "
                         "(a leading, trailing or doubled '__')",
-                        code="config.invalid_env",
+                        code=codes.INVALID_ENV,
                         source=f"env {var}",
                     )
             value: object
@@ -548,11 +566,11 @@ class EnvSource:
                 if isinstance(value, Secret):
                     refs[path] = _describe_refs(raw)
             else:
-                value = parse_env_value(raw)
+                value = parse_env_value(raw, context.keys.get(display(path)))
             if isinstance(value, dict | list) and too_deep(value, MAX_DEPTH - len(path)) is not None:
                 raise ConfigError(
                     f"environment variable {var} holds a value nested deeper than {MAX_DEPTH} levels",
-                    code="config.too_deep",
+                    code=codes.TOO_DEEP,
                     source=f"env {var}",
                 )
             env_vars[path] = var
@@ -586,7 +604,7 @@ class DictSource:
         try:
             self._tree = expand_dotted(data, _conflict(name))
         except TypeError as exc:
-            raise ConfigError(str(exc), code="config.invalid_source", source=name) from None
+            raise ConfigError(str(exc), code=codes.INVALID_SOURCE, source=name) from None
 
     def load(self, context: LoadContext) -> Layer:
         """The mapping as a layer (a fresh copy each time)."""
@@ -604,7 +622,7 @@ def _check_depth(data: Mapping[Any, object], name: str) -> None:
     if deep is not None:
         raise ConfigError(
             f"{name} nests values deeper than {MAX_DEPTH} levels (under {display(deep[:3])}...)",
-            code="config.too_deep",
+            code=codes.TOO_DEEP,
             source=name,
         )
 

@@ -9,6 +9,8 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
+from llm_infra._internal._lazy import require
+from llm_infra.config import _codes as codes
 from llm_infra.config._config import Config
 from llm_infra.errors import ConfigError
 
@@ -25,7 +27,7 @@ _ARM_TIMEOUT_MS = 250
 
 @final
 @dataclass(frozen=True, slots=True)
-class ConfigChange:
+class ConfigReload:
     """A successful reload: the previous and the new snapshot and the keys that differ.
 
     Attributes:
@@ -45,7 +47,7 @@ class ConfigChange:
         return any(name == prefix or name.startswith(prefix + ".") for name in self.changed)
 
     def __repr__(self) -> str:
-        return f"ConfigChange(changed={sorted(self.changed)!r})"
+        return f"ConfigReload(changed={sorted(self.changed)!r})"
 
 
 @final
@@ -55,7 +57,7 @@ class ConfigWatcher:
     A reload loads every source again and validates the result (declared key types, then the
     optional ``validate`` callback). When valid and different it becomes ``current`` in one
     reference assignment, so a reader that took ``watcher.current`` holds a complete snapshot,
-    never a half-applied one; then subscribers get a ``ConfigChange``. When invalid, the last
+    never a half-applied one; then subscribers get a ``ConfigReload``. When invalid, the last
     good snapshot stays, ``last_error`` is set, ``on_error`` handlers are called and a warning
     is logged (with the file, line and column; secrets masked).
 
@@ -67,7 +69,7 @@ class ConfigWatcher:
 
     Args:
         loader: the sources to reload.
-        on_change: called with each ``ConfigChange`` (more with ``subscribe``).
+        on_change: called with each ``ConfigReload`` (more with ``subscribe``).
         on_error: called with the ``ConfigError`` of a failed reload.
         debounce: seconds to wait for a burst of file events to settle before reloading.
         validate: extra check on each candidate config (e.g. ``lambda c: c.bind(Model, "vector")``);
@@ -85,7 +87,7 @@ class ConfigWatcher:
         self,
         loader: ConfigLoader,
         *,
-        on_change: Callable[[ConfigChange], object] | None = None,
+        on_change: Callable[[ConfigReload], object] | None = None,
         on_error: Callable[[ConfigError], object] | None = None,
         debounce: float = 0.2,
         validate: Callable[[Config], object] | None = None,
@@ -93,14 +95,16 @@ class ConfigWatcher:
         poll_delay: float = 0.3,
     ) -> None:
         if debounce < 0 or poll_delay <= 0:
-            raise ConfigError("debounce must be >= 0 and poll_delay > 0", code="config.invalid_option")
+            raise ConfigError("debounce must be >= 0 and poll_delay > 0", code=codes.INVALID_OPTION)
+        # watchfiles is the optional "watch" extra: without it, say which pip line installs it.
+        self._watchfiles: Any = require("watchfiles", "watch")
         self._loader = loader
         self._validate = validate
         self._debounce_ms = int(debounce * 1000)
         self._poll_delay_ms = max(1, int(poll_delay * 1000))
         self._force_polling = force_polling
         self._lock = threading.RLock()
-        self._subscribers: list[Callable[[ConfigChange], object]] = [on_change] if on_change else []
+        self._subscribers: list[Callable[[ConfigReload], object]] = [on_change] if on_change else []
         self._error_handlers: list[Callable[[ConfigError], object]] = [on_error] if on_error else []
         self._last_error: ConfigError | None = None
         self._generation = 0
@@ -130,7 +134,7 @@ class ConfigWatcher:
         """The loader reloaded on changes."""
         return self._loader
 
-    def subscribe(self, callback: Callable[[ConfigChange], object]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[ConfigReload], object]) -> Callable[[], None]:
         """Call ``callback`` with each change; returns a function that unsubscribes it."""
         with self._lock:
             self._subscribers.append(callback)
@@ -166,11 +170,11 @@ class ConfigWatcher:
             except Exception as exc:
                 raise ConfigError(
                     f"configuration rejected by the validate callback: {type(exc).__name__}: {exc}",
-                    code="config.validation",
+                    code=codes.VALIDATION,
                 ) from exc
         return config
 
-    def reload(self) -> ConfigChange | None:
+    def reload(self) -> ConfigReload | None:
         """Load and validate now; swap and notify when valid and different.
 
         Returns:
@@ -198,7 +202,7 @@ class ConfigWatcher:
                 return None
             self._current = new
             self._generation += 1
-            change = ConfigChange(old, new, changed)
+            change = ConfigReload(old, new, changed)
             logger.info("configuration reloaded; changed keys: %s", ", ".join(sorted(changed)))
             for callback in tuple(self._subscribers):
                 try:
@@ -221,7 +225,7 @@ class ConfigWatcher:
         if not dirs:
             raise ConfigError(
                 "nothing to watch: the loader has no file source in an existing directory",
-                code="config.nothing_to_watch",
+                code=codes.NOTHING_TO_WATCH,
             )
         return dirs, frozenset(targets)
 
@@ -234,7 +238,7 @@ class ConfigWatcher:
 
     def start(self) -> ConfigWatcher:
         """Watch the files from a daemon thread until ``stop()``; returns ``self``."""
-        import watchfiles
+        watchfiles = self._watchfiles
 
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
@@ -290,13 +294,13 @@ class ConfigWatcher:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    async def achanges(self, stop_event: anyio.Event | None = None) -> AsyncGenerator[ConfigChange, None]:
+    async def achanges(self, stop_event: anyio.Event | None = None) -> AsyncGenerator[ConfigReload, None]:
         """Watch the files from async code, yielding each successful change.
 
         Ends when ``stop_event`` is set or the consumer stops iterating (use
         ``contextlib.aclosing`` when breaking out early).
         """
-        import watchfiles
+        watchfiles = self._watchfiles
 
         dirs, targets = self._targets()
         armed = False

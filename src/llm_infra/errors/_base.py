@@ -16,7 +16,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class ErrorKind(StrEnum):
-    """The area an error belongs to; its value is the spec's ``error_type()``."""
+    """The area an error belongs to; its value is the first part of every code of the area."""
 
     CONFIG = "config"
     HTTP = "http"

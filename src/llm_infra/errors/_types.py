@@ -1,4 +1,4 @@
-"""One base per area, with the fields of the spec's variants as attributes."""
+"""One error class per area, with the fields of that area's failures as attributes."""
 
 from __future__ import annotations
 

@@ -11,13 +11,15 @@ from typing import IO, Any, Literal, final
 from urllib.parse import unquote, urlsplit
 
 from llm_infra.errors import ConfigError
+from llm_infra.otel import _codes as codes
+from llm_infra.otel import _keys as keys
 from llm_infra.secrets import MASK, Secret
 
 ExporterKind = Literal["otlp", "console", "memory", "none"]
 OtlpProtocol = Literal["http/protobuf", "grpc"]
 Compression = Literal["none", "gzip", "deflate"]
 
-DEFAULT_OTLP_HTTP_ENDPOINT = "http://localhost:4318"
+DEFAULT_OTLP_HTTP_ENDPOINT: str = keys.default(keys.OTEL_EXPORTER_OTLP_ENDPOINT)
 """OTLP over HTTP listens on 4318."""
 DEFAULT_OTLP_GRPC_ENDPOINT = "http://localhost:4317"
 """OTLP over gRPC listens on 4317."""
@@ -30,8 +32,12 @@ EXPORTED_SPANS_METRIC = "llm_infra.otel.spans.exported"
 GRPC_EXPORTER_PIP = "pip install opentelemetry-exporter-otlp-proto-grpc"
 _GRPC_MODULE = "opentelemetry.exporter.otlp.proto.grpc"
 _SIGNAL_SUFFIXES = ("/v1/traces", "/v1/metrics", "/v1/logs")
+_DEFAULT_PROTOCOL: OtlpProtocol = keys.default(keys.OTEL_EXPORTER_OTLP_PROTOCOL)
+_DEFAULT_TIMEOUT: float = keys.default(keys.OTEL_EXPORTER_OTLP_TIMEOUT_SECS)
+_DEFAULT_COMPRESSION: Compression = keys.default(keys.OTEL_EXPORTER_OTLP_COMPRESSION)
+_DEFAULT_PRETTY: bool = keys.default(keys.OTEL_EXPORTER_STDOUT_PRETTY)
 
-# Standard OpenTelemetry environment variables honoured by ``OtelConfig.from_config``.
+# Standard OpenTelemetry environment variables honoured by ``OtelConfig()`` and ``from_config``.
 ENV_SDK_DISABLED = "OTEL_SDK_DISABLED"
 """``true`` turns the SDK off: spans and metrics stay no-ops."""
 ENV_SERVICE_NAME = "OTEL_SERVICE_NAME"
@@ -48,6 +54,10 @@ ENV_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 """Base endpoint; the signal paths ``/v1/traces`` etc. are appended for HTTP."""
 ENV_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 """Full URL for traces only (used as is)."""
+ENV_OTLP_METRICS_ENDPOINT = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+"""Full URL for metrics only (used as is)."""
+ENV_OTLP_LOGS_ENDPOINT = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"
+"""Full URL for logs only (used as is)."""
 ENV_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 """``http/protobuf`` or ``grpc``."""
 ENV_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
@@ -55,7 +65,7 @@ ENV_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
 ENV_OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
 """Export timeout in milliseconds."""
 ENV_OTLP_COMPRESSION = "OTEL_EXPORTER_OTLP_COMPRESSION"
-"""``gzip`` or ``none``."""
+"""``gzip``, ``deflate`` or ``none``."""
 ENV_BSP_MAX_QUEUE_SIZE = "OTEL_BSP_MAX_QUEUE_SIZE"
 """Bounded span queue size."""
 ENV_BSP_SCHEDULE_DELAY = "OTEL_BSP_SCHEDULE_DELAY"
@@ -115,6 +125,8 @@ class ExporterConfig:
         compression: ``none``, ``gzip`` or ``deflate`` (HTTP only).
         pretty: console only: indent the JSON.
         traces_endpoint: full URL for traces, overriding ``endpoint`` for that signal.
+        metrics_endpoint: full URL for metrics, overriding ``endpoint`` for that signal.
+        logs_endpoint: full URL for logs, overriding ``endpoint`` for that signal.
         stream: console only: where to write (``sys.stdout`` when None).
 
     .. versionadded:: 0.1.0
@@ -122,12 +134,14 @@ class ExporterConfig:
 
     kind: ExporterKind = "otlp"
     endpoint: str = DEFAULT_OTLP_HTTP_ENDPOINT
-    protocol: OtlpProtocol = "http/protobuf"
+    protocol: OtlpProtocol = _DEFAULT_PROTOCOL
     headers: tuple[tuple[str, Secret[str]], ...] = ()
-    timeout: float = 10.0
-    compression: Compression = "none"
-    pretty: bool = True
+    timeout: float = _DEFAULT_TIMEOUT
+    compression: Compression = _DEFAULT_COMPRESSION
+    pretty: bool = _DEFAULT_PRETTY
     traces_endpoint: str | None = None
+    metrics_endpoint: str | None = None
+    logs_endpoint: str | None = None
     stream: IO[str] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -148,7 +162,7 @@ class ExporterConfig:
             )
         _check_positive("otel.exporter.otlp.timeout_secs", self.timeout)
         if self.kind == "otlp":
-            for url in (self.endpoint, self.traces_endpoint):
+            for url in (self.endpoint, self.traces_endpoint, self.metrics_endpoint, self.logs_endpoint):
                 if url is None:
                     continue
                 parts = urlsplit(url)
@@ -181,11 +195,13 @@ class ExporterConfig:
         cls,
         endpoint: str | None = None,
         *,
-        protocol: OtlpProtocol = "http/protobuf",
+        protocol: OtlpProtocol = _DEFAULT_PROTOCOL,
         headers: Mapping[str, str | Secret[str]] | None = None,
-        timeout: float = 10.0,
-        compression: Compression = "none",
+        timeout: float = _DEFAULT_TIMEOUT,
+        compression: Compression = _DEFAULT_COMPRESSION,
         traces_endpoint: str | None = None,
+        metrics_endpoint: str | None = None,
+        logs_endpoint: str | None = None,
     ) -> ExporterConfig:
         """Export over OTLP to a collector.
 
@@ -196,7 +212,8 @@ class ExporterConfig:
             headers: sent with every export (e.g. an API key); values may be ``Secret``.
             timeout: seconds per export request, retries included.
             compression: ``none``, ``gzip`` or ``deflate``.
-            traces_endpoint: full URL for traces, used as is.
+            traces_endpoint: full URL for traces, used as is (likewise ``metrics_endpoint`` and
+                ``logs_endpoint``).
 
         Raises:
             ConfigError: bad URL, protocol or compression, or gRPC requested but not installed.
@@ -211,11 +228,13 @@ class ExporterConfig:
             timeout=timeout,
             compression=compression,
             traces_endpoint=traces_endpoint,
+            metrics_endpoint=metrics_endpoint,
+            logs_endpoint=logs_endpoint,
         )
 
     @classmethod
-    def console(cls, pretty: bool = True, *, stream: IO[str] | None = None) -> ExporterConfig:
-        """Print spans, metrics and logs as JSON (for debugging; the spec's ``Stdout { pretty }``)."""
+    def console(cls, pretty: bool = _DEFAULT_PRETTY, *, stream: IO[str] | None = None) -> ExporterConfig:
+        """Print spans, metrics and logs as JSON (for debugging)."""
         return cls(kind="console", pretty=pretty, stream=stream)
 
     @classmethod
@@ -230,8 +249,13 @@ class ExporterConfig:
 
     def signal_endpoint(self, signal: Literal["traces", "metrics", "logs"]) -> str:
         """The URL (HTTP) or target (gRPC) for one signal."""
-        if signal == "traces" and self.traces_endpoint is not None:
-            return self.traces_endpoint
+        specific = {
+            "traces": self.traces_endpoint,
+            "metrics": self.metrics_endpoint,
+            "logs": self.logs_endpoint,
+        }[signal]
+        if specific is not None:
+            return specific
         if self.protocol == "grpc":
             return self.endpoint
         return f"{self.endpoint}/v1/{signal}"
@@ -257,11 +281,11 @@ class BatchSettings:
     .. versionadded:: 0.1.0
     """
 
-    max_queue_size: int = 2048
-    max_export_batch_size: int = 512
-    schedule_delay: float = 5.0
-    max_export_attempts: int = 3
-    retry_backoff: float = 1.0
+    max_queue_size: int = keys.default(keys.OTEL_BATCH_MAX_QUEUE_SIZE)
+    max_export_batch_size: int = keys.default(keys.OTEL_BATCH_MAX_EXPORT_BATCH_SIZE)
+    schedule_delay: float = keys.default(keys.OTEL_BATCH_SCHEDULE_DELAY)
+    max_export_attempts: int = keys.default(keys.OTEL_BATCH_MAX_EXPORT_ATTEMPTS)
+    retry_backoff: float = keys.default(keys.OTEL_BATCH_RETRY_BACKOFF)
 
     def __post_init__(self) -> None:
         for name in ("max_queue_size", "max_export_batch_size", "max_export_attempts"):
@@ -285,8 +309,15 @@ AttributeValue = str | bool | int | float
 class OtelConfig:
     """Everything ``init_otel`` needs.
 
+    Fields left out take the standard ``OTEL_*`` environment variables first (as the
+    OpenTelemetry SDK does: ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``,
+    ``OTEL_TRACES_EXPORTER``, ``OTEL_EXPORTER_OTLP_*`` including the per-signal endpoints,
+    ``OTEL_TRACES_SAMPLER``, ``OTEL_BSP_*``, ``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_SDK_DISABLED``),
+    then the defaults of the ``otel.*`` keys. ``OtelConfig()`` with only ``OTEL_SERVICE_NAME`` set
+    is a complete configuration.
+
     Attributes:
-        service_name: ``service.name`` (required).
+        service_name: ``service.name`` (required: given, or ``OTEL_SERVICE_NAME``).
         service_version: ``service.version``.
         namespace: ``service.namespace``.
         environment: ``deployment.environment`` (``development`` by default).
@@ -304,20 +335,30 @@ class OtelConfig:
     .. versionadded:: 0.1.0
     """
 
-    service_name: str
+    service_name: str = field(default_factory=lambda: env_default("service_name", ""))
     service_version: str | None = None
     namespace: str | None = None
-    environment: str = "development"
-    exporter: ExporterConfig = field(default_factory=ExporterConfig.otlp)
-    sampling_ratio: float = 1.0
-    parent_based: bool = True
-    resource_attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
-    metric_export_interval: float = 60.0
-    prometheus: bool = True
-    capture_logs: bool = False
-    batch: BatchSettings = field(default_factory=BatchSettings)
-    shutdown_timeout: float = 5.0
-    enabled: bool = True
+    environment: str = keys.default(keys.OTEL_ENVIRONMENT)
+    exporter: ExporterConfig = field(default_factory=lambda: env_default("exporter", None))
+    sampling_ratio: float = field(
+        default_factory=lambda: env_default("sampling_ratio", keys.default(keys.OTEL_SAMPLING_RATIO))
+    )
+    parent_based: bool = field(
+        default_factory=lambda: env_default("parent_based", keys.default(keys.OTEL_PARENT_BASED))
+    )
+    resource_attributes: Mapping[str, AttributeValue] = field(
+        default_factory=lambda: env_default("resource_attributes", {})
+    )
+    metric_export_interval: float = field(
+        default_factory=lambda: env_default(
+            "metric_export_interval", keys.default(keys.OTEL_METRICS_EXPORT_INTERVAL_SECS)
+        )
+    )
+    prometheus: bool = keys.default(keys.OTEL_METRICS_PROMETHEUS)
+    capture_logs: bool = keys.default(keys.OTEL_LOGS_CAPTURE)
+    batch: BatchSettings = field(default_factory=lambda: env_default("batch", None))
+    shutdown_timeout: float = keys.default(keys.OTEL_SHUTDOWN_TIMEOUT_SECS)
+    enabled: bool = field(default_factory=lambda: env_default("enabled", keys.default(keys.OTEL_ENABLED)))
 
     def __post_init__(self) -> None:
         if not isinstance(self.service_name, str) or not self.service_name.strip():
@@ -384,8 +425,25 @@ class OtelConfig:
         Raises:
             ConfigError: a missing service name or any invalid value, naming the key.
         """
+        from llm_infra.otel._settings import build
+
         env = os.environ if environ is None else environ
-        return _from_config(cls, cfg, env, overrides)
+        return build(cls, cfg, env, overrides)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> OtelConfig:
+        """The configuration the standard ``OTEL_*`` variables describe (no ``Config`` needed).
+
+        ``OTEL_SERVICE_NAME`` alone is enough; unset settings take the ``otel.*`` key defaults.
+
+        Args:
+            environ: the environment to read (``os.environ`` when None).
+            **overrides: ``OtelConfig`` fields set explicitly (they win).
+
+        Raises:
+            ConfigError: no service name, or an invalid variable (named in the error).
+        """
+        return cls.from_config(None, environ=environ, **overrides)
 
 
 # --- reading config and environment ----------------------------------------------------------------
@@ -429,218 +487,17 @@ def parse_pairs(text: str, key: str) -> dict[str, str]:
             continue
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ConfigError(f"malformed {key} entry {item.strip()!r}; expected key=value", key=key)
+            raise ConfigError(
+                f"malformed {key} entry {item.strip()!r}; expected key=value",
+                key=key,
+                code=codes.INVALID_SETTING,
+            )
         out[unquote(name.strip())] = unquote(value.strip())
     return out
 
 
-def _as_bool(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"{key} must be a boolean, got {value!r}", key=key)
+def env_default(name: str, default: Any) -> Any:
+    """The default of one ``OtelConfig`` field: from the ``OTEL_*`` variables, else ``default``."""
+    from llm_infra.otel._settings import fields_from
 
-
-def _as_float(value: Any, key: str, scale: float = 1.0) -> float:
-    try:
-        number = float(value) * scale
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{key} must be a number, got {value!r}", key=key) from exc
-    return number
-
-
-def _as_int(value: Any, key: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{key} must be an integer, got {value!r}", key=key) from exc
-
-
-def _mapping(value: Any, key: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        return parse_pairs(value, key)
-    if isinstance(value, Mapping):
-        return {str(k): v for k, v in value.items()}
-    raise ConfigError(f"{key} must be a table or a 'k=v,...' string, got {type(value).__name__}", key=key)
-
-
-_SAMPLERS: dict[str, tuple[float | None, bool]] = {
-    "always_on": (1.0, False),
-    "always_off": (0.0, False),
-    "traceidratio": (None, False),
-    "parentbased_always_on": (1.0, True),
-    "parentbased_always_off": (0.0, True),
-    "parentbased_traceidratio": (None, True),
-}
-
-
-def _from_config(
-    cls: type[OtelConfig], cfg: Any, env: Mapping[str, str], overrides: dict[str, Any]
-) -> OtelConfig:
-    fields: dict[str, Any] = {}
-
-    fields["service_name"] = env.get(ENV_SERVICE_NAME) or cfg_get(cfg, "otel.service.name")
-    for name, key in (("service_version", "otel.service.version"), ("namespace", "otel.service.namespace")):
-        value = cfg_get(cfg, key)
-        if value is not None:
-            fields[name] = str(value)
-    environment = cfg_get(cfg, "otel.environment")
-    if environment is not None:
-        fields["environment"] = str(environment)
-
-    resource = _mapping(cfg_get(cfg, "otel.resource.attributes"), "otel.resource.attributes")
-    if env.get(ENV_RESOURCE_ATTRIBUTES):
-        from_env = parse_pairs(env[ENV_RESOURCE_ATTRIBUTES], ENV_RESOURCE_ATTRIBUTES)
-        if "service.name" in from_env and not fields.get("service_name"):
-            fields["service_name"] = from_env["service.name"]
-        resource.update(from_env)
-    fields["resource_attributes"] = {
-        k: v if isinstance(v, str | bool | int | float) else str(v) for k, v in resource.items()
-    }
-
-    ratio = cfg_get(cfg, "otel.sampling_ratio")
-    if ratio is not None:
-        fields["sampling_ratio"] = _as_float(ratio, "otel.sampling_ratio")
-    parent_based = cfg_get(cfg, "otel.parent_based")
-    if parent_based is not None:
-        fields["parent_based"] = _as_bool(parent_based, "otel.parent_based")
-    sampler = env.get(ENV_TRACES_SAMPLER, "").strip().lower()
-    if sampler:
-        if sampler not in _SAMPLERS:
-            raise ConfigError(
-                f"unsupported {ENV_TRACES_SAMPLER}={sampler!r}; expected one of {', '.join(_SAMPLERS)}",
-                key=ENV_TRACES_SAMPLER,
-                source="env",
-            )
-        fixed, parent = _SAMPLERS[sampler]
-        fields["parent_based"] = parent
-        if fixed is None:
-            arg = env.get(ENV_TRACES_SAMPLER_ARG, "1.0")
-            fields["sampling_ratio"] = _as_float(arg, ENV_TRACES_SAMPLER_ARG)
-        else:
-            fields["sampling_ratio"] = fixed
-
-    interval = cfg_get(cfg, "otel.metrics.export_interval_secs")
-    if interval is not None:
-        fields["metric_export_interval"] = _as_float(interval, "otel.metrics.export_interval_secs")
-    if env.get(ENV_METRIC_EXPORT_INTERVAL):
-        fields["metric_export_interval"] = _as_float(
-            env[ENV_METRIC_EXPORT_INTERVAL], ENV_METRIC_EXPORT_INTERVAL, 1e-3
-        )
-    prometheus = cfg_get(cfg, "otel.metrics.prometheus")
-    if prometheus is not None:
-        fields["prometheus"] = _as_bool(prometheus, "otel.metrics.prometheus")
-    capture_logs = cfg_get(cfg, "otel.logs.capture")
-    if capture_logs is not None:
-        fields["capture_logs"] = _as_bool(capture_logs, "otel.logs.capture")
-    enabled = cfg_get(cfg, "otel.enabled")
-    if enabled is not None:
-        fields["enabled"] = _as_bool(enabled, "otel.enabled")
-    if env.get(ENV_SDK_DISABLED) and _as_bool(env[ENV_SDK_DISABLED], ENV_SDK_DISABLED):
-        fields["enabled"] = False
-
-    fields["batch"] = _batch_from(cfg, env)
-    fields["exporter"] = _exporter_from(cfg, env)
-    fields.update(overrides)
-    if not fields.get("service_name"):
-        fields["service_name"] = ""  # OtelConfig raises the ConfigError naming otel.service.name
-    return cls(**fields)
-
-
-def _batch_from(cfg: Any, env: Mapping[str, str]) -> BatchSettings:
-    values: dict[str, Any] = {}
-    for name in ("max_queue_size", "max_export_batch_size", "max_export_attempts"):
-        value = cfg_get(cfg, f"otel.batch.{name}")
-        if value is not None:
-            values[name] = _as_int(value, f"otel.batch.{name}")
-    for name in ("schedule_delay", "retry_backoff"):
-        value = cfg_get(cfg, f"otel.batch.{name}")
-        if value is not None:
-            values[name] = _as_float(value, f"otel.batch.{name}")
-    if env.get(ENV_BSP_MAX_QUEUE_SIZE):
-        values["max_queue_size"] = _as_int(env[ENV_BSP_MAX_QUEUE_SIZE], ENV_BSP_MAX_QUEUE_SIZE)
-    if env.get(ENV_BSP_MAX_EXPORT_BATCH_SIZE):
-        values["max_export_batch_size"] = _as_int(
-            env[ENV_BSP_MAX_EXPORT_BATCH_SIZE], ENV_BSP_MAX_EXPORT_BATCH_SIZE
-        )
-    if env.get(ENV_BSP_SCHEDULE_DELAY):
-        values["schedule_delay"] = _as_float(env[ENV_BSP_SCHEDULE_DELAY], ENV_BSP_SCHEDULE_DELAY, 1e-3)
-    if "max_export_batch_size" not in values:
-        # A small queue implies smaller batches; an explicit pair is validated as given.
-        queue = values.get("max_queue_size", BatchSettings().max_queue_size)
-        values["max_export_batch_size"] = min(queue, BatchSettings().max_export_batch_size)
-    return BatchSettings(**values)
-
-
-_EXPORTER_ALIASES = {"stdout": "console", "logging": "console"}
-
-
-def _exporter_from(cfg: Any, env: Mapping[str, str]) -> ExporterConfig:
-    kind = str(cfg_get(cfg, "otel.exporter.type", "otlp")).strip().lower()
-    env_kind = env.get(ENV_TRACES_EXPORTER, "").split(",")[0].strip().lower()
-    if env_kind:
-        kind = env_kind
-    kind = _EXPORTER_ALIASES.get(kind, kind)
-    if kind == "console":
-        pretty = cfg_get(cfg, "otel.exporter.stdout.pretty", True)
-        return ExporterConfig.console(_as_bool(pretty, "otel.exporter.stdout.pretty"))
-    if kind == "memory":
-        return ExporterConfig.memory()
-    if kind == "none":
-        return ExporterConfig.none()
-    if kind == "jaeger":
-        endpoint = cfg_get(cfg, "otel.exporter.jaeger.endpoint")
-        if not endpoint:
-            raise ConfigError(
-                "otel.exporter.jaeger.endpoint is required when otel.exporter.type is 'jaeger'",
-                key="otel.exporter.jaeger.endpoint",
-                remediation=[
-                    "Jaeger ingests OTLP: point it at Jaeger's OTLP HTTP port, e.g. http://jaeger:4318."
-                ],
-            )
-        return ExporterConfig.otlp(str(endpoint))
-    if kind != "otlp":
-        raise ConfigError(
-            f"unsupported exporter type {kind!r}; expected otlp, jaeger, stdout, console, memory or none",
-            key="otel.exporter.type",
-        )
-
-    protocol = str(cfg_get(cfg, "otel.exporter.otlp.protocol", "http/protobuf")).strip().lower()
-    protocol = env.get(ENV_OTLP_PROTOCOL, "").strip().lower() or protocol
-    if protocol in ("http", "http-protobuf"):
-        protocol = "http/protobuf"
-    if protocol not in ("http/protobuf", "grpc"):
-        raise ConfigError(
-            f"unsupported OTLP protocol {protocol!r}; expected 'http/protobuf' or 'grpc'"
-            " (http/json is not shipped)",
-            key="otel.exporter.otlp.protocol",
-        )
-    endpoint = env.get(ENV_OTLP_ENDPOINT) or cfg_get(cfg, "otel.exporter.otlp.endpoint")
-    headers: dict[str, str | Secret[str]] = {}
-    raw_headers = cfg_get(cfg, "otel.exporter.otlp.headers")
-    if isinstance(raw_headers, Secret):
-        raw_headers = raw_headers.reveal()
-    for name, value in _mapping(raw_headers, "otel.exporter.otlp.headers").items():
-        headers[name] = value if isinstance(value, Secret) else str(value)
-    if env.get(ENV_OTLP_HEADERS):
-        headers.update(parse_pairs(env[ENV_OTLP_HEADERS], ENV_OTLP_HEADERS))
-    timeout = _as_float(
-        cfg_get(cfg, "otel.exporter.otlp.timeout_secs", 10.0), "otel.exporter.otlp.timeout_secs"
-    )
-    if env.get(ENV_OTLP_TIMEOUT):
-        timeout = _as_float(env[ENV_OTLP_TIMEOUT], ENV_OTLP_TIMEOUT, 1e-3)
-    compression = str(cfg_get(cfg, "otel.exporter.otlp.compression", "none") or "none").strip().lower()
-    compression = env.get(ENV_OTLP_COMPRESSION, "").strip().lower() or compression
-    return ExporterConfig.otlp(
-        None if endpoint is None else str(endpoint),
-        protocol=protocol,  # type: ignore[arg-type]  # validated just above
-        headers=headers,
-        timeout=timeout,
-        compression=compression,  # type: ignore[arg-type]  # validated by ExporterConfig
-        traces_endpoint=env.get(ENV_OTLP_TRACES_ENDPOINT) or None,
-    )
+    return fields_from(None, os.environ).get(name, default)

@@ -174,7 +174,7 @@ _current: DebugMode | None = None
 def enable_debug_mode(
     *, level: int = logging.DEBUG, stream: IO[str] | None = None, logger: str | None = None
 ) -> DebugMode:
-    """Verbose diagnostics for development (spec §9.2), safe to call when logging is already set up.
+    """Verbose diagnostics for development, safe to call when logging is already set up.
 
     Sets the logger (the root logger by default) to ``level``; adds a stderr handler with file,
     line, function and trace ids only when the logger has no handler yet (an existing setup is kept,

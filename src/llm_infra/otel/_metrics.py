@@ -12,6 +12,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind
 
 from llm_infra.errors import ConfigError
+from llm_infra.otel import _codes as codes
 from llm_infra.otel._runtime import get_meter
 from llm_infra.otel._span import span
 
@@ -37,7 +38,7 @@ def _instrument(kind: str, name: str, unit: str, description: str, **kwargs: Any
     if cached[0] != kind or cached[1] != unit:
         raise ConfigError(
             f"metric {name!r} already exists as a {cached[0]} in {cached[1]!r}, not a {kind} in {unit!r}",
-            code="otel.metric_conflict",
+            code=codes.METRIC_CONFLICT,
         )
     return cached[2]
 
@@ -128,7 +129,7 @@ class LlmSpan:
     def record_tokens(self, *, input_tokens: int = 0, output_tokens: int = 0) -> None:
         """Add token counts (may be called several times, e.g. while streaming)."""
         if input_tokens < 0 or output_tokens < 0:
-            raise ConfigError("token counts must not be negative", code="otel.invalid_tokens")
+            raise ConfigError("token counts must not be negative", code=codes.INVALID_TOKENS)
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
 

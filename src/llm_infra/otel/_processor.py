@@ -1,7 +1,7 @@
 """A bounded, retrying batch span processor that never blocks the application.
 
 The SDK's ``BatchSpanProcessor`` drops a batch as soon as one export fails and does not count it.
-This one keeps a failed batch and re-attempts it with exponential backoff (the spec's "buffer +
+This one keeps a failed batch and re-attempts it with exponential backoff ("buffer +
 retry" for a collector that is down), holds new spans in a bounded queue meanwhile, and counts
 every span it has to give up on in ``llm_infra.otel.spans.dropped`` (attribute ``reason``:
 ``queue_full``, ``export_failed`` or ``shutdown``). ``on_end`` only appends to a deque under a lock.

@@ -33,6 +33,7 @@ from opentelemetry.metrics import _Gauge as Gauge
 from opentelemetry.trace import SpanKind
 
 from llm_infra.errors import ConfigError
+from llm_infra.otel import _codes as codes
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -433,7 +434,7 @@ def install_globals() -> None:
             owner = type(tracer_provider if not tracer_ok else meter_provider).__name__
             raise ConfigError(
                 f"another global OpenTelemetry provider ({owner}) is already installed",
-                code="otel.global_conflict",
+                code=codes.GLOBAL_CONFLICT,
                 remediation=[
                     "Call init_otel before any other code sets a global TracerProvider/MeterProvider,",
                     "or skip init_otel: llm-infra's spans and metrics then go to the provider you installed.",

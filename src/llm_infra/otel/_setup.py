@@ -6,12 +6,13 @@ import atexit
 import logging
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, final
 
 from llm_infra._internal._lazy import require
 from llm_infra.errors import ConfigError
+from llm_infra.otel import _codes as codes
 from llm_infra.otel._config import ExporterConfig, OtelConfig
 from llm_infra.otel._runtime import RUNTIME, install_globals
 
@@ -272,13 +273,13 @@ class OtelGuard:
             ConfigError: the exporter is not the memory exporter.
         """
         if self._span_memory is None:
-            raise ConfigError("finished_spans() needs ExporterConfig.memory()", code="otel.not_memory")
+            raise ConfigError("finished_spans() needs ExporterConfig.memory()", code=codes.NOT_MEMORY)
         return tuple(self._span_memory.get_finished_spans())
 
     def finished_logs(self) -> tuple[ReadableLogRecord, ...]:
         """Log records emitted so far (``ExporterConfig.memory()`` only)."""
         if self._log_memory is None:
-            raise ConfigError("finished_logs() needs ExporterConfig.memory()", code="otel.not_memory")
+            raise ConfigError("finished_logs() needs ExporterConfig.memory()", code=codes.NOT_MEMORY)
         return tuple(self._log_memory.get_finished_logs())
 
     def clear(self) -> None:
@@ -298,7 +299,7 @@ class OtelGuard:
             ConfigError: the exporter is not the memory exporter.
         """
         if self._metric_memory is None:
-            raise ConfigError("metric_points() needs ExporterConfig.memory()", code="otel.not_memory")
+            raise ConfigError("metric_points() needs ExporterConfig.memory()", code=codes.NOT_MEMORY)
         data = self._metric_memory.get_metrics_data()
         points: list[Any] = []
         if data is None:
@@ -319,7 +320,7 @@ class OtelGuard:
         if self._prometheus_registry is None or self._closed:
             raise ConfigError(
                 "Prometheus exposition is not enabled",
-                code="otel.prometheus_disabled",
+                code=codes.PROMETHEUS_DISABLED,
                 key="otel.metrics.prometheus",
                 remediation=["Set OtelConfig(prometheus=True) (otel.metrics.prometheus = true)."],
             )
@@ -376,13 +377,15 @@ class OtelGuard:
         return f"OtelGuard(service={self.config.service_name!r}, exporter={self.config.exporter!r}, {state})"
 
 
-def init_otel(config: OtelConfig) -> OtelGuard:
+def init_otel(config: OtelConfig | None = None, *, environ: Mapping[str, str] | None = None) -> OtelGuard:
     """Install tracing, metrics and logging for the process; returns the guard that owns them.
 
     Calling it again with an equal config while the first guard is active returns that guard.
 
     Args:
-        config: service identity, exporter, sampling and buffering.
+        config: service identity, exporter, sampling and buffering. None reads the standard
+            ``OTEL_*`` variables (``OtelConfig.from_env``): ``OTEL_SERVICE_NAME`` alone is enough.
+        environ: the environment read when ``config`` is None (``os.environ`` by default).
 
     Raises:
         ConfigError: another guard with a different config is active (``otel.already_initialized``),
@@ -392,13 +395,15 @@ def init_otel(config: OtelConfig) -> OtelGuard:
     .. versionadded:: 0.1.0
     """
     global _active
+    if config is None:
+        config = OtelConfig.from_env(environ)
     with _init_lock:
         if _active is not None and _active.active:
             if _active.config == config:
                 return _active
             raise ConfigError(
                 "OpenTelemetry is already initialised with a different config",
-                code="otel.already_initialized",
+                code=codes.ALREADY_INITIALIZED,
                 remediation=["Shut down the previous OtelGuard before calling init_otel again."],
             )
         guard = OtelGuard(config)
@@ -429,7 +434,7 @@ def metrics_exposition() -> tuple[bytes, str]:
     if guard is None:
         raise ConfigError(
             "no OpenTelemetry guard is active; call init_otel first",
-            code="otel.prometheus_disabled",
+            code=codes.PROMETHEUS_DISABLED,
             remediation=["Call init_otel(OtelConfig(..., prometheus=True)) at startup."],
         )
     return guard.prometheus_exposition()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, final, overload
@@ -16,7 +15,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llm_infra.errors import InfraError
 from llm_infra.otel._runtime import get_tracer
-from llm_infra.secrets import MASK, Secret
+from llm_infra.secrets import MASK, Secret, is_secret_name
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -27,13 +26,24 @@ R = TypeVar("R")
 
 _TRACER = get_tracer("llm_infra")
 
-# Attribute names whose value is masked whatever its type: one dotted/underscored segment equal
-# to a well-known secret name ("llm.tokens.input" is left alone; "db.password" is masked).
-_SECRET_SEGMENT = re.compile(
-    r"(?:^|[._-])(?:password|passwd|secret|api[_-]?key|apikey|authorization|token|access[_-]?token|"
-    r"refresh[_-]?token|auth[_-]?token|cookie|set[_-]cookie|private[_-]?key|client[_-]?secret)(?:$|[._-])",
-    re.IGNORECASE,
-)
+_MAX_DEPTH = 8
+
+
+def _is_secret_key(key: str) -> bool:
+    return is_secret_name(key) or is_secret_name(key.rsplit(".", 1)[-1])
+
+
+def _masked(value: object, depth: int = 0) -> object:
+    """A copy of ``value`` whose nested mappings have their secret-named entries masked."""
+    if isinstance(value, Secret):
+        return MASK
+    if depth >= _MAX_DEPTH and isinstance(value, Mapping | list | tuple):
+        return "..."
+    if isinstance(value, Mapping):
+        return {str(k): MASK if _is_secret_key(str(k)) else _masked(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item, depth + 1) for item in value]
+    return value
 
 
 def _clean_value(value: object) -> AttributeValue | None:
@@ -45,22 +55,42 @@ def _clean_value(value: object) -> AttributeValue | None:
         inner = value.value
         return inner if isinstance(inner, bool | int | float | str) else str(inner)
     if isinstance(value, list | tuple):
-        items = [_clean_value(item) for item in value]
+        items = [_clean_value(_masked(item)) for item in value]
         for kind in (str, bool, int, float):
             if all(type(item) is kind for item in items):
                 return tuple(items)
         if all(type(item) in (int, float) for item in items):
             return tuple(float(item) for item in items)  # type: ignore[arg-type]  # ints and floats only
         return tuple(str(item) for item in items)
+    if isinstance(value, Mapping):
+        return str(_masked(value))
     return str(value)
+
+
+def _flatten(prefix: str, value: object, out: dict[str, AttributeValue], depth: int) -> None:
+    if value is None:
+        return
+    if _is_secret_key(prefix):
+        out[prefix] = MASK
+        return
+    if isinstance(value, Mapping) and depth < _MAX_DEPTH:
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}", inner, out, depth + 1)
+        return
+    cleaned = _clean_value(value)
+    if cleaned is not None:
+        out[prefix] = cleaned
 
 
 def clean_attributes(attributes: Mapping[str, object] | None) -> dict[str, AttributeValue]:
     """Turn arbitrary values into OpenTelemetry attribute values, masking secrets.
 
-    ``Secret`` values and values under secret-looking names (``password``, ``api_key``,
-    ``authorization``, ``token``, ...) become the mask; ``None`` values are left out; enums give
-    their value; other objects their ``str``.
+    ``Secret`` values and values under secret-looking names (``llm_infra.secrets.is_secret_name``:
+    ``password``, ``api_key``, ``authorization``, ``token``, ``cookie``, ...) become the mask, at
+    any depth: a nested mapping is flattened into dotted names (``{"db": {"password": ...}}``
+    gives ``db.password = '**********'``) and mappings inside lists are masked before they are
+    turned into text. ``None`` values are left out; enums give their value; other objects their
+    ``str``.
 
     .. versionadded:: 0.1.0
     """
@@ -68,14 +98,7 @@ def clean_attributes(attributes: Mapping[str, object] | None) -> dict[str, Attri
     if not attributes:
         return out
     for key, value in attributes.items():
-        if value is None:
-            continue
-        if _SECRET_SEGMENT.search(key):
-            out[key] = MASK
-            continue
-        cleaned = _clean_value(value)
-        if cleaned is not None:
-            out[key] = cleaned
+        _flatten(str(key), value, out, 0)
     return out
 
 

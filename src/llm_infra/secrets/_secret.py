@@ -1,4 +1,11 @@
-"""``Secret[T]``: a value that masks itself everywhere except ``.reveal()``."""
+"""``Secret[T]``: a value that masks itself everywhere except ``.reveal()``.
+
+The wrapped value is not an attribute of the ``Secret``: the instance holds only an opaque
+handle (a bare ``object()``), and the value lives in a module-level store keyed by that handle.
+Format strings can follow attributes and index with ints or strings only, so
+``"{0._value}".format(s)``, ``"{0.__dict__}"`` or ``"{0.reveal.__globals__[...]}"`` reach the
+handle or the masked store, never the value.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,27 @@ from typing import Any, Generic, NoReturn, TypeVar, final
 T = TypeVar("T")
 
 MASK = "**********"
+
+
+@final
+class _Store(dict[object, Any]):
+    """The values of live secrets, keyed by their handles; it never shows its content."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<secret store: {len(self)} values>"
+
+    __str__ = __repr__
+
+    def __format__(self, format_spec: str) -> str:
+        return repr(self)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("the secret store cannot be pickled")
+
+
+_VALUES = _Store()
 
 
 @final
@@ -22,15 +50,24 @@ class Secret(Generic[T]):
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_handle",)
 
     def __init__(self, value: T) -> None:
-        object.__setattr__(self, "_value", value)
+        handle = object()
+        _VALUES[handle] = value  # one dict operation: atomic, and no lock a finalizer could wait on
+        object.__setattr__(self, "_handle", handle)
 
     def reveal(self) -> T:
         """Return the wrapped value. Call it at the point of use only."""
-        value: T = object.__getattribute__(self, "_value")
+        value: T = _VALUES[object.__getattribute__(self, "_handle")]
         return value
+
+    def __del__(self, _values: _Store = _VALUES) -> None:
+        try:
+            handle = object.__getattribute__(self, "_handle")
+        except AttributeError:  # __init__ did not finish
+            return
+        _values.pop(handle, None)
 
     def __repr__(self) -> str:
         return f"Secret({MASK!r})"

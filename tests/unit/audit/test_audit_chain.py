@@ -278,8 +278,9 @@ def test_short_keys_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         HashChainedFileSink(tmp_path / "c.jsonl", b"short")
     assert info.value.code == "audit.weak_key"
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         verify_chain(tmp_path / "c.jsonl", 12345)  # type: ignore[arg-type]
+    assert raised.value.code == "audit.weak_key"
 
 
 def test_empty_writes_and_closed_sink(tmp_path: Path) -> None:
@@ -287,8 +288,9 @@ def test_empty_writes_and_closed_sink(tmp_path: Path) -> None:
     sink = HashChainedFileSink(tmp_path / "c.jsonl", "k" * 32)
     sink.write([])
     sink.close()
-    with pytest.raises(IoError):
+    with pytest.raises(IoError) as raised:
         sink.write(events(1))
+    assert raised.value.code == "io.error"
     assert "records=0" in repr(sink)
     assert sink.path.name == "c.jsonl"
     assert sink.name == "chain"
@@ -321,6 +323,7 @@ def test_failed_write_leaves_no_partial_record(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(os, "write", failing)
     with pytest.raises(IoError) as info:
         sink.write(events(2, start=2))
+    assert info.value.code == "io.error"
     assert info.value.errno == 28
     monkeypatch.setattr(os, "write", real_write)
     sink.write(events(1, start=4))

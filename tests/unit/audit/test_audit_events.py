@@ -61,8 +61,9 @@ def test_unknown_auth_method_is_a_validation_error(method: str) -> None:
 def test_secret_access_operation_accepts_strings() -> None:
     """``operation`` accepts a SecretOperation value string."""
     assert SecretAccess("s", "me", "read").operation is SecretOperation.READ
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as raised:
         SecretAccess("s", "me", "peek")  # type: ignore[arg-type]
+    assert raised.value.code == "audit.invalid_event"
 
 
 def test_events_get_ulid_ids_and_utc_timestamps() -> None:
@@ -80,8 +81,9 @@ def test_timestamps_are_normalized_to_utc() -> None:
     event = AuthorizationCheck("a", "r", "x:y", True, timestamp=datetime(2026, 1, 1, 12, tzinfo=tz))
     assert event.timestamp == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert event.timestamp.tzinfo is UTC
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as raised:
         AuthorizationCheck("a", "r", "x:y", True, timestamp=datetime(2026, 1, 1))
+    assert raised.value.code == "audit.invalid_event"
 
 
 def test_trace_ids_come_from_the_recording_span() -> None:
@@ -109,6 +111,7 @@ def test_metadata_is_validated(kwargs: dict[str, str], field: str) -> None:
     """Explicit metadata must be well formed."""
     with pytest.raises(ValidationError) as info:
         AuthorizationCheck("a", "r", "x:y", True, **kwargs)  # type: ignore[arg-type]
+    assert info.value.code == "audit.invalid_event"
     assert info.value.field == field
 
 
@@ -117,6 +120,7 @@ def test_a_secret_can_never_be_recorded() -> None:
     canary = "canary-value-123"
     with pytest.raises(ValidationError) as info:
         AuthenticationAttempt(Secret(canary), "api_key", True)  # type: ignore[arg-type]
+    assert info.value.code == "audit.invalid_event"
     assert canary not in repr(info.value)
     assert canary not in str(info.value.to_dict())
 
@@ -213,8 +217,9 @@ def test_to_dict_round_trips(event: SecurityEvent) -> None:
 )
 def test_event_from_dict_rejects_bad_data(data: object) -> None:
     """Unknown types, missing or extra fields and bad timestamps are ValidationErrors."""
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as raised:
         event_from_dict(data)  # type: ignore[arg-type]
+    assert raised.value.code == "audit.invalid_event"
 
 
 def test_config_change_records_keyed_hashes_only() -> None:

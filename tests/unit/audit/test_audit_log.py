@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +24,9 @@ from llm_infra.errors import ConfigError, ExternalError, ValidationError
 from llm_infra.resilience import RetryPolicy
 from llm_infra.testing import FakeClock
 from llm_infra.testing._audit import capture_audit
+
+if TYPE_CHECKING:
+    from conftest import WaitFor
 
 
 class FlakySink:
@@ -56,15 +59,6 @@ class FlakySink:
 
 def ev(i: int = 0) -> AuthorizationCheck:
     return AuthorizationCheck(f"user{i}", "collection/docs", "vector:read", True)
-
-
-def wait_for(predicate: object, timeout: float = 5.0) -> None:
-    """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            pytest.fail("condition not reached in time")
-        time.sleep(0.005)
 
 
 @pytest.fixture
@@ -137,14 +131,16 @@ def test_only_security_events_are_accepted(clock: FakeClock) -> None:
 )
 def test_invalid_options_are_config_errors(kwargs: dict[str, object]) -> None:
     """Out-of-range options raise ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         SecurityAuditLog([], **kwargs)  # type: ignore[arg-type]
+    assert raised.value.code == "audit.invalid_option"
 
 
 def test_sink_names_must_be_distinct() -> None:
     """Two sinks with one name are refused (spills are routed by name)."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         SecurityAuditLog([MemoryAuditSink(), MemoryAuditSink()])
+    assert raised.value.code == "audit.invalid_option"
 
 
 def test_buffer_is_bounded_and_overflow_spills(
@@ -232,8 +228,8 @@ def test_non_retryable_sink_errors_spill_at_once(tmp_path: Path, clock: FakeCloc
     assert clock.sleeps == []
 
 
-def test_replay_keeps_what_still_fails_and_unknown_lines(tmp_path: Path, clock: FakeClock) -> None:
-    """Lines for a still-failing sink, an unknown sink or garbage stay in the file."""
+def test_replay_keeps_what_still_fails_and_quarantines_the_rest(tmp_path: Path, clock: FakeClock) -> None:
+    """A line for a still-failing sink stays; garbage and unauthenticated lines go to quarantine."""
     bad = FlakySink(failures=100, name="bad")
     fallback = tmp_path / "f.jsonl"
     log = make([bad], clock, fallback_path=fallback)
@@ -243,7 +239,9 @@ def test_replay_keeps_what_still_fails_and_unknown_lines(tmp_path: Path, clock: 
         handle.write(b"garbage\n")
         handle.write(b'{"sink":"gone","reason":"sink_failed","event":' + b'{"type":"Nope"}' + b"}\n")
     assert log.replay_fallback() == 0
-    assert len(fallback.read_bytes().splitlines()) == 3
+    assert len(fallback.read_bytes().splitlines()) == 1
+    assert len((tmp_path / "f.jsonl.quarantine").read_bytes().splitlines()) == 2
+    assert log.stats().quarantined == 2
 
 
 def test_replay_without_fallback_or_file_is_zero(tmp_path: Path, clock: FakeClock) -> None:
@@ -292,7 +290,7 @@ def test_close_survives_a_sink_that_fails_to_close(
     assert other.closed
 
 
-def test_background_thread_flushes_on_interval() -> None:
+def test_background_thread_flushes_on_interval(wait_for: WaitFor) -> None:
     """With a flush interval the worker delivers events without an explicit flush."""
     sink = MemoryAuditSink()
     with SecurityAuditLog([sink], flush_interval=0.01) as log:
@@ -301,7 +299,7 @@ def test_background_thread_flushes_on_interval() -> None:
     assert [t for t in threading.enumerate() if t.name == "llm-infra-audit-flush"] == []
 
 
-def test_background_thread_flushes_when_half_full() -> None:
+def test_background_thread_flushes_when_half_full(wait_for: WaitFor) -> None:
     """Reaching half the buffer wakes the worker even with a long interval."""
     sink = MemoryAuditSink()
     log = SecurityAuditLog([sink], buffer_size=4, flush_interval=3600)

@@ -61,8 +61,9 @@ def test_memory_sink_is_bounded() -> None:
 @pytest.mark.parametrize("bad", [0, -1, True, "10"])
 def test_memory_sink_rejects_bad_sizes(bad: object) -> None:
     """max_events must be a positive int."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         MemoryAuditSink(bad)  # type: ignore[arg-type]
+    assert raised.value.code == "audit.invalid_option"
 
 
 @pytest.mark.anyio
@@ -137,9 +138,21 @@ async def test_otel_sink_emits_log_records_linked_to_the_trace() -> None:
     assert repr(sink) == "OtelLogsAuditSink(name='otel')"
 
 
-def test_otel_sink_uses_the_global_provider_by_default() -> None:
-    """Without a provider argument the global (no-op unless installed) provider is used."""
-    OtelLogsAuditSink().write([ev()])
+def test_otel_sink_uses_the_global_provider_by_default(fresh_otel: None) -> None:
+    """Without a provider argument, events reach the globally installed logger provider."""
+    from opentelemetry._logs import set_logger_provider
+
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    set_logger_provider(provider)
+    try:
+        OtelLogsAuditSink().write([ev(0), ev(1)])
+        records = [item.log_record for item in exporter.get_finished_logs()]
+        assert [loads(str(r.body))["identity"] for r in records] == ["user0", "user1"]
+        assert all(r.event_name == "security_audit.AuthorizationCheck" for r in records)
+    finally:
+        provider.shutdown()
 
 
 def test_capture_audit_sees_events_from_any_log_and_restores_the_logger() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llm_infra.cache import TieredCache, TtlCache, cached, default_key
+from llm_infra.cache import TieredCache, TtlCache, cached, default_cache_key
 from llm_infra.errors import ConfigError
 from llm_infra.testing import FakeClock
 
@@ -93,8 +93,8 @@ def test_default_key_is_stable_and_ignores_keyword_order() -> None:
 
     def f(a: int, **kw: int) -> None: ...
 
-    k1 = default_key(f, (1,), {"x": 1, "y": 2})
-    k2 = default_key(f, (1,), {"y": 2, "x": 1})
+    k1 = default_cache_key(f, (1,), {"x": 1, "y": 2})
+    k2 = default_cache_key(f, (1,), {"y": 2, "x": 1})
     assert k1 == k2
     assert k1.endswith("f(1, x=1, y=2)")
 
@@ -144,14 +144,14 @@ def test_sync_single_flight_100_threads_one_load() -> None:
     for t in threads:
         t.start()
     start.wait()
-    # Hold the loader until every caller has missed (100 misses + the loader's re-check), so all
-    # 99 others are waiting on its flight when it finishes.
+    # Hold the loader until every caller has missed (one miss each: the loader's re-check is not
+    # counted), so the 99 others are waiting on its flight when it finishes.
     poll = threading.Event()
     for _ in range(2000):
-        if cache.stats().misses >= 101:
+        if cache.stats().misses >= 100:
             break
         poll.wait(0.005)
-    assert cache.stats().misses == 101
+    assert cache.stats().misses == 100
     release.set()
     for t in threads:
         t.join(10)
@@ -192,10 +192,12 @@ def test_sync_single_flight_shares_the_exception() -> None:
 
 def test_sync_function_refuses_an_async_cache() -> None:
     """Caching a sync function in an async-only cache is a ConfigError at decoration."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         cached(AsyncLevel())(lambda: 1)
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "cache.async_backend"
+    with pytest.raises(ConfigError) as raised:
         cached(TieredCache(TtlCache(1, 1.0), AsyncLevel()))(lambda: 1)
+    assert raised.value.code == "cache.async_backend"
 
 
 @pytest.mark.anyio
@@ -316,3 +318,34 @@ def test_wrapper_exposes_its_cache() -> None:
         return 1
 
     assert f.cache is cache  # type: ignore[attr-defined]
+
+
+def test_each_call_is_one_lookup_in_the_stats() -> None:
+    """3 misses and 1 hit report misses=3, hits=1 (a leader's re-check is not counted twice)."""
+    cache: TtlCache[object, object] = TtlCache(max_size=16, default_ttl=None)
+
+    @cached(cache)
+    def double(x: int) -> int:
+        return 2 * x
+
+    assert [double(1), double(2), double(3), double(1)] == [2, 4, 6, 2]
+    stats = double.cache.stats()
+    assert (stats.misses, stats.hits) == (3, 1)
+
+
+def test_each_async_call_is_one_lookup_in_the_stats() -> None:
+    """The async wrapper counts one lookup per call too."""
+    import asyncio
+
+    cache: TtlCache[object, object] = TtlCache(max_size=16, default_ttl=None)
+
+    @cached(cache)
+    async def double(x: int) -> int:
+        return 2 * x
+
+    async def run() -> list[int]:
+        return [await double(1), await double(2), await double(3), await double(1)]
+
+    assert asyncio.run(run()) == [2, 4, 6, 2]
+    stats = cache.stats()
+    assert (stats.misses, stats.hits) == (3, 1)

@@ -7,7 +7,7 @@ import gc
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from llm_infra.cache import TtlCache, register_metrics
+from llm_infra.cache import TtlCache, register_cache_metrics
 
 
 def _points(reader: InMemoryMetricReader, name: str) -> dict[str, float]:
@@ -27,8 +27,8 @@ def test_hits_misses_evictions_and_size_are_reported() -> None:
     """A metric reader sees the cache's counters under its name."""
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
-    register_metrics(provider)
-    register_metrics(provider)  # idempotent
+    register_cache_metrics(provider)
+    register_cache_metrics(provider)  # idempotent
     cache: TtlCache[str, int] = TtlCache(1, 60.0, name="metrics-test-a")
     cache.set("a", 1)
     cache.get("a")
@@ -45,7 +45,7 @@ def test_counts_survive_the_cache() -> None:
     """Counts of a cache that was garbage collected stay in the cumulative total."""
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
-    register_metrics(provider)
+    register_cache_metrics(provider)
     cache: TtlCache[str, int] = TtlCache(4, 60.0, name="metrics-test-b")
     cache.get("x")
     cache.get("y")

@@ -105,10 +105,12 @@ async def test_undecodable_values_are_dropped_as_misses(redis_url: str, cache: R
 
 async def test_unencodable_values_and_bad_keys(cache: RedisCache) -> None:
     """Values JSON cannot carry raise SerializationError; non-str keys raise ValidationError."""
-    with pytest.raises(SerializationError):
+    with pytest.raises(SerializationError) as raised:
         await cache.set("k", object())
-    with pytest.raises(ValidationError):
+    assert raised.value.code == "json.unserializable"
+    with pytest.raises(ValidationError) as raised:
         await cache.get(1)  # type: ignore[arg-type]
+    assert raised.value.code == "validation.invalid"
 
 
 async def test_custom_codec_and_client(redis_url: str) -> None:
@@ -145,10 +147,12 @@ async def test_unreachable_redis_is_a_retryable_external_error() -> None:
 
 async def test_construction_errors() -> None:
     """A url or client is required and the default ttl is validated."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         RedisCache()
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "cache.no_backend"
+    with pytest.raises(ConfigError) as raised:
         RedisCache("redis://127.0.0.1:6379/15", default_ttl=-1)
+    assert raised.value.code == "cache.invalid_ttl"
 
 
 async def test_tiered_over_redis_promotes(cache: RedisCache) -> None:

@@ -107,10 +107,12 @@ def test_sync_methods_refuse_an_async_l2() -> None:
 
 def test_levels_are_validated() -> None:
     """L1 must be a TtlCache and L2 a cache backend."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         TieredCache(object(), TtlCache(1, 1.0))  # type: ignore[arg-type]
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "cache.invalid_level"
+    with pytest.raises(ConfigError) as raised:
         TieredCache(TtlCache(1, 1.0), object())  # type: ignore[arg-type]
+    assert raised.value.code == "cache.invalid_level"
 
 
 @pytest.mark.anyio

@@ -124,8 +124,9 @@ def test_invalid_max_size_is_a_config_error(max_size: object) -> None:
 @pytest.mark.parametrize("ttl", [0, -1.0, float("nan"), float("inf"), "1", True])
 def test_invalid_ttls_are_refused(ttl: object) -> None:
     """A ttl that is not a finite positive number is refused at construction and per call."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         TtlCache(1, ttl)  # type: ignore[arg-type]
+    assert raised.value.code == "cache.invalid_ttl"
     cache: TtlCache[str, int] = TtlCache(1, 1.0)
     with pytest.raises(ValidationError) as info:
         cache.set("a", 1, ttl=ttl)  # type: ignore[arg-type]

@@ -44,7 +44,7 @@ def test_get_by_name_and_key(cfg: Config) -> None:
     assert cfg.get("nope.nothing") is None
     assert cfg.get("nope.nothing", 5) == 5
     assert cfg.get(Key("nope.required", cast=int), 7) == 7
-    assert cfg.get_typed(HTTP_TIMEOUT_SECS) == 30.0
+    assert cfg.get(HTTP_TIMEOUT_SECS) == 30.0
     assert cfg.get(OTEL_RESOURCE_ATTRIBUTES) == {}
 
 
@@ -64,6 +64,7 @@ def test_require_and_getitem(cfg: Config) -> None:
     assert cfg.require("vector.hnsw") == {"m": 32, "ef_construction": 200, "ef_search": 100}
     with pytest.raises(ConfigError) as info:
         cfg["vector.nope"]
+    assert info.value.code == "config.missing_key"
     assert info.value.key == "vector.nope"
 
 
@@ -170,6 +171,7 @@ def test_validate_reports_all(cfg: Config) -> None:
     bad = Key("tags", cast=int)
     with pytest.raises(ConfigError) as info:
         cfg.validate(VECTOR_DIMENSIONS, Key("otel.service.name", cast=str), bad)
+    assert info.value.code == "config.invalid"
     err = info.value
     assert err.code == "config.invalid"
     assert "2 configuration problems" in err.message
@@ -213,7 +215,9 @@ def test_loader_is_immutable_and_reports() -> None:
     assert "FileSource('a.toml'" in repr(derived)
     with pytest.raises(AttributeError):
         base._keys = {}  # type: ignore[misc]
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         ConfigLoader(keys=["vector.dimensions"])  # type: ignore[list-item]
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "config.invalid_key"
+    with pytest.raises(ConfigError) as raised:
         ConfigLoader().with_defaults(["x"])  # type: ignore[list-item]
+    assert raised.value.code == "config.invalid_source"

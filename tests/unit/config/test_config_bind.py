@@ -104,6 +104,7 @@ def test_bind_dataclass_reports_all_problems(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         cfg.bind(VectorSettings, "vector")
+    assert info.value.code == "config.validation"
     err = info.value
     assert err.code == "config.validation"
     keys = [e["key"] for e in err.attributes["errors"]]
@@ -142,6 +143,7 @@ def test_bind_dataclass_post_init_errors(tmp_path: Path) -> None:
     cfg = Config({"limits": {"low": 5, "high": 1}})
     with pytest.raises(ConfigError) as info:
         cfg.bind(Limits, "limits")
+    assert info.value.code == "config.validation"
     assert "Limits rejected the values: low must not exceed high" in info.value.message
 
 
@@ -198,6 +200,7 @@ def test_bind_dataclass_shapes() -> None:
     )
     with pytest.raises(ConfigError) as info:
         bad.bind(Shapes, "s")
+    assert info.value.code == "config.validation"
     message = info.value.message
     assert "s.either: expected int | str, got tuple" in message
     assert "s.pair: expected 2 items, got 1" in message
@@ -217,6 +220,7 @@ def test_bind_dataclass_section_not_a_mapping() -> None:
 
     with pytest.raises(ConfigError) as info:
         Config({"o": {"hnsw": 3}}).bind(Outer, "o")
+    assert info.value.code == "config.validation"
     assert "o.hnsw: expected a section for Hnsw, got int 3" in info.value.message
 
 
@@ -225,6 +229,7 @@ def test_bind_dataclass_other_types() -> None:
 
     with pytest.raises(ConfigError) as info:
         Config({"h": {"thing": "x", "distance": "cosine"}}).bind(Holder, "h")
+    assert info.value.code == "config.validation"
     assert "h.thing: expected Thing, got str 'x'" in info.value.message
     assert (
         Config({"h": {"thing": Thing(), "distance": "COSINE"}}).bind(Holder, "h").distance is Distance.COSINE
@@ -285,6 +290,7 @@ def test_bind_pydantic_reports_all_problems(tmp_path: Path) -> None:
     cfg = ConfigLoader(keys=[key]).with_file(path).load()
     with pytest.raises(ConfigError) as info:
         cfg.bind(WithSecret, "vector")
+    assert info.value.code == "config.validation"
     err = info.value
     assert [e["key"] for e in err.attributes["errors"]] == [
         "vector.collection",
@@ -305,5 +311,6 @@ def test_bind_pydantic_single_problem_fields(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, "[vector]\ncollection = 1\ndimensions = 3\n")
     with pytest.raises(ConfigError) as info:
         cfg.bind(VectorModel, "vector")
+    assert info.value.code == "config.validation"
     assert info.value.key == "vector.collection"
     assert info.value.source == f"file {tmp_path / 'c.toml'}:2:1"

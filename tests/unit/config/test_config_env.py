@@ -9,11 +9,13 @@ import pytest
 
 from llm_infra.config import (
     DESIGN_KEYS,
+    VECTOR_COLLECTION,
     VECTOR_DIMENSIONS,
     VECTOR_HNSW_EF_CONSTRUCTION,
     ConfigLoader,
     EnvSource,
     Key,
+    list_of,
     load_config,
 )
 from llm_infra.config._sources import EnvIndex, parse_env_value
@@ -67,6 +69,7 @@ def test_ambiguity_error() -> None:
     keys = (Key("a.b_c", cast=int), Key("a.b.c", cast=int))
     with pytest.raises(ConfigError) as info:
         _env({"LLM_A_B_C": "1"}, *keys)
+    assert info.value.code == "config.ambiguous_env"
     err = info.value
     assert err.code == "config.ambiguous_env"
     assert "LLM_A_B_C" in err.message
@@ -111,7 +114,7 @@ def test_defaults_mapping_declares_names() -> None:
         ("1e3", 1000.0),
         ("true", True),
         ("false", False),
-        ("null", None),
+        ("null", "null"),
         ("[1, 2, 3]", [1, 2, 3]),
         ('["a", "b"]', ["a", "b"]),
         ('{"k": 1}', {"k": 1}),
@@ -125,7 +128,7 @@ def test_defaults_mapping_declares_names() -> None:
     ],
 )
 def test_json_looking_values_are_parsed(raw: str, expected: object) -> None:
-    """Numbers, booleans, null, arrays, objects and quoted strings parse as JSON; the rest stays text."""
+    """Numbers, booleans, arrays, objects and quoted strings parse as JSON; the rest (null too) stays text."""
     assert parse_env_value(raw) == expected
 
 
@@ -136,11 +139,65 @@ def test_json_array_becomes_tuple_in_config() -> None:
     assert cfg.to_dict() == {"hosts": ["a", "b"]}
 
 
-def test_null_env_value_means_unset() -> None:
-    """``null`` does not set a key (so a key default applies)."""
+def test_null_env_value_never_deletes_a_key(tmp_path: os.PathLike[str]) -> None:
+    """``null`` is text: it neither unsets a declared key nor deletes a value set by a file."""
     key = Key("x.y", default=5)
-    cfg = ConfigLoader(keys=[key]).with_env(environ={"LLM_X__Y": "null"}).load()
-    assert cfg.get(key) == 5
+    with pytest.raises(ConfigError) as info:
+        ConfigLoader(keys=[key]).with_env(environ={"LLM_X__Y": "null"}).load()
+    assert info.value.code == "config.wrong_type"
+    path = os.path.join(os.fspath(tmp_path), "c.toml")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write('[x]\nname = "file"\n')
+    loaded = ConfigLoader(keys=[]).with_file(path).with_env(environ={"LLM_X__NAME": "null"}).load()
+    assert loaded.get("x.name") == "null"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "expected"),
+    [
+        ("1.0", Key("vector.collection", cast=str), "1.0"),
+        ("007", Key("a.name", cast=str), "007"),
+        ("true", Key("a.label", cast=str), "true"),
+        ("[1]", Key("a.title", cast=str), "[1]"),
+        ("null", Key("a.text", cast=str), "null"),
+        ("1536", Key("a.dims", cast=int), 1536),
+        ("yes", Key("a.flag", cast=bool), True),
+        ("2", Key("a.ratio", cast=float), 2.0),
+        ("a,b", Key("a.hosts", cast=list_of(str), default=()), ("a", "b")),
+        ('["a", "b"]', Key("a.more", cast=list_of(str), default=()), ("a", "b")),
+    ],
+)
+def test_declared_keys_cast_env_values_by_their_type(raw: str, key: Key[Any], expected: object) -> None:
+    """A declared scalar key converts the raw text with its own type, never a JSON guess first."""
+    env_var = "LLM_" + key.name.replace(".", "__").upper()
+    cfg = ConfigLoader(keys=[key]).with_env(environ={env_var: raw}).load()
+    assert cfg.get(key) == expected
+
+
+def test_vector_collection_from_env_is_text() -> None:
+    """``LLM_VECTOR_COLLECTION=1.0`` gives the string ``"1.0"`` (a declared key of type str)."""
+    cfg = ConfigLoader().with_env(environ={"LLM_VECTOR_COLLECTION": "1.0"}).load()
+    assert cfg.get(VECTOR_COLLECTION) == "1.0"
+
+
+def test_every_shared_key_reads_its_env_value() -> None:
+    """Every shared key's cast (one_of with aliases, ranges, maps) takes its env text."""
+    environ = {
+        "LLM_VECTOR_DISTANCE": "euclidean",
+        "LLM_VECTOR_HNSW_M": "32",
+        "LLM_OTEL_SAMPLING_RATIO": "0.5",
+        "LLM_OTEL_EXPORTER_OTLP_HEADERS": "k=v",
+        "LLM_VECTOR_COMPRESSION_ENABLED": "off",
+    }
+    cfg = ConfigLoader().with_env(environ=environ).load()
+    by_name = {key.name: key for key in DESIGN_KEYS}
+    assert cfg.get(by_name["vector.distance"]) == "l2"
+    assert cfg.get(by_name["vector.hnsw.m"]) == 32
+    assert cfg.get(by_name["otel.sampling_ratio"]) == 0.5
+    assert cfg.get(by_name["vector.compression.enabled"]) is False
+    headers = cfg.get(by_name["otel.exporter.otlp.headers"])
+    assert headers is not None
+    assert dict(headers.reveal()) == {"k": "v"}
 
 
 def test_env_section_and_value_conflict() -> None:
@@ -182,8 +239,9 @@ def test_custom_prefix() -> None:
 
 def test_empty_prefix_rejected() -> None:
     """An empty prefix would read the whole environment; it is refused."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         EnvSource(prefix="")
+    assert raised.value.code == "config.invalid_source"
 
 
 def test_environ_none_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,12 +8,12 @@ import pytest
 
 from llm_infra.config import (
     VECTOR_DIMENSIONS,
-    YAML_MAX_ALIASES,
     ConfigLoader,
     Key,
     int_range,
     load_config,
 )
+from llm_infra.config._parse import YAML_MAX_ALIASES
 from llm_infra.errors import ConfigError, SerializationError
 
 
@@ -136,6 +136,7 @@ def test_wrong_type_from_file_names_key_type_and_position(tmp_path: Path) -> Non
     path.write_text('[vector]\ncollection = "docs"\n  dimensions = "many"\n', encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         ConfigLoader().with_file(path).load()
+    assert info.value.code == "config.wrong_type"
     err = info.value
     assert err.code == "config.wrong_type"
     assert err.key == "vector.dimensions"
@@ -171,6 +172,7 @@ def test_all_wrong_types_reported_at_once() -> None:
     """Several bad values are reported together, each with its own key and source."""
     with pytest.raises(ConfigError) as info:
         ConfigLoader().with_overrides({"vector.dimensions": "x", "http.max_retries": True}).load()
+    assert info.value.code == "config.wrong_type"
     err = info.value
     assert "2 configuration problems" in err.message
     assert [e["key"] for e in err.attributes["errors"]] == ["vector.dimensions", "http.max_retries"]
@@ -195,6 +197,7 @@ def test_wrong_type_includes_custom_cast_message() -> None:
     key = Key("app.port", cast=port)
     with pytest.raises(ConfigError) as info:
         ConfigLoader(keys=[key]).with_overrides({"app.port": "http"}).load()
+    assert info.value.code == "config.wrong_type"
     assert "(ports must be numeric)" in info.value.message
 
 
@@ -204,7 +207,8 @@ def test_missing_key_remediation(tmp_path: Path) -> None:
     path.write_text("[vector]\ndimension = 3\n", encoding="utf-8")
     cfg = load_config(path, environ={})
     with pytest.raises(ConfigError) as info:
-        cfg.get_typed(VECTOR_DIMENSIONS)
+        cfg.get(VECTOR_DIMENSIONS)
+    assert info.value.code == "config.missing_key"
     err = info.value
     assert err.code == "config.missing_key"
     assert err.key == "vector.dimensions"
@@ -221,6 +225,7 @@ def test_missing_key_without_file_or_env() -> None:
     cfg = ConfigLoader(keys=[]).load()
     with pytest.raises(ConfigError) as info:
         cfg["vector.collection"]
+    assert info.value.code == "config.missing_key"
     steps = "\n".join(info.value.context.remediation)
     assert "no configuration file was loaded" in steps
     assert ".with_env(prefix='LLM_')" in steps
@@ -233,6 +238,7 @@ def test_type_conflict_between_files(tmp_path: Path) -> None:
     second.write_text('{\n "db": "postgres://"\n}', encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         ConfigLoader(keys=[]).with_file(first).with_file(second).load()
+    assert info.value.code == "config.type_conflict"
     err = info.value
     assert err.code == "config.type_conflict"
     assert f"section in file {first}:1:1" in err.message
@@ -250,18 +256,23 @@ def test_invalid_key_names(name: str) -> None:
 def test_invalid_lookup_name() -> None:
     """Reading a malformed dotted name is a ConfigError, and ``in`` says False."""
     cfg = ConfigLoader(keys=[]).load()
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         cfg.get("a..b")
+    assert raised.value.code == "config.invalid_key"
     assert "a..b" not in cfg
 
 
 def test_invalid_mapping_keys() -> None:
     """Mappings with non-string or malformed keys are refused by the dict-based sources."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         ConfigLoader(keys=[]).with_overrides({1: "x"})  # type: ignore[dict-item]
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "config.invalid_source"
+    with pytest.raises(ConfigError) as raised:
         ConfigLoader(keys=[]).with_overrides({"a..b": 1})
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "config.invalid_source"
+    with pytest.raises(ConfigError) as raised:
         ConfigLoader(keys=[]).with_defaults({"a": {2: "x"}})  # type: ignore[dict-item]
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "config.invalid_source"
+    with pytest.raises(ConfigError) as raised:
         ConfigLoader(keys=[]).with_defaults({"a": 1, "a.b": 2})
+    assert raised.value.code == "config.type_conflict"

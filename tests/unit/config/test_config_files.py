@@ -78,6 +78,7 @@ def test_missing_required_file_names_path(tmp_path: Path) -> None:
     path = tmp_path / "nope.toml"
     with pytest.raises(ConfigError) as info:
         load_config(path, environ={})
+    assert info.value.code == "config.file_not_found"
     err = info.value
     assert err.code == "config.file_not_found"
     assert str(path) in err.message
@@ -92,6 +93,7 @@ def test_optional_missing_file_is_recorded(tmp_path: Path) -> None:
     assert cfg.info.files == ((str(path), False),)
     with pytest.raises(ConfigError) as info:
         cfg.require("vector.dimensions")
+    assert info.value.code == "config.missing_key"
     assert any(f"{path} (not found)" in step for step in info.value.context.remediation)
 
 
@@ -101,7 +103,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
     directory.mkdir()
     with pytest.raises(ConfigError) as info:
         ConfigLoader(keys=[]).with_file(directory).load()
-    assert info.value.code == "config.file_unreadable"
+    assert info.value.code == "config.not_a_regular_file"
     assert str(directory) in info.value.message
 
 

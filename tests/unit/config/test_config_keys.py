@@ -25,14 +25,13 @@ from llm_infra.config import (
     Key,
     float_range,
     int_range,
-    key_table,
     list_of,
     one_of,
     str_map,
 )
 from llm_infra.config._casts import CastError, strict_cast, to_bool, to_float, to_int, to_str, type_name
 from llm_infra.config._gen_keys import main
-from llm_infra.config._keys import TABLE_END, TABLE_START, render_doc
+from llm_infra.config._keys import TABLE_END, TABLE_START, key_table, render_doc
 from llm_infra.errors import ConfigError
 from llm_infra.secrets import Secret
 
@@ -63,7 +62,7 @@ def test_key_types_are_inferred() -> None:
     assert_type(design.get(OTEL_EXPORTER_OTLP_HEADERS), Secret[Mapping[str, str]] | None)
     assert_type(design.get(OTEL_RESOURCE_ATTRIBUTES), Mapping[str, str])
     assert_type(cfg.get("a"), Any)
-    assert_type(cfg.get_typed(a), int)
+    assert_type(cfg.get(a), int)
     assert cfg.get(a) == 1
     assert cfg.get(b) == 2.5
     assert cfg.get(c) == "x"
@@ -185,8 +184,8 @@ def test_cast_helpers() -> None:
     assert type_name(object()).startswith("<object")
 
 
-def test_design_keys_match_catalog_defaults() -> None:
-    """The design's keys carry CATALOG §3's defaults and are all exported."""
+def test_shared_keys_carry_their_documented_defaults() -> None:
+    """The shared keys carry their documented defaults and are all exported."""
     defaults = {key.name: key.default for key in DESIGN_KEYS}
     assert defaults["vector.distance"] == "cosine"
     assert defaults["vector.hnsw.m"] == 16
@@ -201,7 +200,8 @@ def test_design_keys_match_catalog_defaults() -> None:
     assert defaults["otel.exporter.type"] == "otlp"
     assert defaults["otel.exporter.otlp.endpoint"] == "http://localhost:4318"
     assert defaults["otel.exporter.otlp.protocol"] == "http/protobuf"
-    assert defaults["otel.exporter.otlp.timeout_secs"] == 30.0
+    assert defaults["otel.exporter.otlp.timeout_secs"] == 10.0
+    assert defaults["otel.exporter.otlp.compression"] == "none"
     assert defaults["otel.exporter.stdout.pretty"] is True
     assert defaults["otel.metrics.export_interval_secs"] == 60.0
     for required in ("vector.collection", "vector.dimensions", "otel.service.name"):
@@ -251,5 +251,6 @@ def test_table_generator_cli(tmp_path: Path) -> None:
 
 def test_invalid_defaults_source_entry() -> None:
     """A defaults source refuses things that are neither keys nor mappings."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         ConfigLoader().with_defaults([VECTOR_DIMENSIONS, 3])  # type: ignore[list-item]
+    assert raised.value.code == "config.invalid_source"

@@ -93,8 +93,9 @@ def test_section_value_conflict() -> None:
         Config({"db": {"host": "a"}}).merge(Config({"db": "postgres://"}))
     assert info.value.code == "config.type_conflict"
     assert "is a section in override (mapping) but a value in override (mapping)" in info.value.message
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         Config({"db": 1}).merge(Config({"db": {"host": "a"}}))
+    assert raised.value.code == "config.type_conflict"
 
 
 def test_empty_section_merges() -> None:

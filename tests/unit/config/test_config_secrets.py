@@ -97,6 +97,7 @@ def test_unresolved_reference(reference: str, needle: str) -> None:
     """A reference to an unset variable or unreadable file fails with the key and the reference target."""
     with pytest.raises(ConfigError) as info:
         ConfigLoader(keys=[], environ={}).with_overrides({"db.password": reference}).load()
+    assert info.value.code == "config.secret_unresolved"
     err = info.value
     assert err.code == "config.secret_unresolved"
     assert err.key == "db.password"
@@ -113,7 +114,8 @@ def test_unresolved_reference_in_env_and_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         ConfigLoader(keys=[], environ={}).with_file(path).load()
     assert info.value.source == str(path)
-    assert "cannot be read" in info.value.message
+    assert info.value.code == "config.not_a_regular_file"
+    assert "is not a regular file" in info.value.message
 
 
 def test_declared_secret_key_wraps_literals() -> None:
@@ -241,10 +243,11 @@ def test_canary_never_leaks(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
         lambda: cfg.validate(int_key),
         lambda: cfg.bind(_Db, "db"),
         lambda: cfg.bind(_DbModel, "db"),
-        lambda: cfg.get_typed(Key("db.passwrd", cast=str)),
+        lambda: cfg.get(Key("db.passwrd", cast=str)),
     ):
         with pytest.raises(ConfigError) as info:
             attempt()
+        assert info.value.code.startswith("config.")
         errors.append(info.value)
     # A parse error on the line holding the canary quotes it masked.
     for name, text in (
@@ -256,6 +259,7 @@ def test_canary_never_leaks(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError) as info:
             ConfigLoader(keys=[]).with_file(bad).load()
+        assert info.value.code == "config.parse_error"
         errors.append(info.value)
     assert any(MASK in str(err) for err in errors)
     for err in errors:
@@ -275,3 +279,12 @@ def test_canary_never_leaks(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
 
     leaked = [text for text in outputs if CANARY in text]
     assert leaked == []
+
+
+def test_explain_masks_undeclared_keys_with_secret_names() -> None:
+    """Provenance uses the shared rule: an undeclared ``db.password`` is shown masked."""
+    cfg = ConfigLoader(keys=[]).with_overrides({"db": {"password": "hunter2", "host": "h"}}).load()
+    shown = cfg.explain("db.password")
+    assert shown.secret
+    assert "hunter2" not in repr(shown)
+    assert not cfg.explain("db.host").secret

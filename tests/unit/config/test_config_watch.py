@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from llm_infra.config import Config, ConfigChange, ConfigLoader, ConfigWatcher, Key
+from llm_infra.config import Config, ConfigLoader, ConfigReload, ConfigWatcher, Key
 from llm_infra.errors import ConfigError
 
 PORT = Key("app.port", cast=int)
@@ -43,10 +43,10 @@ def _poll(predicate: object, deadline: float = 20.0, nudge: object = None) -> No
 
 
 def test_reload_swaps_and_notifies(tmp_path: Path) -> None:
-    """A changed file gives a ConfigChange (old, new, changed keys); an unchanged one gives None."""
+    """A changed file gives a ConfigReload (old, new, changed keys); an unchanged one gives None."""
     path = tmp_path / "app.toml"
     _write(path, "[app]\nport = 1\nname = 'x'\n")
-    seen: list[ConfigChange] = []
+    seen: list[ConfigReload] = []
     watcher = ConfigWatcher(_loader(path), on_change=seen.append)
     first = watcher.current
     assert watcher.reload() is None
@@ -59,7 +59,7 @@ def test_reload_swaps_and_notifies(tmp_path: Path) -> None:
     assert change.affects("app")
     assert change.affects("app.port")
     assert not change.affects("ap")
-    assert repr(change) == "ConfigChange(changed=['app.new', 'app.port'])"
+    assert repr(change) == "ConfigReload(changed=['app.new', 'app.port'])"
     assert seen == [change]
     assert watcher.current.get(PORT) == 2
     assert watcher.generation == 1
@@ -72,7 +72,7 @@ def test_invalid_reload_keeps_last_good(tmp_path: Path, caplog: pytest.LogCaptur
     path = tmp_path / "app.toml"
     _write(path, "[app]\nport = 1\n")
     errors: list[ConfigError] = []
-    changes: list[ConfigChange] = []
+    changes: list[ConfigReload] = []
     watcher = ConfigWatcher(_loader(path), on_change=changes.append, on_error=errors.append)
     good = watcher.current
     _write(path, "[app]\nport = = 2\n")
@@ -123,10 +123,12 @@ def test_initial_load_must_be_valid(tmp_path: Path) -> None:
     """Without a last good config, an invalid initial load raises."""
     path = tmp_path / "app.toml"
     _write(path, "port = \n")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         ConfigWatcher(_loader(path))
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "config.parse_error"
+    with pytest.raises(ConfigError) as raised:
         ConfigWatcher(_loader(tmp_path / "none.toml"))
+    assert raised.value.code == "config.file_not_found"
 
 
 def test_subscribers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -136,7 +138,7 @@ def test_subscribers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     watcher = ConfigWatcher(_loader(path))
     calls: list[str] = []
 
-    def broken(change: ConfigChange) -> None:
+    def broken(change: ConfigReload) -> None:
         raise RuntimeError("subscriber bug")
 
     watcher.subscribe(broken)
@@ -169,17 +171,20 @@ def test_invalid_options(tmp_path: Path) -> None:
     """Negative debounce or non-positive poll delay are refused; no file means nothing to watch."""
     path = tmp_path / "app.toml"
     _write(path, "")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         ConfigWatcher(_loader(path), debounce=-1)
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "config.invalid_option"
+    with pytest.raises(ConfigError) as raised:
         ConfigWatcher(_loader(path), poll_delay=0)
+    assert raised.value.code == "config.invalid_option"
     watcher = ConfigWatcher(ConfigLoader(keys=[]).with_overrides({"a": 1}))
     with pytest.raises(ConfigError) as info:
         watcher.start()
     assert info.value.code == "config.nothing_to_watch"
     optional = ConfigWatcher(ConfigLoader(keys=[]).with_file(tmp_path / "no" / "such.toml", required=False))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         optional.start()
+    assert raised.value.code == "config.nothing_to_watch"
 
 
 def test_500_reloads_8_readers_no_torn_snapshot(tmp_path: Path) -> None:
@@ -234,7 +239,7 @@ def test_real_file_edit_thread(tmp_path: Path) -> None:
     """The thread watcher sees an editor's rename-save, then keeps the last good config on a broken save."""
     path = tmp_path / "app.toml"
     _write(path, "[app]\nport = 1\n")
-    changes: list[ConfigChange] = []
+    changes: list[ConfigReload] = []
     errors: list[ConfigError] = []
     watcher = ConfigWatcher(_loader(path), on_change=changes.append, on_error=errors.append, debounce=0.05)
     with watcher:
@@ -257,7 +262,7 @@ async def test_real_file_edit_async(tmp_path: Path) -> None:
     path = tmp_path / "app.toml"
     _write(path, "[app]\nport = 1\n")
     watcher = ConfigWatcher(_loader(path), debounce=0.05)
-    received: list[ConfigChange] = []
+    received: list[ConfigReload] = []
 
     async def editor(port: int, done: anyio.Event) -> None:
         while not done.is_set():
@@ -276,7 +281,7 @@ async def test_real_file_edit_async(tmp_path: Path) -> None:
     assert received[0].changed == {"app.port"}
     assert watcher.current.get(PORT) == 2
 
-    seen: list[ConfigChange] = []
+    seen: list[ConfigReload] = []
     watcher.subscribe(seen.append)
     stop = anyio.Event()
 
@@ -293,3 +298,32 @@ async def test_real_file_edit_async(tmp_path: Path) -> None:
             await watcher.arun(stop)
             done.set()
     assert watcher.current.get(PORT) == 3
+
+
+def test_watcher_without_watchfiles_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """watchfiles is optional: ConfigWatcher says which pip line installs it."""
+    import sys
+
+    path = tmp_path / "c.toml"
+    path.write_text("a = 1\n", encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "watchfiles", None)
+    with pytest.raises(ConfigError) as info:
+        ConfigWatcher(ConfigLoader(keys=[]).with_file(path))
+    assert info.value.code == "config.missing_extra"
+    assert "llm-infra[watch]" in info.value.message
+
+
+def test_config_imports_without_watchfiles() -> None:
+    """``import llm_infra.config`` (and loading) works when watchfiles is not installed."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['watchfiles'] = None\n"
+        "from llm_infra.config import ConfigLoader\n"
+        "print(ConfigLoader(keys=[]).with_env(environ={'LLM_A': 'x'}).load().get('a'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "x"), result.stderr

@@ -172,6 +172,7 @@ def test_location_points_to_user_code_not_library_internals() -> None:
     """An error raised deep inside llm-infra reports the caller's line, not the library's."""
     with pytest.raises(SerializationError) as info:
         json.loads("{oops")
+    assert info.value.code == "json.invalid"
     location = info.value.context.location
     assert location is not None
     assert location.file == __file__
@@ -342,6 +343,7 @@ async def test_error_context_async() -> None:
     with pytest.raises(InfraError) as info:
         async with error_context(op="async"):
             raise InfraError("x")
+    assert info.value.code == "internal.error"
     assert info.value.attributes["op"] == "async"
 
 
@@ -529,6 +531,7 @@ def test_batch_finalize_all_failed_raises_itself() -> None:
     batch.record_failure("b", HttpError("y"))
     with pytest.raises(BatchError) as info:
         batch.finalize()
+    assert info.value.code == "batch.all_failed"
     assert info.value is batch
     assert info.value.message == "all 2 items of the batch failed"
 
@@ -556,8 +559,9 @@ def test_batch_finalize_property(outcomes: list[bool]) -> None:
         else:
             batch.record_failure(str(i), OperationTimeout("t"))
     if outcomes and not any(outcomes):
-        with pytest.raises(BatchError):
+        with pytest.raises(BatchError) as raised:
             batch.finalize()
+        assert raised.value.code == "batch.all_failed"
         return
     result = batch.finalize()
     assert result.succeeded + result.failed == result.total == len(outcomes)

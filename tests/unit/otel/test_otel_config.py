@@ -47,24 +47,29 @@ def test_service_name_is_required(name: str) -> None:
     """An empty service name is refused with the key named."""
     with pytest.raises(ConfigError) as info:
         OtelConfig(service_name=name)
+    assert info.value.code == "config.invalid"
     assert info.value.key == "otel.service.name"
 
 
 @pytest.mark.parametrize("ratio", [-0.1, 1.5, True, float("nan")])
 def test_sampling_ratio_must_be_a_fraction(ratio: float) -> None:
     """Ratios outside [0, 1] are refused."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         OtelConfig(service_name="svc", sampling_ratio=ratio)
+    assert raised.value.code == "config.invalid"
 
 
 def test_invalid_fields_are_refused() -> None:
     """Bad intervals, resource values and exporter objects are ConfigErrors."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         OtelConfig(service_name="svc", metric_export_interval=0)
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "config.invalid"
+    with pytest.raises(ConfigError) as raised:
         OtelConfig(service_name="svc", resource_attributes={"k": object()})  # type: ignore[dict-item]
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "config.invalid"
+    with pytest.raises(ConfigError) as raised:
         OtelConfig(service_name="svc", exporter="otlp")  # type: ignore[arg-type]
+    assert raised.value.code == "config.invalid"
 
 
 def test_resource_attributes_are_copied() -> None:
@@ -108,14 +113,16 @@ def test_exporter_headers_are_secrets_and_masked() -> None:
 )
 def test_bad_otlp_settings_are_refused(kwargs: dict[str, object]) -> None:
     """Malformed endpoints, protocols, compressions, timeouts and headers raise ConfigError."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         ExporterConfig.otlp(**kwargs)  # type: ignore[arg-type]
+    assert raised.value.code == "config.invalid"
 
 
 def test_unknown_exporter_kind_is_refused() -> None:
     """Only the four kinds exist."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         ExporterConfig(kind="jaeger")  # type: ignore[arg-type]
+    assert raised.value.code == "config.invalid"
 
 
 def test_other_exporter_reprs() -> None:
@@ -148,8 +155,9 @@ def test_grpc_without_its_exporter_names_the_pip_line(monkeypatch: pytest.Monkey
 )
 def test_batch_settings_validate(kwargs: dict[str, object]) -> None:
     """Queue, batch, attempts and delays must be positive and consistent."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         BatchSettings(**kwargs)  # type: ignore[arg-type]
+    assert raised.value.code == "config.invalid"
 
 
 def test_from_config_reads_the_otel_keys() -> None:
@@ -296,7 +304,7 @@ def test_standard_samplers(sampler: str, ratio: float, parent: bool) -> None:
             {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "half"},
             "OTEL_TRACES_SAMPLER_ARG",
         ),
-        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "otel.exporter.type"),
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "otel.exporter.otlp.protocol"),
         ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS"),
         ({"OTEL_BSP_MAX_QUEUE_SIZE": "lots"}, "OTEL_BSP_MAX_QUEUE_SIZE"),
@@ -308,6 +316,7 @@ def test_bad_environment_values_name_the_variable(environ: dict[str, str], key: 
     environ = {"OTEL_SERVICE_NAME": "s", **environ}
     with pytest.raises(ConfigError) as info:
         OtelConfig.from_config({}, environ=environ)
+    assert info.value.code == "otel.invalid_setting"
     assert info.value.key == key
 
 
@@ -332,6 +341,7 @@ def test_exporter_types_from_config() -> None:
         OtelConfig.from_config(
             {"otel": {"service": {"name": "s"}, "exporter": {"type": "jaeger"}}}, environ={}
         )
+    assert info.value.code == "config.invalid"
     assert info.value.key == "otel.exporter.jaeger.endpoint"
 
 
@@ -357,6 +367,7 @@ def test_missing_service_name_in_from_config() -> None:
     """No name anywhere is a ConfigError naming otel.service.name."""
     with pytest.raises(ConfigError) as info:
         OtelConfig.from_config({}, environ={})
+    assert info.value.code == "config.invalid"
     assert info.value.key == "otel.service.name"
 
 
@@ -375,6 +386,7 @@ def test_bad_config_values_name_the_key(key: str, value: object) -> None:
     cfg = _FlatConfig({"otel.service.name": "s", key: value})
     with pytest.raises(ConfigError) as info:
         OtelConfig.from_config(cfg, environ={})
+    assert info.value.code == "otel.invalid_setting"
     assert info.value.key == key
 
 

@@ -7,11 +7,10 @@ import io
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -36,14 +35,8 @@ from llm_infra.otel._processor import BufferedSpanProcessor
 from llm_infra.otel._runtime import get_meter
 from llm_infra.otel._setup import active_guard
 
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    """Poll ``predicate`` until true or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met before the deadline")
-        time.sleep(0.01)
+if TYPE_CHECKING:
+    from conftest import WaitFor
 
 
 class OtlpReceiver:
@@ -105,7 +98,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_otlp_http_export_reaches_the_receiver(receiver: OtlpReceiver) -> None:
+def test_otlp_http_export_reaches_the_receiver(receiver: OtlpReceiver, wait_for: WaitFor) -> None:
     """Spans, metrics and logs arrive at /v1/traces, /v1/metrics and /v1/logs with the resource."""
     config = OtelConfig(
         service_name="exporter-test",
@@ -148,7 +141,7 @@ def test_otlp_http_export_reaches_the_receiver(receiver: OtlpReceiver) -> None:
     assert guard.dropped_spans == {"queue_full": 0, "export_failed": 0, "shutdown": 0}
 
 
-def test_collector_down_never_blocks_and_counts_drops() -> None:
+def test_collector_down_never_blocks_and_counts_drops(wait_for: WaitFor) -> None:
     """With nothing listening, spans are buffered, retried, then dropped and counted in a metric."""
     config = OtelConfig(
         service_name="down",
@@ -180,7 +173,7 @@ def test_collector_down_never_blocks_and_counts_drops() -> None:
     assert total == 20
 
 
-def test_grpc_export_reaches_a_grpc_receiver() -> None:
+def test_grpc_export_reaches_a_grpc_receiver(wait_for: WaitFor) -> None:
     """protocol='grpc' exports to an OTLP/gRPC TraceService on loopback."""
     grpc = pytest.importorskip("grpc")
     pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc", reason="the otlp gRPC exporter is optional")
@@ -233,12 +226,15 @@ def test_none_exporter_still_propagates() -> None:
     with init_otel(config) as guard, span("local") as current:
         assert current.get_span_context().is_valid
         assert guard.dropped_spans == {}
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError) as raised:
             guard.finished_spans()
-        with pytest.raises(ConfigError):
+        assert raised.value.code == "otel.not_memory"
+        with pytest.raises(ConfigError) as raised:
             guard.finished_logs()
-        with pytest.raises(ConfigError):
+        assert raised.value.code == "otel.not_memory"
+        with pytest.raises(ConfigError) as raised:
             guard.metric_points("x")
+        assert raised.value.code == "otel.not_memory"
         with pytest.raises(ConfigError) as info:
             guard.prometheus_exposition()
         assert info.value.code == "otel.prometheus_disabled"
@@ -269,8 +265,9 @@ def test_init_is_idempotent_for_an_equal_config() -> None:
     assert not guard.active
     assert "shut down" in repr(guard)
     assert active_guard() is None
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         metrics_exposition()
+    assert raised.value.code == "otel.prometheus_disabled"
 
 
 def test_memory_guard_exposes_spans_logs_and_clear() -> None:
@@ -364,7 +361,7 @@ def _finished_span(name: str, *, sampled: bool = True) -> ReadableSpan:
 def test_processor_retries_a_failed_batch_until_it_succeeds() -> None:
     """A batch that fails (or raises) is kept and re-sent; nothing is dropped."""
     exporter = FlakyExporter(2, raise_errors=True)
-    settings = _Batch(max_queue_size=10, max_export_batch_size=5, schedule_delay=0.01, retry_backoff=0.01)
+    settings = _Batch(max_queue_size=10, max_export_batch_size=5, schedule_delay=60.0, retry_backoff=0.01)
     processor = BufferedSpanProcessor(exporter, settings, meter=get_meter("t"))
     for name in ("a", "b"):
         processor.on_end(_finished_span(name))

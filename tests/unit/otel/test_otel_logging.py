@@ -1,4 +1,4 @@
-"""Trace ids in logs, the OpenTelemetry log handler, and debug mode (spec §9.2)."""
+"""Trace ids in logs, the OpenTelemetry log handler, and debug mode."""
 
 from __future__ import annotations
 
@@ -98,9 +98,21 @@ def test_otel_log_handler_skips_sdk_records_and_reports_errors(
 
 
 def test_otel_log_handler_without_guard_uses_the_global_provider() -> None:
-    """With no guard and no provider, records go to the API's no-op provider harmlessly."""
-    handler = OtelLogHandler()
-    _logger("noop.test", handler).warning("dropped")
+    """With no guard and no provider argument, records reach the globally installed provider."""
+    from opentelemetry._logs import set_logger_provider
+
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    set_logger_provider(provider)
+    try:
+        handler = OtelLogHandler()
+        _logger("global.test", handler).warning("delivered %s", "globally")
+        records = [item.log_record for item in exporter.get_finished_logs()]
+        assert [r.body for r in records] == ["delivered globally"]
+        assert records[0].severity_text == "WARNING"
+    finally:
+        provider.shutdown()
 
 
 def test_debug_mode_configures_a_bare_logger() -> None:

@@ -150,8 +150,9 @@ def test_span_decorates_sync_functions() -> None:
     with capture_spans() as spans:
         assert work(2) == 4
         assert work(3) == 6
-        with pytest.raises(OperationTimeout):
+        with pytest.raises(OperationTimeout) as raised:
             work(-1)
+        assert raised.value.code == "timeout.exceeded"
     assert [s.name for s in spans] == ["work", "work", "work"]
     assert len({s.context.span_id for s in spans}) == 3
     assert dict(spans[2].attributes or {})["error.type"] == "timeout"
@@ -224,10 +225,12 @@ def test_metric_helpers_return_cached_instruments() -> None:
     assert counter("test.helpers.count") is counter("test.helpers.count")
     histogram("test.helpers.duration", boundaries=[0.1, 1.0]).record(0.5)
     up_down_counter("test.helpers.inflight").add(1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as raised:
         histogram("test.helpers.count")
-    with pytest.raises(ConfigError):
+    assert raised.value.code == "otel.metric_conflict"
+    with pytest.raises(ConfigError) as raised:
         counter("test.helpers.count", unit="By")
+    assert raised.value.code == "otel.metric_conflict"
 
 
 def test_metrics_follow_init_otel() -> None:
@@ -367,7 +370,8 @@ async def test_llm_span_async_and_negative_tokens() -> None:
     """llm_span works with ``async with``; negative token counts are refused."""
     with capture_spans() as spans:
         async with llm_span("chat", "m", "p") as call:
-            with pytest.raises(ConfigError):
+            with pytest.raises(ConfigError) as raised:
                 call.record_tokens(input_tokens=-1)
+            assert raised.value.code == "otel.invalid_tokens"
     assert spans[0].name == "llm.operation"
     llm_span("chat", "m", "p").__exit__(None, None, None)
