@@ -10,8 +10,13 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from llm_infra import __version__
 from llm_infra.config._casts import float_range, int_range, one_of, str_map
 from llm_infra.config._key import Key
+from llm_infra.resilience import RetryPolicy
+
+# The HTTP client's defaults are these keys' defaults (``llm_infra.http`` reads them from here).
+_RETRY = RetryPolicy()
 
 # --------------------------------------------------------------------------- vector.*
 
@@ -55,17 +60,25 @@ HTTP_TIMEOUT_SECS = Key(
 """``http.timeout_secs`` (float, default 30)."""
 
 HTTP_MAX_RETRIES = Key(
-    "http.max_retries", cast=int_range(0, 100), default=3, doc="Retries after the first attempt."
+    "http.max_retries",
+    cast=int_range(0, 100),
+    default=_RETRY.max_attempts - 1,
+    doc="Retries after the first attempt.",
 )
-"""``http.max_retries`` (int, default 3)."""
+"""``http.max_retries`` (int, default 2: three attempts in all)."""
 
 HTTP_RETRY_DELAY_MS = Key(
-    "http.retry_delay_ms", cast=int_range(0, None), default=1000, doc="Base delay between retries, ms."
+    "http.retry_delay_ms",
+    cast=int_range(0, None),
+    default=round(_RETRY.base_delay * 1000),
+    doc="Base delay between retries, ms.",
 )
-"""``http.retry_delay_ms`` (int, default 1000)."""
+"""``http.retry_delay_ms`` (int, default 100)."""
 
-HTTP_USER_AGENT = Key("http.user_agent", cast=str, default="infra-http/1.0", doc="User-Agent header.")
-"""``http.user_agent`` (str, default ``infra-http/1.0``)."""
+HTTP_USER_AGENT = Key(
+    "http.user_agent", cast=str, default=f"llm-infra/{__version__}", doc="User-Agent header."
+)
+"""``http.user_agent`` (str, default ``llm-infra/<version>``)."""
 
 # --------------------------------------------------------------------------- otel.*
 

@@ -15,12 +15,12 @@ from typing import Any, Final, final
 
 import httpx
 
-from llm_infra import __version__
+from llm_infra.config import HTTP_USER_AGENT
 from llm_infra.errors import ConfigError
 from llm_infra.resilience import CircuitBreaker, RetryPolicy
 from llm_infra.secrets import Secret
 
-DEFAULT_USER_AGENT = f"llm-infra/{__version__}"
+DEFAULT_USER_AGENT: Final[str] = HTTP_USER_AGENT.default_value()
 """The ``User-Agent`` sent unless told otherwise."""
 
 ASYNC_EXTRA: Final = "http-async"

@@ -9,6 +9,7 @@ from typing import Any, assert_type
 
 import pytest
 
+import llm_infra
 import llm_infra.config as config_pkg
 from llm_infra.config import (
     DESIGN_KEYS,
@@ -193,9 +194,10 @@ def test_shared_keys_carry_their_documented_defaults() -> None:
     assert defaults["vector.hnsw.ef_search"] == 100
     assert defaults["vector.compression.enabled"] is True
     assert defaults["http.timeout_secs"] == 30.0
-    assert defaults["http.max_retries"] == 3
-    assert defaults["http.retry_delay_ms"] == 1000
-    assert defaults["http.user_agent"] == "infra-http/1.0"
+    # The HTTP client's own defaults: three attempts, 100 ms base delay, llm-infra's User-Agent.
+    assert defaults["http.max_retries"] == 2
+    assert defaults["http.retry_delay_ms"] == 100
+    assert defaults["http.user_agent"] == f"llm-infra/{llm_infra.__version__}"
     assert defaults["otel.environment"] == "development"
     assert defaults["otel.exporter.type"] == "otlp"
     assert defaults["otel.exporter.otlp.endpoint"] == "http://localhost:4318"
