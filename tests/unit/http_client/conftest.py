@@ -5,29 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry import metrics, trace
-from opentelemetry.util._once import Once
 
-from llm_infra.testing import MockHttpServer, reset_otel
-
-
-def reset_api_globals() -> None:
-    """Forget the global providers, as OpenTelemetry's own test helpers do."""
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    metrics._internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics._internal._METER_PROVIDER = None
-    metrics._internal._PROXY_METER_PROVIDER = metrics._internal._ProxyMeterProvider()
+from llm_infra.testing import MockHttpServer
 
 
 @pytest.fixture(autouse=True)
-def _fresh_otel() -> Iterator[None]:
-    """Reset llm-infra's switch and the API globals around each test."""
-    reset_otel()
-    reset_api_globals()
-    yield
-    reset_otel()
-    reset_api_globals()
+def _fresh(fresh_otel: None) -> None:
+    """Every test runs with no SDK installed and fresh API globals (the shared ``fresh_otel``)."""
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -17,16 +16,9 @@ from llm_infra.testing import MockHttpServer, MockResponse, capture_spans
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll until ``predicate()`` (the server thread ends its span just after answering)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met before the deadline")
-        time.sleep(0.005)
-
-
-def test_trace_context_reaches_the_server_as_parent(traced_server: MockHttpServer) -> None:
+def test_trace_context_reaches_the_server_as_parent(
+    traced_server: MockHttpServer, wait_for: Callable[..., None]
+) -> None:
     """app span -> client span -> server span share one trace, linked parent to child, in memory."""
     config = OtelConfig(service_name="http-test", exporter=ExporterConfig.memory(), prometheus=False)
     with init_otel(config) as guard:
@@ -123,7 +115,7 @@ def test_hook_errors_end_the_span_and_propagate(server: MockHttpServer) -> None:
 
 
 @pytest.mark.anyio
-async def test_async_trace_propagation(traced_server: MockHttpServer) -> None:
+async def test_async_trace_propagation(traced_server: MockHttpServer, wait_for: Callable[..., None]) -> None:
     """The async client propagates context the same way."""
     with capture_spans() as spans:
         async with AsyncHttpClient() as client:
