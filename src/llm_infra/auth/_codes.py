@@ -27,7 +27,6 @@ POLICY_CYCLE: Final = "auth.policy_cycle"
 POLICY_SYNTAX: Final = "auth.policy_syntax"
 POLICY_IO: Final = "auth.policy_io"
 POLICY_MISSING: Final = "auth.policy_missing"
-AREA: Final = "auth"
 """The ``area`` given to the shared postgres error converter (codes ``auth.postgres_*``)."""
 
 DESCRIPTIONS: Final[dict[str, str]] = {
@@ -55,7 +54,6 @@ DESCRIPTIONS: Final[dict[str, str]] = {
 }
 
 __all__ = [
-    "AREA",
     "DESCRIPTIONS",
     "INSUFFICIENT_PERMISSIONS",
     "INVALID_CREDENTIALS",

@@ -8,7 +8,6 @@ import threading
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._lazy import require
-from llm_infra.auth import _codes
 from llm_infra.auth._store import COLUMNS, ApiKeyRecord, _exists, record_to_row, row_to_record
 from llm_infra.errors import ConfigError
 from llm_infra.errors._foreign import postgres_error
@@ -129,7 +128,7 @@ class PostgresKeyStore:
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
-                raise postgres_error(exc, f"keystore.{operation}", area=_codes.AREA) from exc
+                raise postgres_error(exc, f"keystore.{operation}", area="auth") from exc
 
     def put(self, record: ApiKeyRecord) -> None:
         """Store a new record (``AlreadyExistsError`` on a duplicate id)."""
@@ -197,7 +196,7 @@ class PostgresKeyStore:
                 if self._aconn is not None:
                     await self._aconn.close()
                     self._aconn = None
-                raise postgres_error(exc, f"keystore.{operation}", area=_codes.AREA) from exc
+                raise postgres_error(exc, f"keystore.{operation}", area="auth") from exc
 
     async def aput(self, record: ApiKeyRecord) -> None:
         """Async ``put``."""

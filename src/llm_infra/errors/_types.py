@@ -349,45 +349,37 @@ class CircuitOpenError(InfraError):
         self.name = name
 
 
-class NotFoundError(InfraError, LookupError):
+class _ResourceError(InfraError):
+    """Shared constructor of the errors about one resource (``resource_type``, ``resource_id``)."""
+
+    _fields = ("resource_type", "resource_id")
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        **kw: Unpack[BaseKwargs],
+    ) -> None:
+        super().__init__(message, **kw)
+        self.resource_type = resource_type
+        self.resource_id = resource_id
+
+
+class NotFoundError(_ResourceError, LookupError):
     """A resource does not exist."""
 
     kind = ErrorKind.NOT_FOUND
     default_code = "not_found"
     title = "Not found"
     http_status = 404
-    _fields = ("resource_type", "resource_id")
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        resource_type: str | None = None,
-        resource_id: str | None = None,
-        **kw: Unpack[BaseKwargs],
-    ) -> None:
-        super().__init__(message, **kw)
-        self.resource_type = resource_type
-        self.resource_id = resource_id
 
 
-class AlreadyExistsError(InfraError):
+class AlreadyExistsError(_ResourceError):
     """A resource with that id already exists."""
 
     kind = ErrorKind.ALREADY_EXISTS
     default_code = "already_exists"
     title = "Conflict"
     http_status = 409
-    _fields = ("resource_type", "resource_id")
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        resource_type: str | None = None,
-        resource_id: str | None = None,
-        **kw: Unpack[BaseKwargs],
-    ) -> None:
-        super().__init__(message, **kw)
-        self.resource_type = resource_type
-        self.resource_id = resource_id
