@@ -1,4 +1,4 @@
-"""The fluent query builder of spec §3.4, for sync and async stores."""
+"""The fluent query builder (``SearchQuery``, ``AsyncSearchQuery``) for sync and async stores."""
 
 from __future__ import annotations
 

@@ -350,7 +350,7 @@ def test_reopen_needs_no_config_and_checks_it(tmp_path: Path) -> None:
     assert info.value.code == "vector.config_mismatch"
     with open_store(path, cfg(durability="full")) as s:
         assert s.config.durability == "full"
-        assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert s._points._db.execute("PRAGMA synchronous").fetchone()[0] == 2
     with open_store(path) as s:
         assert s.config.durability == "full"
         assert s.config.indexed_fields == ()
@@ -458,7 +458,7 @@ def test_verify_detects_memory_database_divergence() -> None:
     """verify() notices when the database and memory disagree."""
     with open_store(":memory:", cfg()) as s:
         fill(s, data(20))
-        s._db.execute("DELETE FROM points WHERE id = '3'")
+        s._points._db.execute("DELETE FROM points WHERE id = '3'")
         report = s.verify()
         assert not report.ok
         assert "memory holds 20 vectors, the database 19" in report.problems[0]
@@ -585,32 +585,40 @@ class _FailingDb:
     def executemany(self, sql: str, *args: Any) -> Any:
         raise self.error("database or disk is full")
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.inner.in_transaction
+
     def close(self) -> None:
         self.inner.close()
 
 
 def test_storage_failures_fail_the_items_not_the_process() -> None:
-    """A SQLite failure fails the chunk's items with a retryable IoError; single ops raise it."""
+    """A SQLite failure fails the chunk's items with an error naming its cause; single ops raise it."""
     x = data(30)
     with open_store(":memory:", cfg(chunk_size=10)) as s:
         fill(s, x[:10])
-        s._db = _FailingDb(s._db, sqlite3.OperationalError)  # type: ignore[assignment]
+        real = s._points._db
+        s._points._db = _FailingDb(real, sqlite3.OperationalError)  # type: ignore[assignment]
         with pytest.raises(BatchError) as info:
             s.insert_batch(ids=[str(i) for i in range(10, 30)], vectors=x[10:])
         failures = info.value.failures
         assert len(failures) == 20
-        assert all(isinstance(f.error, IoError) and f.error.retryable for f in failures)
-        with pytest.raises(IoError):
+        assert all(isinstance(f.error, IoError) and f.error.code == "io.disk_full" for f in failures)
+        assert "disk is full" in failures[0].error.message
+        with pytest.raises(IoError) as dinfo:
             s.delete("3")
-        with pytest.raises(IoError):
+        assert dinfo.value.code == "vector.storage"
+        assert dinfo.value.retryable
+        with pytest.raises(IoError) as uinfo:
             s.update_metadata("3", {"a": 1})
+        assert uinfo.value.code == "vector.storage"
         assert s.count() == 10
-        s._db = s._db.inner  # type: ignore[attr-defined]
-        s._db = _FailingDb(s._db, sqlite3.DatabaseError)  # type: ignore[assignment]
+        s._points._db = _FailingDb(real, sqlite3.DatabaseError)  # type: ignore[assignment]
         with pytest.raises(VectorError) as vinfo:
             s.delete("3")
         assert vinfo.value.code == "vector.storage_corrupt"
-        s._db = s._db.inner  # type: ignore[attr-defined]
+        s._points._db = real
 
 
 # --------------------------------------------------------------------- validation of calls

@@ -86,15 +86,15 @@ def test_file_formats_reject_garbage(tmp_path: Path) -> None:
     bad.write_bytes(b"x" * 64)
     with pytest.raises(ValueError, match="magic"):
         _files.map_vectors(bad, 1, 2)
-    size, _ = _files.atomic_write(tmp_path / "w.bin", _files.vectors_chunks(np.ones((3, 2), np.float32)))
+    size, _ = _files.write_file(tmp_path / "w.bin", _files.vectors_chunks(np.ones((3, 2), np.float32)))
     assert size == 64 + 24
     with pytest.raises(ValueError, match="mismatch"):
         _files.map_vectors(tmp_path / "w.bin", 4, 2)
-    _files.atomic_write(tmp_path / "e.bin", _files.vectors_chunks(np.ones((0, 2), np.float32)))
+    _files.write_file(tmp_path / "e.bin", _files.vectors_chunks(np.ones((0, 2), np.float32)))
     assert _files.map_vectors(tmp_path / "e.bin", 0, 2).shape == (0, 2)
     with pytest.raises(IoError) as info:
-        _files.atomic_write(tmp_path / "missing" / "x.bin", [b"data"])
-    assert info.value.code == "vector.io"
+        _files.write_file(tmp_path / "missing" / "x.bin", [b"data"])
+    assert info.value.code == "io.failed"
     (tmp_path / _files.MANIFEST).write_text(json.dumps({"format": 99}))
     assert _files.read_manifest(tmp_path) is None
     (tmp_path / _files.MANIFEST).write_text(
@@ -161,7 +161,7 @@ def test_index_database_disagreement_rebuilds(tmp_path: Path, caplog: pytest.Log
 def test_damaged_database_rows_are_reported(tmp_path: Path) -> None:
     """A stored vector of the wrong length is a storage error on open and a verify() problem."""
     s, _ = _store(tmp_path / "s")
-    s._db.execute("UPDATE points SET vector = x'00' WHERE id = '7'")
+    s._points._db.execute("UPDATE points SET vector = x'00' WHERE id = '7'")
     report = s.verify()
     assert not report.ok
     assert "wrong length" in report.problems[0]
