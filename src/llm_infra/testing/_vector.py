@@ -399,6 +399,55 @@ class VectorStoreContract:
         store.insert("b", self._vec(2))
         assert {h.id for h in store.search(self._vec(1), k=50)} == {"a", "b"}
 
+    # ---------------------------------------------------------------- batch search
+
+    def _assert_same_hits(self, got: list[Any], want: list[Any]) -> None:
+        assert [h.id for h in got] == [h.id for h in want]
+        for a, b in zip(got, want, strict=True):
+            assert math.isclose(a.score, b.score, rel_tol=1e-5, abs_tol=1e-5)
+            assert a.metadata == b.metadata
+
+    def test_search_batch_equals_search(
+        self, loaded: tuple[VectorStore, np.ndarray, list[dict[str, Any]]]
+    ) -> None:
+        """``search_batch`` returns, per query, what ``search`` returns (with and without a filter)."""
+        store, vectors, _ = loaded
+        queries = np.concatenate([vectors[:5], np.stack([self._vec(100 + i) for i in range(4)])])
+        for flt in (None, Eq("category", "tech"), {"year": {"$gte": 2018}}, Or()):
+            batch = store.search_batch(queries, k=7, filter=flt)
+            assert len(batch) == len(queries)
+            for q, got in zip(queries, batch, strict=True):
+                self._assert_same_hits(got, store.search(q, k=7, filter=flt))
+        listed = store.search_batch([vectors[3].tolist(), vectors[4]], k=3, min_score=0.0)
+        self._assert_same_hits(listed[0], store.search(vectors[3], k=3, min_score=0.0))
+        with_vectors = store.search_batch(vectors[:2], k=2, with_vectors=True)
+        assert with_vectors[0][0].id == "id0"
+        assert with_vectors[0][0].vector is not None
+        np.testing.assert_allclose(with_vectors[0][0].vector, vectors[0], rtol=1e-6)
+
+    def test_search_batch_empty_and_k_larger_than_count(self, store: VectorStore) -> None:
+        """An empty batch gives ``[]``; ``k`` above the count returns every vector per query."""
+        assert store.search_batch(np.empty((0, self.dimensions), np.float32), k=3) == []
+        assert store.search_batch([], k=3) == []
+        assert store.search_batch(np.stack([self._vec(1)]), k=3) == [[]]
+        store.insert("a", self._vec(1))
+        store.insert("b", self._vec(2))
+        batch = store.search_batch(np.stack([self._vec(1), self._vec(2)]), k=50)
+        assert [{h.id for h in hits} for hits in batch] == [{"a", "b"}, {"a", "b"}]
+        assert batch[0][0].id == "a"
+        assert batch[1][0].id == "b"
+
+    def test_search_batch_rejects_wrong_dimensions(self, store: VectorStore) -> None:
+        """A query of the wrong length fails the call with ``vector.dimension_mismatch``."""
+        store.insert("a", self._vec(1))
+        for bad in (
+            np.ones((2, self.dimensions + 1), np.float32),
+            [self._vec(1), np.ones(self.dimensions - 1)],
+        ):
+            with pytest.raises((VectorError, ValidationError)) as info:
+                store.search_batch(bad, k=1)
+            assert info.value.code == "vector.dimension_mismatch"
+
     def test_scores_higher_is_better(self, store_path: Path) -> None:
         """For every distance the nearest vector has the highest score (L2: negative distance)."""
         base = np.eye(self.dimensions, dtype=np.float32)[:3] * np.array([[1.0], [2.0], [3.0]], np.float32)

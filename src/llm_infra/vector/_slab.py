@@ -317,3 +317,11 @@ def scores_by_idx_many(
             return part
         out[:, part_mask] = part
     return out
+
+
+def sq_norms(rows: np.ndarray) -> np.ndarray:
+    """Per-row ``sq_norm`` of a C-contiguous float32 matrix (the same kernel, one call)."""
+    out = np.empty(rows.shape[0], dtype=np.float32)
+    if rows.shape[0]:
+        faiss.fvec_norms_L2sqr(faiss.swig_ptr(out), faiss.swig_ptr(rows), rows.shape[1], rows.shape[0])
+    return out

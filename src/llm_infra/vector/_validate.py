@@ -16,7 +16,7 @@ import orjson
 
 from llm_infra.errors import InfraError, ValidationError, VectorError
 from llm_infra.vector import _codes
-from llm_infra.vector._slab import sq_norm
+from llm_infra.vector._slab import sq_norm, sq_norms
 from llm_infra.vector._types import VectorRecord
 
 MAX_ID_LENGTH: Final = 512
@@ -304,11 +304,13 @@ def query_rows(vectors: object, dims: int, cosine: bool) -> np.ndarray:
             raise invalid_vector("vectors must be a 2-D array or a sequence of vectors", "search_batch")
         rows = [check_vector(v, dims, "search_batch") for v in vectors]
         mat = np.stack(rows) if rows else np.empty((0, dims), dtype=np.float32)
-    bad = row_problems(mat)
+    sq = sq_norms(mat)
+    bad = ~np.isfinite(sq)
     if bad.any():
         raise row_error(mat[int(np.flatnonzero(bad)[0])], "search_batch")
     if cosine and mat.shape[0]:
-        norms = np.sqrt(np.einsum("ij,ij->i", mat, mat))
+        # The same arithmetic as query_row (float64 root, float32 divide): bit-identical rows.
+        norms = np.sqrt(sq.astype(np.float64)).astype(np.float32)
         norms[norms == 0] = 1.0
         mat = np.ascontiguousarray(mat / norms[:, None], dtype=np.float32)
     return mat
