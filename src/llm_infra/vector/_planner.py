@@ -105,8 +105,8 @@ class Planner(SlotState):
             return topk(self._exact_scores(slots, q), slots, k)
         return topk(self._to_scores(dense_scores(rows, q, not self._ip)), slots, k)
 
-    def _filtered_ef(self, mask: np.ndarray, ef: int) -> tuple[np.ndarray, int]:
-        """The graph bitmap of a filter mask and the ef raised with its selectivity."""
+    def _filtered_ef(self, mask: np.ndarray, ef: int) -> tuple[np.ndarray, int, int]:
+        """The graph bitmap of a filter mask, the ef raised with its selectivity, the graph matches."""
         g = self._g
         graph_matched = int(np.count_nonzero(mask[:g]))
         bitmap = np.packbits(mask[:g], bitorder="little")
@@ -114,7 +114,7 @@ class Planner(SlotState):
         # Measured on 50k/100k x 384 (docs/vector.md): the ef a selector-filtered HNSW search
         # needs for recall 0.95 grows roughly with 1/selectivity^2 below ~30%.
         boost = min(_FILTER_EF_BOOST_CAP, (_FILTER_EF_PIVOT / selectivity) ** 2)
-        return bitmap, max(ef, min(_FILTER_EF_CAP, math.ceil(ef * boost)))
+        return bitmap, max(ef, min(_FILTER_EF_CAP, math.ceil(ef * boost))), graph_matched
 
     def _unfiltered_bitmap(self, ef: int) -> tuple[np.ndarray | None, int]:
         """The liveness bitmap of the graph (None without tombstones) and the ef to use."""
@@ -125,6 +125,23 @@ class Planner(SlotState):
             self._alive_bits = np.packbits(self._alive[:g], bitorder="little")
         return self._alive_bits, math.ceil(ef * g / max(g - self._dead_graph, 1))
 
+    def _graph_hits(
+        self, q: np.ndarray, dist: np.ndarray, found: np.ndarray, want: int, mask: np.ndarray | None
+    ) -> Hits:
+        """Scores of one query's graph candidates (``-1`` padding removed).
+
+        When the graph returned fewer than it holds (duplicates and tombstones can cut an HNSW
+        search short), the graph's live (matching) slots are scanned exactly instead, so a
+        search never silently returns too few results.
+        """
+        if found.shape[0] < want:
+            g = self._g
+            slots = np.flatnonzero(self._alive[:g] if mask is None else mask[:g])
+            return self._exact_scores(slots, q).astype(np.float32, copy=False), slots
+        if self._tier == "none":
+            return self._to_scores(dist).astype(np.float32, copy=False), found
+        return self._exact_scores(found, q).astype(np.float32, copy=False), found
+
     def _search_locked(self, q: np.ndarray, k: int, flt: MetadataFilter | None, ef: int) -> Hits:
         n, g = self._n, self._g
         empty = (_EMPTY_F, _EMPTY_I)
@@ -132,6 +149,7 @@ class Planner(SlotState):
             return empty
         kk = k * self._cfg.compression.factor_for(self._tier)
         bitmap: np.ndarray | None
+        mask: np.ndarray | None = None
         if flt is not None:
             key = filter_key(flt)
             if key is not None:
@@ -147,27 +165,26 @@ class Planner(SlotState):
                 if key is not None and indexed:
                     self._scan_cache.put(key, self._write_gen, slots)
                 return topk(self._exact_scores(slots, q), slots, k)
-            bitmap, ef = self._filtered_ef(mask, ef)
+            bitmap, ef, graph_live = self._filtered_ef(mask, ef)
             tail: np.ndarray | None = np.flatnonzero(mask[g:]) + g
         else:
             bitmap, ef = self._unfiltered_bitmap(ef)
-            tail = None if self._live - (g - self._dead_graph) == 0 else np.arange(g, n, dtype=np.int64)
+            graph_live = g - self._dead_graph
+            tail = None if self._live - graph_live == 0 else np.arange(g, n, dtype=np.int64)
         parts_s: list[np.ndarray] = []
         parts_i: list[np.ndarray] = []
         if g:
             assert self._ann is not None
+            want = min(kk, graph_live)
             dist, found = self._ann.search(q, min(kk, g), max(ef, kk), bitmap)
             if found.shape[0] and found[-1] < 0:
                 ok = found >= 0
                 found, dist = found[ok], dist[ok]
-            if self._tier == "none":
-                scores = self._to_scores(dist)
-                if tail is None:
-                    # faiss returns the graph's hits best first: nothing to merge or re-rank.
-                    return scores, found
-            else:
-                scores = self._exact_scores(found, q)
-            parts_s.append(scores.astype(np.float32, copy=False))
+            if tail is None and self._tier == "none" and found.shape[0] >= want:
+                # faiss returns the graph's hits best first: nothing to merge or re-rank.
+                return self._to_scores(dist), found
+            scores, found = self._graph_hits(q, dist, found, want, mask)
+            parts_s.append(scores)
             parts_i.append(found)
         if tail is not None and tail.size:
             if flt is None:
@@ -212,28 +229,32 @@ class Planner(SlotState):
                 return [(_EMPTY_F, _EMPTY_I)] * m
             if g == 0 or matched <= self._exact_limit():
                 return self._exact_many(np.flatnonzero(mask), qs, k)
-            bitmap, ef = self._filtered_ef(mask, ef)
+            bitmap, ef, graph_live = self._filtered_ef(mask, ef)
             tail: np.ndarray | None = np.flatnonzero(mask[g:]) + g
         else:
+            mask = None
             bitmap, ef = self._unfiltered_bitmap(ef)
-            tail = None if self._live - (g - self._dead_graph) == 0 else np.arange(g, n, dtype=np.int64)
+            graph_live = g - self._dead_graph
+            tail = None if self._live - graph_live == 0 else np.arange(g, n, dtype=np.int64)
         graph: list[Hits] = []
+        fallbacks: list[bool] = []
         if g:
             assert self._ann is not None
+            want = min(kk, graph_live)
             dist, found = self._ann.search_many(qs, min(kk, g), max(ef, kk), bitmap)
             for i in range(m):
-                row_slots = found[i]
-                row_dist = dist[i]
+                row_slots, row_dist = found[i], dist[i]
                 if row_slots.shape[0] and row_slots[-1] < 0:
                     ok = row_slots >= 0
                     row_slots, row_dist = row_slots[ok], row_dist[ok]
-                if self._tier == "none":
-                    row_scores = self._to_scores(row_dist).astype(np.float32, copy=False)
-                else:
-                    row_scores = self._exact_scores(row_slots, qs[i]).astype(np.float32, copy=False)
-                graph.append((row_scores, row_slots))
+                fallbacks.append(row_slots.shape[0] < want)
+                graph.append(self._graph_hits(qs[i], row_dist, row_slots, want, mask))
             if tail is None and self._tier == "none":
-                return graph
+                # As in _search_locked: faiss order as is, unless a row fell back to a scan.
+                return [
+                    hits if hits[1].shape[0] >= want and not fell_back else topk(hits[0], hits[1], k)
+                    for hits, fell_back in zip(graph, fallbacks, strict=True)
+                ]
         out: list[Hits] = []
         tail_scores: np.ndarray | None = None
         if tail is not None and tail.size and flt is not None:
