@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -259,3 +260,90 @@ def test_normalizer_variants() -> None:
     assert EmbeddingNormalizer.is_normalized([0.0, 0.0])
     assert not EmbeddingNormalizer.is_normalized([2.0, 0.0])
     np.testing.assert_array_equal(normalize([0, 0, 0]), [0, 0, 0])
+
+
+def test_distance_names_agree_between_config_and_code() -> None:
+    """'euclidean' and the other aliases mean the same in code, in configs and in config keys."""
+    from llm_infra.config._keys import VECTOR_DISTANCE
+    from llm_infra.vector._config import DISTANCE_ALIASES, DISTANCE_NAMES, config_keys
+
+    assert Distance("euclidean") is Distance.L2
+    assert Distance(" Inner_Product ") is Distance.DOT
+    assert Distance("IP") is Distance.DOT
+    assert VectorStoreConfig(collection="c", dimensions=2, distance="euclidean").distance is Distance.L2  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as info:
+        VectorStoreConfig(collection="c", dimensions=2, distance="manhattan")  # type: ignore[arg-type]
+    assert info.value.code == "config.invalid_value"
+    # One table: the config key accepts exactly the names and aliases the code accepts.
+    cast = VECTOR_DISTANCE.cast
+    assert tuple(cast.choices) == DISTANCE_NAMES  # type: ignore[attr-defined]
+    assert dict(cast.aliases) == DISTANCE_ALIASES  # type: ignore[attr-defined]
+    assert config_keys()["distance"].convert("euclidean") == "l2"
+    for alias in DISTANCE_ALIASES:
+        env = {"LLM_VECTOR__COLLECTION": "c", "LLM_VECTOR__DIMENSIONS": "2", "LLM_VECTOR__DISTANCE": alias}
+        loaded = VectorStoreConfig.from_config(ConfigLoader().with_env(environ=env).load())
+        assert loaded.distance is Distance(alias)
+
+
+def test_defaults_are_defined_once() -> None:
+    """Unset keys take the dataclass defaults; the typed keys carry no second copy."""
+    from llm_infra.vector._config import config_keys
+
+    loaded = VectorStoreConfig.from_config(_Dict({"vector.collection": "c", "vector.dimensions": 3}))
+    assert loaded == VectorStoreConfig(collection="c", dimensions=3)
+    assert all(key.required for key in config_keys().values())
+    with pytest.raises(ConfigError) as info:
+        VectorStoreConfig.from_config(
+            _Dict({"vector.collection": "c", "vector.dimensions": 3, "vector.hnsw.m": 1.5})
+        )
+    assert info.value.code == "config.invalid_value"
+    assert info.value.key == "vector.hnsw.m"
+
+
+def test_embedder_model_is_persisted_and_checked(tmp_path: Path) -> None:
+    """The embedder model is stored with the collection; another model on reopen is refused."""
+    from llm_infra.errors import VectorError
+    from llm_infra.vector import open_store
+
+    path = tmp_path / "s"
+    base = VectorStoreConfig(collection="c", dimensions=4, embedder_model="minilm-l6")
+    with open_store(path, base) as s:
+        assert s.config.embedder_model == "minilm-l6"
+        assert s.stats().embedder_model == "minilm-l6"
+    with open_store(path) as s:
+        assert s.config.embedder_model == "minilm-l6"
+    with open_store(path, VectorStoreConfig(collection="c", dimensions=4)) as s:  # no model named: kept
+        assert s.stats().embedder_model == "minilm-l6"
+    with pytest.raises(VectorError) as info:
+        open_store(path, VectorStoreConfig(collection="c", dimensions=4, embedder_model="bge-small"))
+    assert info.value.code == "vector.embedder_mismatch"
+    other = tmp_path / "t"
+    with open_store(other, VectorStoreConfig(collection="c", dimensions=4)) as s:
+        assert s.config.embedder_model is None
+    with open_store(other, VectorStoreConfig(collection="c", dimensions=4, embedder_model="m")) as s:
+        assert s.config.embedder_model == "m"  # recorded when the collection had none
+    with pytest.raises(ConfigError) as bad:
+        VectorStoreConfig(collection="c", dimensions=4, embedder_model="")
+    assert bad.value.code == "config.invalid_value"
+
+
+def test_import_without_the_vector_extra_names_the_pip_line() -> None:
+    """Without numpy or faiss, importing llm_infra.vector is a ConfigError with the install line."""
+    import subprocess
+    import sys
+
+    for missing in ("faiss", "numpy"):
+        code = (
+            "import sys\n"
+            f"sys.modules[{missing!r}] = None\n"
+            "from llm_infra.errors import ConfigError\n"
+            "try:\n"
+            "    import llm_infra.vector\n"
+            "except ConfigError as exc:\n"
+            "    print(exc.code, exc.message)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        )
+        assert out.stdout.startswith("config.missing_extra")
+        assert "pip install 'llm-infra[vector]'" in out.stdout

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +56,52 @@ def test_slab_parts() -> None:
 
 
 def test_rwlock_excludes_writers() -> None:
-    """The lock admits several readers and one writer."""
+    """Readers overlap; a writer waits for every reader, and readers wait for a writer."""
     lock = RWLock()
-    with lock.read, lock.read:
-        pass
+    events: list[str] = []
+    reader_in = threading.Event()
+    second_reader_in = threading.Event()
+    release_readers = threading.Event()
+    writer_waiting = threading.Event()
+
+    def reader(entered: threading.Event) -> None:
+        with lock.read:
+            entered.set()
+            release_readers.wait(30)
+            events.append("reader out")
+
+    def writer() -> None:
+        writer_waiting.set()
+        with lock.write:
+            events.append("writer in")
+
+    r1 = threading.Thread(target=reader, args=(reader_in,))
+    r2 = threading.Thread(target=reader, args=(second_reader_in,))
+    r1.start()
+    assert reader_in.wait(30)
+    r2.start()
+    assert second_reader_in.wait(30)  # two readers inside at once
+    w = threading.Thread(target=writer)
+    w.start()
+    assert writer_waiting.wait(30)
+    # The writer cannot enter while the readers hold the lock: poll its state, no sleeping.
+    deadline = time.monotonic() + 30
+    while lock._writers_waiting == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    assert events == []
+    release_readers.set()
+    for t in (r1, r2, w):
+        t.join(30)
+    assert events == ["reader out", "reader out", "writer in"]
+    # A held write lock keeps a new reader out until it is released.
+    got_read = threading.Event()
     with lock.write:
-        pass
+        late = threading.Thread(target=lambda: (lock.acquire_read(), got_read.set(), lock.release_read()))
+        late.start()
+        assert not got_read.wait(0.05)
+    late.join(30)
+    assert got_read.is_set()
 
 
 def test_records_compare_with_vectors() -> None:
