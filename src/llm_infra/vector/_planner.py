@@ -214,6 +214,29 @@ class Planner(SlotState):
             out.extend(topk(row, slots, k) for row in scores)
         return out
 
+    def _search_many_lists(
+        self, qs: np.ndarray, k: int, flt: MetadataFilter | None, ef: int
+    ) -> tuple[list[list[int]], list[list[float]]]:
+        """``_search_many_locked`` as per-query ``(slots, scores)`` lists, best first.
+
+        The common plan (no filter, every live vector in a float32 graph) converts the whole
+        batch with one ``tolist()`` per matrix instead of per-query array work.
+        """
+        g = self._g
+        if (
+            flt is None
+            and g
+            and self._tier == "none"
+            and self._live == g - self._dead_graph
+            and self._ann is not None
+        ):
+            bitmap, ef = self._unfiltered_bitmap(ef)
+            dist, found = self._ann.search_many(qs, min(k, g), max(ef, k), bitmap)
+            if found.shape[1] >= min(k, self._live) and (found.size == 0 or int(found.min()) >= 0):
+                return found.tolist(), self._to_scores(dist).tolist()
+        hits = self._search_many_locked(qs, k, flt, ef)
+        return [h[1].tolist() for h in hits], [h[0].tolist() for h in hits]
+
     def _search_many_locked(self, qs: np.ndarray, k: int, flt: MetadataFilter | None, ef: int) -> list[Hits]:
         """``_search_locked`` for every row of ``qs``, with one graph call for the whole batch."""
         m = qs.shape[0]

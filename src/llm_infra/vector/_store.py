@@ -448,8 +448,19 @@ class LocalVectorStore(Opening):
     ) -> list[SearchResult]:
         """Results of ``hits`` (caller holds the read lock, and the points lock for vectors)."""
         scores, slots = hits
-        slot_list = slots.tolist()
-        score_list = scores.tolist()
+        return self._results(
+            slots.tolist(), scores.tolist(), min_score, with_metadata, with_vectors=with_vectors
+        )
+
+    def _results(
+        self,
+        slot_list: list[int],
+        score_list: list[float],
+        min_score: float | None,
+        with_metadata: bool,
+        *,
+        with_vectors: bool,
+    ) -> list[SearchResult]:
         if min_score is not None:
             keep = sum(1 for sc in score_list if sc >= min_score)  # sorted: a prefix qualifies
             slot_list, score_list = slot_list[:keep], score_list[:keep]
@@ -505,15 +516,26 @@ class LocalVectorStore(Opening):
             flt = self._parse(filter)
             if with_vectors:
                 with self._points.lock, self._rw.read:
-                    return [
-                        self._hits(h, min_score, True, with_vectors=True)
-                        for h in self._search_many_locked(qs, k, flt, ef)
-                    ]
+                    return self._batch_results(qs, k, flt, ef, min_score, with_vectors=True)
             with self._rw.read:
-                return [
-                    self._hits(h, min_score, True, with_vectors=False)
-                    for h in self._search_many_locked(qs, k, flt, ef)
-                ]
+                return self._batch_results(qs, k, flt, ef, min_score, with_vectors=False)
+
+    def _batch_results(
+        self,
+        qs: np.ndarray,
+        k: int,
+        flt: MetadataFilter | None,
+        ef: int,
+        min_score: float | None,
+        *,
+        with_vectors: bool,
+    ) -> list[list[SearchResult]]:
+        slots, scores = self._search_many_lists(qs, k, flt, ef)
+        results = self._results
+        return [
+            results(sl, sc, min_score, True, with_vectors=with_vectors)
+            for sl, sc in zip(slots, scores, strict=True)
+        ]
 
     def plan(self, filter: MetadataFilter | Mapping[str, Any] | None) -> Literal["exact", "graph"]:
         """How a search with this filter would run: ``"exact"`` scan or ``"graph"`` search."""

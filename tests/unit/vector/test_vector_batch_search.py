@@ -92,6 +92,9 @@ def test_batch_before_any_graph_and_on_an_empty_store() -> None:
         _fill(s, 500)
         _same(s, qs, 4)
         _same(s, qs, 4, Eq("g", 2))
+        s.flush()  # the all-in-graph plan converts the whole batch at once
+        _same(s, qs, 4)
+        _same(s, qs, 4, min_score=0.1)
         assert s.search_batch(qs, k=4, filter=Eq("g", 1000)) == [[], [], []]
 
 
