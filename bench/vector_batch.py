@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     assert [[h.id for h in r] for r in got] == [[h.id for h in r] for r in single]
     _, raw_ids = index.search(queries, k, params=params)
     same = np.mean([[int(h.id) for h in r] == raw_ids[i].tolist() for i, r in enumerate(got)])
-    recall = float(np.mean([len({int(h.id) for h in r} & set(ds.gt[i].tolist())) / k for i, r in enumerate(got)]))
+    recall = float(
+        np.mean([len({int(h.id) for h in r} & set(ds.gt[i].tolist())) / k for i, r in enumerate(got)])
+    )
 
     runners: dict[str, Callable[[], None]] = {
         "search_batch": batch,
@@ -138,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {st['ms_median']:.2f} ({st['ms_min']:.2f}-{st['ms_max']:.2f}) | "
             f"{st['qps_median']:,.0f} ({st['qps_min']:,.0f}-{st['qps_max']:,.0f}) |"
         )
-    lines += ["", f"search_batch vs raw faiss loop: {ratio:.2f}x ({'beats' if ratio > 1 else 'does NOT beat'} it)"]
+    lines += [
+        "",
+        f"search_batch vs raw faiss loop: {ratio:.2f}x ({'beats' if ratio > 1 else 'does NOT beat'} it)",
+    ]
     print("\n".join(lines))
     dest = args.json or DATA_DIR / f"results-vector-batch{'-quick' if args.quick else ''}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)

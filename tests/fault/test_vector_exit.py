@@ -29,7 +29,8 @@ root = sys.argv[1]
 stores = [open_store(f"{root}/s{i}", VectorStoreConfig(collection="exit", dimensions=32)) for i in range(2)]
 rng = np.random.default_rng(int(sys.argv[2]))
 for store in stores:
-    store.insert_batch(ids=[str(i) for i in range(3000)], vectors=rng.standard_normal((3000, 32)).astype(np.float32))
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    store.insert_batch(ids=[str(i) for i in range(3000)], vectors=vectors)
 print("written", flush=True)
 # no close(): the interpreter exits while the indexers work
 """
