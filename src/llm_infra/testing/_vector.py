@@ -205,8 +205,9 @@ class VectorStoreContract:
     def test_duplicate_insert_raises(self, store: VectorStore) -> None:
         """Inserting an existing id raises AlreadyExistsError and keeps the original."""
         store.insert("a", self._vec(1), {"v": 1})
-        with pytest.raises(AlreadyExistsError):
+        with pytest.raises(AlreadyExistsError) as exc_info:
             store.insert("a", self._vec(2), {"v": 2})
+        assert exc_info.value.code == "vector.already_exists"
         rec = store.get("a")
         assert rec is not None
         assert rec.metadata == {"v": 1}
@@ -258,8 +259,9 @@ class VectorStoreContract:
 
     def test_update_metadata_missing_raises(self, store: VectorStore) -> None:
         """update_metadata of an unknown id raises NotFoundError."""
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError) as exc_info:
             store.update_metadata("nope", {"a": 1})
+        assert exc_info.value.code == "vector.not_found"
 
     def test_count_and_stats(self, loaded: tuple[VectorStore, np.ndarray, list[dict[str, Any]]]) -> None:
         """count() and stats() report the live vectors and the dimensions."""
@@ -295,22 +297,25 @@ class VectorStoreContract:
         with pytest.raises(VectorError) as info:
             store.insert("a", v)
         assert info.value.code == "vector.invalid_vector"
-        with pytest.raises(VectorError):
+        with pytest.raises(VectorError) as exc_info:
             store.search(v)
+        assert exc_info.value.code == "vector.invalid_vector"
         assert store.count() == 0
 
     def test_bad_metadata_rejected(self, store: VectorStore) -> None:
         """Metadata that is not a JSON object (or holds NaN) is a ValidationError."""
         for meta in ({"x": float("nan")}, {"x": object()}, {1: "a"}, ["not", "a", "dict"]):
-            with pytest.raises(ValidationError):
+            with pytest.raises(ValidationError) as exc_info:
                 store.insert("a", self._vec(1), meta)  # type: ignore[arg-type]
+            assert exc_info.value.code == "vector.invalid_metadata"
         assert store.count() == 0
 
     def test_bad_ids_rejected(self, store: VectorStore) -> None:
         """Ids must be non-empty strings."""
         for ident in ("", 5, None):
-            with pytest.raises(ValidationError):
+            with pytest.raises(ValidationError) as exc_info:
                 store.insert(ident, self._vec(1))  # type: ignore[arg-type]
+            assert exc_info.value.code == "vector.invalid_id"
 
     # ---------------------------------------------------------------- batches
 
@@ -499,9 +504,11 @@ class VectorStoreContract:
         store, vectors, _ = loaded
         with pytest.raises(ValidationError) as info:
             store.search(vectors[0], filter={"$or": [{"a": 1}, {"year": {"$gte": "x"}}]})
+        assert info.value.code == "vector.invalid_filter"
         assert info.value.field == "filter.$or[1].year.$gte"
         with pytest.raises(ValidationError) as info:
             store.search(vectors[0], filter={"year": {"$between": [1, 2]}})
+        assert info.value.code == "vector.invalid_filter"
         assert info.value.field == "filter.year.$between"
 
     def test_min_score(self, loaded: tuple[VectorStore, np.ndarray, list[dict[str, Any]]]) -> None:
@@ -610,7 +617,9 @@ class VectorStoreContract:
 
     def test_errors_are_infra_errors(self, store: VectorStore) -> None:
         """Every failure surfaces as an InfraError subclass."""
-        with pytest.raises(InfraError):
+        with pytest.raises(InfraError) as exc_info:
             store.search(self._vec(1), k=0)
-        with pytest.raises(InfraError):
+        assert exc_info.value.code == "vector.invalid_k"
+        with pytest.raises(InfraError) as exc_info:
             store.search("not a vector")
+        assert exc_info.value.code == "vector.invalid_vector"

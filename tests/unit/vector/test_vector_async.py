@@ -37,8 +37,9 @@ async def test_async_store_round_trip(tmp_path: Path, durability: str) -> None:
     assert isinstance(store, AsyncVectorStore)
     async with store:
         await store.insert("a", _v(1), {"c": "x"})
-        with pytest.raises(AlreadyExistsError):
+        with pytest.raises(AlreadyExistsError) as exc_info:
             await store.insert("a", _v(1))
+        assert exc_info.value.code == "vector.already_exists"
         await store.upsert("b", _v(2), {"c": "y"})
         result = await store.insert_batch([("c", _v(3), {"c": "x"}), ("d", _v(4))])
         assert result.ok
@@ -53,8 +54,9 @@ async def test_async_store_round_trip(tmp_path: Path, durability: str) -> None:
         hits = await store.query(_v(5)).limit(1).without_metadata().execute()
         assert hits[0].id == "d"
         await store.update_metadata("a", {"c": "z"})
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError) as exc_info:
             await store.update_metadata("zz", {})
+        assert exc_info.value.code == "vector.not_found"
         assert await store.delete("b") is True
         assert await store.delete("b") is False
         await store.flush()

@@ -31,10 +31,12 @@ def test_defaults_and_roundtrip() -> None:
     assert VectorStoreConfig.from_dict(cfg.to_dict()) == cfg
     assert VectorStoreConfig.from_dict({**cfg.to_dict(), "future_option": 1}) == cfg
     assert cfg.with_options(distance="l2").distance is Distance.L2
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         cfg.with_options(dimensions=0)
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "config.invalid_value"
+    with pytest.raises(ConfigError) as exc_info:
         VectorStoreConfig.from_dict({"collection": "x", "dimensions": 3, "hnsw": {"bogus": 1}})
+    assert exc_info.value.code == "config.invalid_value"
 
 
 @pytest.mark.parametrize(
@@ -62,6 +64,7 @@ def test_config_validation(kwargs: dict[str, Any], key: str) -> None:
     """Invalid options raise ConfigError naming the key."""
     with pytest.raises(ConfigError) as info:
         VectorStoreConfig(**kwargs)
+    assert info.value.code in ("config.invalid", "config.invalid_value")
     assert info.value.key == key
 
 
@@ -75,8 +78,9 @@ def test_config_validation(kwargs: dict[str, Any], key: str) -> None:
 )
 def test_hnsw_validation(kwargs: dict[str, Any]) -> None:
     """HnswConfig validates its ranges."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         HnswConfig(**kwargs)
+    assert exc_info.value.code == "config.invalid_value"
 
 
 @pytest.mark.parametrize(
@@ -92,8 +96,9 @@ def test_hnsw_validation(kwargs: dict[str, Any]) -> None:
 )
 def test_compression_validation(kwargs: dict[str, Any]) -> None:
     """CompressionConfig validates tier, factor and budget (auto needs a budget)."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         CompressionConfig(**kwargs)
+    assert exc_info.value.code in ("config.invalid", "config.invalid_value", "config.missing_key")
 
 
 def test_rescore_factors() -> None:
@@ -142,9 +147,11 @@ def test_builder() -> None:
     assert built.build().compression.tier == "f16"
     with pytest.raises(ConfigError) as info:
         VectorStoreConfig.builder().dimensions(3).build()
+    assert info.value.code == "config.missing_key"
     assert info.value.key == "collection"
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         VectorStoreConfig.builder().collection("c").dimensions(3).compression(tier="auto").build()
+    assert exc_info.value.code == "config.missing_key"
 
 
 def test_from_config_reads_vector_keys() -> None:
@@ -191,6 +198,7 @@ def test_from_config_mappings_and_errors() -> None:
     missing = ConfigLoader().with_overrides({"vector": {"collection": "c"}}).load()
     with pytest.raises(ConfigError) as info:
         VectorStoreConfig.from_config(missing)
+    assert info.value.code == "config.missing_key"
     assert info.value.key == "vector.dimensions"
     bad_values: tuple[dict[str, Any], ...] = (
         {"vector.dimensions": "many"},
@@ -203,8 +211,9 @@ def test_from_config_mappings_and_errors() -> None:
     )
     for bad in bad_values:
         source = _Dict({"vector.collection": "c", "vector.dimensions": 8, **bad})
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError) as exc_info:
             VectorStoreConfig.from_config(source)
+        assert exc_info.value.code == "config.invalid_value"
 
 
 class _Dict:
@@ -234,8 +243,9 @@ def test_from_config_with_raising_sources() -> None:
     """A source that raises config.missing_key for optional keys works; other errors propagate."""
     cfg = VectorStoreConfig.from_config(_Strict({"store.collection": "c", "store.dimensions": 4}), "store")
     assert cfg.dimensions == 4
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         VectorStoreConfig.from_config(_Strict({"vector.collection": "c"}, code="config.wrong_type"))
+    assert exc_info.value.code == "config.wrong_type"
 
 
 @given(st.lists(st.floats(-1000, 1000, width=32), min_size=1, max_size=1000))

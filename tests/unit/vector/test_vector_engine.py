@@ -469,8 +469,9 @@ def test_snapshot_rules(tmp_path: Path) -> None:
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("x")
     with open_store(":memory:", cfg()) as s:
-        with pytest.raises(AlreadyExistsError):
+        with pytest.raises(AlreadyExistsError) as exc_info:
             s.snapshot(tmp_path / "busy")
+        assert exc_info.value.code == "vector.snapshot_exists"
         s.snapshot(tmp_path / "empty")
         s.insert("a", np.ones(D, np.float32))
     with open_store(tmp_path / "empty") as restored:
@@ -630,37 +631,47 @@ def test_search_argument_validation() -> None:
         fill(s, data(10))
         q = np.ones(D, np.float32)
         for k in (0, -1, True, 1.5, 10_001):
-            with pytest.raises(ValidationError):
+            with pytest.raises(ValidationError) as exc_info:
                 s.search(q, k=k)  # type: ignore[arg-type]
+            assert exc_info.value.code == "vector.invalid_k"
         for ef in (0, True, "x"):
-            with pytest.raises(ValidationError):
+            with pytest.raises(ValidationError) as exc_info:
                 s.search(q, ef_search=ef)  # type: ignore[arg-type]
-        with pytest.raises(ValidationError):
+            assert exc_info.value.code == "vector.invalid_ef"
+        with pytest.raises(ValidationError) as exc_info:
             s.search(q, min_score="high")  # type: ignore[arg-type]
+        assert exc_info.value.code == "vector.invalid_min_score"
         assert len(s.search(q.reshape(1, D), k=3)) == 3
         assert len(s.search(q.astype(np.float64), k=3)) == 3
         assert len(s.search(list(range(D)), k=3)) == 3
         for bad in (np.ones((2, D)), np.ones(D, np.complex64), ["a"] * D, [[1, 2], [3]], np.full(D, 1e300)):
-            with pytest.raises(VectorError):
+            with pytest.raises(VectorError) as exc_info:
                 s.search(bad)
+            assert exc_info.value.code == "vector.invalid_vector"
 
 
 def test_batch_argument_validation() -> None:
     """Batches validate their shape; malformed items fail alone."""
     x = data(5)
     with open_store(":memory:", cfg(chunk_size=2)) as s:
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError) as exc_info:
             s.insert_batch([("a", x[0])], ids=["a"], vectors=x[:1])
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_batch"
+        with pytest.raises(ValidationError) as exc_info:
             s.insert_batch(ids=["a"])
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_batch"
+        with pytest.raises(ValidationError) as exc_info:
             s.insert_batch(ids=["a", "b"], vectors=x[:2], metadatas=[None])
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_batch"
+        with pytest.raises(ValidationError) as exc_info:
             s.insert_batch(ids=["a", "b"], vectors=x[:3])
-        with pytest.raises(VectorError):
+        assert exc_info.value.code == "vector.invalid_batch"
+        with pytest.raises(VectorError) as exc_info:
             s.insert_batch(ids=["a"], vectors=np.array([["x"] * D]))
-        with pytest.raises(VectorError):
+        assert exc_info.value.code == "vector.invalid_vector"
+        with pytest.raises(VectorError) as exc_info:
             s.insert_batch(ids=["a"], vectors=[[1, 2], [3]])
+        assert exc_info.value.code == "vector.invalid_vector"
         result = s.insert_batch(
             [
                 ("a", x[0]),
@@ -682,14 +693,18 @@ def test_batch_argument_validation() -> None:
         nan[1, 0] = np.nan
         result = s.insert_batch(ids=["p", "q", "r", "s", "t"], vectors=nan)
         assert [f.item_id for f in result.failures] == ["q"]
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError) as exc_info:
             s.insert("deep", x[0], _nested(70))
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_metadata"
+        with pytest.raises(ValidationError) as exc_info:
             s.insert("huge", x[0], {"s": "x" * (1 << 20)})
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_metadata"
+        with pytest.raises(ValidationError) as exc_info:
             s.get(5)  # type: ignore[arg-type]
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_id"
+        with pytest.raises(ValidationError) as exc_info:
             s.insert("nul\x00", x[0])
+        assert exc_info.value.code == "vector.invalid_id"
 
 
 def _nested(depth: int) -> dict[str, Any]:

@@ -217,5 +217,6 @@ def test_damaged_database_rows_are_reported(tmp_path: Path) -> None:
 def test_open_on_a_file_path_fails_cleanly(tmp_path: Path) -> None:
     """A path that cannot be a directory gives an IoError, not a crash."""
     (tmp_path / "f").write_text("x")
-    with pytest.raises(IoError):
+    with pytest.raises(IoError) as exc_info:
         open_store(tmp_path / "f" / "store", VectorStoreConfig(collection="c", dimensions=2))
+    assert exc_info.value.code == "io.failed"
