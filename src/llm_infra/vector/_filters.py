@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeAlias
 
 from llm_infra.errors import ValidationError
+from llm_infra.vector import _codes
 
 Scalar: TypeAlias = str | int | float | bool | None
 FilterLike: TypeAlias = "MetadataFilter | Mapping[str, Any]"
@@ -42,7 +43,7 @@ def _invalid(
         field=path,
         expected=expected,
         actual=None if actual is _MISSING else repr(actual)[:200],
-        code="vector.invalid_filter",
+        code=_codes.INVALID_FILTER,
     )
 
 

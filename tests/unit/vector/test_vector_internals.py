@@ -220,3 +220,12 @@ def test_open_on_a_file_path_fails_cleanly(tmp_path: Path) -> None:
     with pytest.raises(IoError) as exc_info:
         open_store(tmp_path / "f" / "store", VectorStoreConfig(collection="c", dimensions=2))
     assert exc_info.value.code == "io.failed"
+
+
+def test_error_codes_are_constants_with_descriptions() -> None:
+    """Every vector code is a ``vector.<reason>`` constant with a one-line description."""
+    from llm_infra.vector import _codes
+
+    constants = {v for k, v in vars(_codes).items() if k.isupper() and isinstance(v, str)}
+    assert constants == set(_codes.DESCRIPTIONS)
+    assert all(code.startswith("vector.") and _codes.DESCRIPTIONS[code] for code in constants)
