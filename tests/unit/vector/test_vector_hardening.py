@@ -382,3 +382,28 @@ def test_a_dropped_store_object_is_a_store() -> None:
     """The façade is the public LocalVectorStore."""
     with open_store(":memory:", _cfg()) as s:
         assert isinstance(s, LocalVectorStore)
+
+
+def test_lost_deletes_and_row_counts_are_reported(tmp_path: Path) -> None:
+    """The manifest's delete count and live rows catch losses the label sequence cannot."""
+    path = tmp_path / "s"
+    _populate(path, rounds=1)
+    with open_store(path) as s:
+        s.delete("1")
+        s.upsert("2", _vec(2))
+        s.flush()
+    db = sqlite3.connect(str(path / _files.DB_FILE))
+    assert db.execute("SELECT value FROM meta WHERE key = 'deletes'").fetchone()[0] == "2"
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'deletes'")
+    db.commit()
+    db.close()
+    with open_store(path) as s:
+        assert any("deletes" in p for p in s.verify().problems)
+        s.rebuild()
+        assert s.verify().ok
+    db = sqlite3.connect(str(path / _files.DB_FILE))
+    db.execute("DELETE FROM points WHERE id = '3'")  # a row gone, counters untouched
+    db.commit()
+    db.close()
+    with open_store(path) as s:
+        assert any("holds 98 rows, the manifest says 99" in p for p in s.verify().problems)
