@@ -277,7 +277,7 @@ class VectorStoreContract:
 
     @pytest.mark.parametrize("bad", [3, 9])
     def test_dimension_mismatch_message(self, store: VectorStore, bad: int) -> None:
-        """A wrong-length vector raises the spec's exact message with a stable code."""
+        """A wrong-length vector raises the documented message with a stable code."""
         for call in (
             lambda: store.insert("a", np.ones(bad, np.float32)),
             lambda: store.upsert("a", np.ones(bad, np.float32)),

@@ -23,7 +23,7 @@ from llm_infra.vector import (
 
 
 def test_defaults_and_roundtrip() -> None:
-    """Defaults follow the design; to_dict/from_dict round-trip; with_options revalidates."""
+    """Defaults are the documented ones; to_dict/from_dict round-trip; with_options revalidates."""
     cfg = VectorStoreConfig(collection="docs", dimensions=384)
     assert cfg.distance is Distance.COSINE
     assert cfg.hnsw == HnswConfig(m=16, ef_construction=200, ef_search=100)
@@ -251,7 +251,7 @@ def test_from_config_with_raising_sources() -> None:
 @given(st.lists(st.floats(-1000, 1000, width=32), min_size=1, max_size=1000))
 @settings(max_examples=100, deadline=None)
 def test_normalization_produces_unit_vectors(values: list[float]) -> None:
-    """The spec's property: the result has norm 1 (1e-5) or the input was all zeros."""
+    """The normalization property: the result has norm 1 (1e-5) or the input was all zeros."""
     v = normalize(values)
     magnitude = float(np.linalg.norm(v.astype(np.float64)))
     assert abs(magnitude - 1.0) < 1e-5 or all(x == 0.0 for x in values)

@@ -731,7 +731,7 @@ def test_search_returns_stored_vectors_and_properties(tmp_path: Path) -> None:
 
 
 def test_zero_vectors_are_allowed_for_cosine() -> None:
-    """A zero vector is stored and scores 0 against everything (the spec's zero-vector rule)."""
+    """A zero vector is stored and scores 0 against everything."""
     with open_store(":memory:", cfg()) as s:
         s.insert("zero", np.zeros(D, np.float32))
         s.insert("one", np.ones(D, np.float32))
