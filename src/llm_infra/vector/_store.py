@@ -41,7 +41,7 @@ from llm_infra.vector._indexer import WorkerControl
 from llm_infra.vector._opening import Opening, Resources
 from llm_infra.vector._points import MEMORY, closed_error
 from llm_infra.vector._slab import RWLock
-from llm_infra.vector._slots import build_results
+from llm_infra.vector._slots import build_batch_results, build_results
 from llm_infra.vector._types import Progress, SearchResult, StoreStats, VectorRecord, VerifyReport
 from llm_infra.vector._validate import (
     check_id,
@@ -531,6 +531,8 @@ class LocalVectorStore(Opening):
         with_vectors: bool,
     ) -> list[list[SearchResult]]:
         slots, scores = self._search_many_lists(qs, k, flt, ef)
+        if min_score is None and not with_vectors:
+            return build_batch_results(self._ids, self._meta, slots, scores)
         results = self._results
         return [
             results(sl, sc, min_score, True, with_vectors=with_vectors)
