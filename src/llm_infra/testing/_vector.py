@@ -205,8 +205,9 @@ class VectorStoreContract:
     def test_duplicate_insert_raises(self, store: VectorStore) -> None:
         """Inserting an existing id raises AlreadyExistsError and keeps the original."""
         store.insert("a", self._vec(1), {"v": 1})
-        with pytest.raises(AlreadyExistsError):
+        with pytest.raises(AlreadyExistsError) as exc_info:
             store.insert("a", self._vec(2), {"v": 2})
+        assert exc_info.value.code == "vector.already_exists"
         rec = store.get("a")
         assert rec is not None
         assert rec.metadata == {"v": 1}
@@ -258,8 +259,9 @@ class VectorStoreContract:
 
     def test_update_metadata_missing_raises(self, store: VectorStore) -> None:
         """update_metadata of an unknown id raises NotFoundError."""
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError) as exc_info:
             store.update_metadata("nope", {"a": 1})
+        assert exc_info.value.code == "vector.not_found"
 
     def test_count_and_stats(self, loaded: tuple[VectorStore, np.ndarray, list[dict[str, Any]]]) -> None:
         """count() and stats() report the live vectors and the dimensions."""
@@ -275,7 +277,7 @@ class VectorStoreContract:
 
     @pytest.mark.parametrize("bad", [3, 9])
     def test_dimension_mismatch_message(self, store: VectorStore, bad: int) -> None:
-        """A wrong-length vector raises the spec's exact message with a stable code."""
+        """A wrong-length vector raises the documented message with a stable code."""
         for call in (
             lambda: store.insert("a", np.ones(bad, np.float32)),
             lambda: store.upsert("a", np.ones(bad, np.float32)),
@@ -295,22 +297,25 @@ class VectorStoreContract:
         with pytest.raises(VectorError) as info:
             store.insert("a", v)
         assert info.value.code == "vector.invalid_vector"
-        with pytest.raises(VectorError):
+        with pytest.raises(VectorError) as exc_info:
             store.search(v)
+        assert exc_info.value.code == "vector.invalid_vector"
         assert store.count() == 0
 
     def test_bad_metadata_rejected(self, store: VectorStore) -> None:
         """Metadata that is not a JSON object (or holds NaN) is a ValidationError."""
         for meta in ({"x": float("nan")}, {"x": object()}, {1: "a"}, ["not", "a", "dict"]):
-            with pytest.raises(ValidationError):
+            with pytest.raises(ValidationError) as exc_info:
                 store.insert("a", self._vec(1), meta)  # type: ignore[arg-type]
+            assert exc_info.value.code == "vector.invalid_metadata"
         assert store.count() == 0
 
     def test_bad_ids_rejected(self, store: VectorStore) -> None:
         """Ids must be non-empty strings."""
         for ident in ("", 5, None):
-            with pytest.raises(ValidationError):
+            with pytest.raises(ValidationError) as exc_info:
                 store.insert(ident, self._vec(1))  # type: ignore[arg-type]
+            assert exc_info.value.code == "vector.invalid_id"
 
     # ---------------------------------------------------------------- batches
 
@@ -399,6 +404,55 @@ class VectorStoreContract:
         store.insert("b", self._vec(2))
         assert {h.id for h in store.search(self._vec(1), k=50)} == {"a", "b"}
 
+    # ---------------------------------------------------------------- batch search
+
+    def _assert_same_hits(self, got: list[Any], want: list[Any]) -> None:
+        assert [h.id for h in got] == [h.id for h in want]
+        for a, b in zip(got, want, strict=True):
+            assert math.isclose(a.score, b.score, rel_tol=1e-5, abs_tol=1e-5)
+            assert a.metadata == b.metadata
+
+    def test_search_batch_equals_search(
+        self, loaded: tuple[VectorStore, np.ndarray, list[dict[str, Any]]]
+    ) -> None:
+        """``search_batch`` returns, per query, what ``search`` returns (with and without a filter)."""
+        store, vectors, _ = loaded
+        queries = np.concatenate([vectors[:5], np.stack([self._vec(100 + i) for i in range(4)])])
+        for flt in (None, Eq("category", "tech"), {"year": {"$gte": 2018}}, Or()):
+            batch = store.search_batch(queries, k=7, filter=flt)
+            assert len(batch) == len(queries)
+            for q, got in zip(queries, batch, strict=True):
+                self._assert_same_hits(got, store.search(q, k=7, filter=flt))
+        listed = store.search_batch([vectors[3].tolist(), vectors[4]], k=3, min_score=0.0)
+        self._assert_same_hits(listed[0], store.search(vectors[3], k=3, min_score=0.0))
+        with_vectors = store.search_batch(vectors[:2], k=2, with_vectors=True)
+        assert with_vectors[0][0].id == "id0"
+        assert with_vectors[0][0].vector is not None
+        np.testing.assert_allclose(with_vectors[0][0].vector, vectors[0], rtol=1e-6)
+
+    def test_search_batch_empty_and_k_larger_than_count(self, store: VectorStore) -> None:
+        """An empty batch gives ``[]``; ``k`` above the count returns every vector per query."""
+        assert store.search_batch(np.empty((0, self.dimensions), np.float32), k=3) == []
+        assert store.search_batch([], k=3) == []
+        assert store.search_batch(np.stack([self._vec(1)]), k=3) == [[]]
+        store.insert("a", self._vec(1))
+        store.insert("b", self._vec(2))
+        batch = store.search_batch(np.stack([self._vec(1), self._vec(2)]), k=50)
+        assert [{h.id for h in hits} for hits in batch] == [{"a", "b"}, {"a", "b"}]
+        assert batch[0][0].id == "a"
+        assert batch[1][0].id == "b"
+
+    def test_search_batch_rejects_wrong_dimensions(self, store: VectorStore) -> None:
+        """A query of the wrong length fails the call with ``vector.dimension_mismatch``."""
+        store.insert("a", self._vec(1))
+        for bad in (
+            np.ones((2, self.dimensions + 1), np.float32),
+            [self._vec(1), np.ones(self.dimensions - 1)],
+        ):
+            with pytest.raises((VectorError, ValidationError)) as info:
+                store.search_batch(bad, k=1)
+            assert info.value.code == "vector.dimension_mismatch"
+
     def test_scores_higher_is_better(self, store_path: Path) -> None:
         """For every distance the nearest vector has the highest score (L2: negative distance)."""
         base = np.eye(self.dimensions, dtype=np.float32)[:3] * np.array([[1.0], [2.0], [3.0]], np.float32)
@@ -450,9 +504,11 @@ class VectorStoreContract:
         store, vectors, _ = loaded
         with pytest.raises(ValidationError) as info:
             store.search(vectors[0], filter={"$or": [{"a": 1}, {"year": {"$gte": "x"}}]})
+        assert info.value.code == "vector.invalid_filter"
         assert info.value.field == "filter.$or[1].year.$gte"
         with pytest.raises(ValidationError) as info:
             store.search(vectors[0], filter={"year": {"$between": [1, 2]}})
+        assert info.value.code == "vector.invalid_filter"
         assert info.value.field == "filter.year.$between"
 
     def test_min_score(self, loaded: tuple[VectorStore, np.ndarray, list[dict[str, Any]]]) -> None:
@@ -561,7 +617,9 @@ class VectorStoreContract:
 
     def test_errors_are_infra_errors(self, store: VectorStore) -> None:
         """Every failure surfaces as an InfraError subclass."""
-        with pytest.raises(InfraError):
+        with pytest.raises(InfraError) as exc_info:
             store.search(self._vec(1), k=0)
-        with pytest.raises(InfraError):
+        assert exc_info.value.code == "vector.invalid_k"
+        with pytest.raises(InfraError) as exc_info:
             store.search("not a vector")
+        assert exc_info.value.code == "vector.invalid_vector"

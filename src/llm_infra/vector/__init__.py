@@ -5,7 +5,17 @@ the durable source of truth, faiss HNSW the derived, checksummed index. Scores a
 higher-is-better for every distance. Filters are ``MetadataFilter`` objects (``Eq``, ``Ne``,
 ``In``, ``NotIn``, ``Range``, ``Exists``, ``And``, ``Or``, ``Not``) or their Mongo-like dict form.
 See docs/vector.md.
+
+Needs the ``vector`` extra (numpy and faiss): without it, importing this package raises
+``ConfigError`` with the line to run, ``pip install 'llm-infra[vector]'``.
 """
+
+# ruff: noqa: E402 - the extra's check must run before the first numpy/faiss import below
+from llm_infra._internal._lazy import require as _require
+
+_require("numpy", "vector")
+_require("faiss", "vector")
+del _require
 
 from llm_infra.vector._async import AsyncLocalVectorStore as AsyncLocalVectorStore
 from llm_infra.vector._async import open_async_store as open_async_store

@@ -115,19 +115,32 @@ class AnnIndex:
 
         ``bitmap`` is a little-endian packed bit array over slots; ``-1`` pads missing results.
         """
+        params = self._search_params(ef, bitmap)
+        query = self._codes(q) if self.binary else q
+        dist, slots = self._index.search(query, k, params=params)
+        return dist[0], slots[0]
+
+    def search_many(
+        self, q: np.ndarray, k: int, ef: int, bitmap: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(distances, slots)`` of shape ``(len(q), k)``: one faiss call for every query row."""
+        params = self._search_params(ef, bitmap)
+        query = self._codes(q) if self.binary else q
+        dist, slots = self._index.search(query, k, params=params)
+        return dist, slots
+
+    def _search_params(self, ef: int, bitmap: np.ndarray | None) -> Any:
         if bitmap is None:
             params = self._params.get(ef)
             if params is None:
                 params = faiss.SearchParametersHNSW()
                 params.efSearch = ef
                 self._params[ef] = params
-        else:
-            params = faiss.SearchParametersHNSW()
-            params.efSearch = ef
-            params.sel = faiss.IDSelectorBitmap(bitmap.shape[0], faiss.swig_ptr(bitmap))
-        query = self._codes(q) if self.binary else q
-        dist, slots = self._index.search(query, k, params=params)
-        return dist[0], slots[0]
+            return params
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = ef
+        params.sel = faiss.IDSelectorBitmap(bitmap.shape[0], faiss.swig_ptr(bitmap))
+        return params
 
     def storage_view(self) -> np.ndarray | None:
         """A zero-copy view of the float32 vectors of a ``none``-tier index (None otherwise).

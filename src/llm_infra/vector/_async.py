@@ -1,9 +1,9 @@
 """The async face of the local engine.
 
-The engine itself is CPU-bound and thread-safe, so the async store calls it directly for
-light operations (a single search, get, count, a single write with ``durability="normal"``)
-and offloads only heavy ones (batches, flush, snapshot, verify, rebuild, close, opening, and
-writes that fsync under ``durability="full"``) to a worker thread with ``anyio.to_thread``.
+Every call that can block runs in a worker thread (``anyio.to_thread``): writes (they wait for
+the write mutex, which ``rebuild()``, ``flush()`` or a large batch may hold for seconds),
+reads and searches (they may wait for the read lock while a writer holds it), and
+maintenance. The event loop only awaits; it never waits for a lock of the store.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from llm_infra.errors import BatchResult
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter
 from llm_infra.vector._query import AsyncSearchQuery
-from llm_infra.vector._store import LocalVectorStore, Progress
-from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
+from llm_infra.vector._store import LocalVectorStore
+from llm_infra.vector._types import Progress, SearchResult, StoreStats, VectorRecord, VerifyReport
 
 T = TypeVar("T")
 
@@ -34,28 +34,30 @@ async def _offload(fn: Callable[[], T]) -> T:
 class AsyncLocalVectorStore:
     """``AsyncVectorStore`` over a ``LocalVectorStore`` (see ``open_async_store``).
 
+    Each method runs the synchronous one in a worker thread, so the event loop keeps running
+    while a call waits for the store's locks or for the disk.
+
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_heavy_writes", "sync")
+    __slots__ = ("sync",)
 
     def __init__(self, store: LocalVectorStore) -> None:
         self.sync = store
         """The underlying synchronous store."""
-        self._heavy_writes = store.config.durability == "full"
 
-    async def _write(self, fn: Callable[[], T]) -> T:
-        if self._heavy_writes:
-            return await _offload(fn)
-        return fn()
+    @property
+    def config(self) -> VectorStoreConfig:
+        """The store's configuration (as persisted, including ``embedder_model``)."""
+        return self.sync.config
 
     async def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """See ``LocalVectorStore.insert``."""
-        await self._write(partial(self.sync.insert, id, vector, metadata))
+        await _offload(partial(self.sync.insert, id, vector, metadata))
 
     async def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """See ``LocalVectorStore.upsert``."""
-        await self._write(partial(self.sync.upsert, id, vector, metadata))
+        await _offload(partial(self.sync.upsert, id, vector, metadata))
 
     async def insert_batch(
         self,
@@ -65,7 +67,7 @@ class AsyncLocalVectorStore:
         vectors: Any = None,
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> BatchResult:
-        """See ``LocalVectorStore.insert_batch`` (runs in a worker thread)."""
+        """See ``LocalVectorStore.insert_batch``."""
         return await _offload(
             partial(self.sync.insert_batch, items, ids=ids, vectors=vectors, metadatas=metadatas)
         )
@@ -78,22 +80,22 @@ class AsyncLocalVectorStore:
         vectors: Any = None,
         metadatas: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> BatchResult:
-        """See ``LocalVectorStore.upsert_batch`` (runs in a worker thread)."""
+        """See ``LocalVectorStore.upsert_batch``."""
         return await _offload(
             partial(self.sync.upsert_batch, items, ids=ids, vectors=vectors, metadatas=metadatas)
         )
 
     async def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
         """See ``LocalVectorStore.get``."""
-        return self.sync.get(id, with_vector)
+        return await _offload(partial(self.sync.get, id, with_vector))
 
     async def delete(self, id: str) -> bool:
         """See ``LocalVectorStore.delete``."""
-        return await self._write(partial(self.sync.delete, id))
+        return await _offload(partial(self.sync.delete, id))
 
     async def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:
         """See ``LocalVectorStore.update_metadata``."""
-        await self._write(partial(self.sync.update_metadata, id, metadata))
+        await _offload(partial(self.sync.update_metadata, id, metadata))
 
     async def search(
         self,
@@ -106,15 +108,41 @@ class AsyncLocalVectorStore:
         with_vectors: bool = False,
         with_metadata: bool = True,
     ) -> list[SearchResult]:
-        """See ``LocalVectorStore.search`` (runs inline: a search takes well under a millisecond)."""
-        return self.sync.search(
-            vector,
-            k,
-            filter,
-            ef_search,
-            min_score=min_score,
-            with_vectors=with_vectors,
-            with_metadata=with_metadata,
+        """See ``LocalVectorStore.search``."""
+        return await _offload(
+            partial(
+                self.sync.search,
+                vector,
+                k,
+                filter,
+                ef_search,
+                min_score=min_score,
+                with_vectors=with_vectors,
+                with_metadata=with_metadata,
+            )
+        )
+
+    async def search_batch(
+        self,
+        vectors: Any,
+        k: int = 10,
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        *,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+        ef_search: int | None = None,
+    ) -> list[list[SearchResult]]:
+        """See ``LocalVectorStore.search_batch``."""
+        return await _offload(
+            partial(
+                self.sync.search_batch,
+                vectors,
+                k,
+                filter,
+                min_score=min_score,
+                with_vectors=with_vectors,
+                ef_search=ef_search,
+            )
         )
 
     def query(self, vector: Any) -> AsyncSearchQuery:
@@ -122,31 +150,31 @@ class AsyncLocalVectorStore:
         return AsyncSearchQuery(vector, store=self)
 
     async def count(self) -> int:
-        """See ``LocalVectorStore.count``."""
+        """See ``LocalVectorStore.count`` (lock-free: it reads one counter)."""
         return self.sync.count()
 
     async def stats(self) -> StoreStats:
         """See ``LocalVectorStore.stats``."""
-        return self.sync.stats()
+        return await _offload(self.sync.stats)
 
     async def flush(self) -> None:
-        """See ``LocalVectorStore.flush`` (runs in a worker thread)."""
+        """See ``LocalVectorStore.flush``."""
         await _offload(self.sync.flush)
 
     async def snapshot(self, dest: str | os.PathLike[str]) -> None:
-        """See ``LocalVectorStore.snapshot`` (runs in a worker thread)."""
+        """See ``LocalVectorStore.snapshot``."""
         await _offload(partial(self.sync.snapshot, dest))
 
     async def verify(self) -> VerifyReport:
-        """See ``LocalVectorStore.verify`` (runs in a worker thread)."""
+        """See ``LocalVectorStore.verify``."""
         return await _offload(self.sync.verify)
 
     async def rebuild(self, progress: Progress | None = None) -> None:
-        """See ``LocalVectorStore.rebuild`` (runs in a worker thread)."""
+        """See ``LocalVectorStore.rebuild``."""
         await _offload(partial(self.sync.rebuild, progress))
 
     async def aclose(self) -> None:
-        """Close the store (runs in a worker thread: it persists the index)."""
+        """Close the store (it persists the index)."""
         await _offload(self.sync.close)
 
     async def __aenter__(self) -> AsyncLocalVectorStore:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final, Literal, Protocol, TypeAlias, cast
 
+from llm_infra.config import Key
+from llm_infra.config._casts import one_of
 from llm_infra.errors import ConfigError
 
 Tier: TypeAlias = Literal["none", "f16", "int8", "binary", "auto"]
@@ -31,6 +33,21 @@ class Distance(StrEnum):
     COSINE = "cosine"
     L2 = "l2"
     DOT = "dot"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Distance | None:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            name = DISTANCE_ALIASES.get(text, text)
+            for member in cls:
+                if member.value == name:
+                    return member
+        return None
+
+
+DISTANCE_ALIASES: Final[dict[str, str]] = {"euclidean": "l2", "inner_product": "dot", "ip": "dot"}
+"""Other spellings of the distances, accepted by ``Distance(...)``, configs and config files."""
+DISTANCE_NAMES: Final[tuple[str, ...]] = ("cosine", "l2", "dot")
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:
@@ -150,6 +167,10 @@ class VectorStoreConfig:
         exact_scan_min_rows: filters matching at most this many rows are always scanned exactly.
         compaction_threshold: rebuild the graph once deleted points exceed this fraction of it.
         chunk_size: rows per SQLite transaction in batch writes and per graph insertion step.
+        embedder_model: the id of the embedding model that makes this collection's vectors;
+            persisted with the collection, and a reopen naming another model fails with
+            ``vector.embedder_mismatch`` (None: not recorded; a reopen without it keeps the
+            stored one).
 
     .. versionadded:: 0.1.0
     """
@@ -166,6 +187,7 @@ class VectorStoreConfig:
     exact_scan_min_rows: int = 2_000
     compaction_threshold: float = 0.2
     chunk_size: int = 10_000
+    embedder_model: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.collection, str) or not _COLLECTION_RE.match(self.collection):
@@ -179,7 +201,8 @@ class VectorStoreConfig:
             object.__setattr__(self, "distance", Distance(self.distance))
         except ValueError:
             raise ConfigError(
-                f"distance must be one of cosine, l2, dot, got {self.distance!r}",
+                f"distance must be one of cosine, l2, dot (or {', '.join(sorted(DISTANCE_ALIASES))}), "
+                f"got {self.distance!r}",
                 key="distance",
                 code="config.invalid_value",
             ) from None
@@ -218,10 +241,18 @@ class VectorStoreConfig:
                 )
         _check_int("exact_scan_min_rows", self.exact_scan_min_rows, 0, 1 << 40)
         _check_int("chunk_size", self.chunk_size, 1, 1_000_000)
+        if self.embedder_model is not None and (
+            not isinstance(self.embedder_model, str) or not 0 < len(self.embedder_model) <= 512
+        ):
+            raise ConfigError(
+                f"embedder_model must be a non-empty string or None, got {self.embedder_model!r}",
+                key="embedder_model",
+                code="config.invalid_value",
+            )
 
     @staticmethod
     def builder() -> VectorStoreConfigBuilder:
-        """Start a fluent builder (the spec's ``VectorStoreConfig::builder()``).
+        """Start a fluent builder.
 
         Example::
 
@@ -238,7 +269,10 @@ class VectorStoreConfig:
         ``hnsw.ef_construction``, ``hnsw.ef_search``, ``compression.tier``,
         ``compression.enabled`` (False means tier ``none``), ``compression.rescore``,
         ``compression.rescore_factor``, ``compression.memory_budget_mb``, ``indexed_fields``,
-        ``durability``, ``background_indexing``, ``compaction_threshold``.
+        ``durability``, ``background_indexing``, ``exact_scan_fraction``,
+        ``exact_scan_min_rows``, ``compaction_threshold``, ``chunk_size``, ``embedder_model``.
+        Each is read through a typed ``Key`` (``config_keys``); unset keys take the
+        dataclass defaults, so every default is defined once.
 
         Raises:
             ConfigError: a required key is missing or a value has the wrong type.
@@ -273,6 +307,7 @@ class VectorStoreConfig:
             "exact_scan_min_rows": self.exact_scan_min_rows,
             "compaction_threshold": self.compaction_threshold,
             "chunk_size": self.chunk_size,
+            "embedder_model": self.embedder_model,
         }
 
     @classmethod
@@ -299,6 +334,7 @@ _TOP_KEYS: Final = frozenset(
         "exact_scan_min_rows",
         "compaction_threshold",
         "chunk_size",
+        "embedder_model",
     }
 )
 
@@ -314,64 +350,71 @@ class ConfigSource(Protocol):
 _ABSENT: Final = object()
 
 
-def _parse_bool(key: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{key} must be a boolean, got {value!r}", key=key, code="config.invalid_value")
-
-
-def _parse_int(key: str, value: object) -> int:
-    if isinstance(value, bool):
-        raise ConfigError(f"{key} must be an integer, got {value!r}", key=key, code="config.invalid_value")
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ConfigError(
-            f"{key} must be an integer, got {value!r}", key=key, code="config.invalid_value"
-        ) from None
-
-
-def _parse_float(key: str, value: object) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(f"{key} must be a number, got {value!r}", key=key, code="config.invalid_value")
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        raise ConfigError(
-            f"{key} must be a number, got {value!r}", key=key, code="config.invalid_value"
-        ) from None
-
-
-def _parse_fields(key: str, value: object) -> tuple[str, ...]:
+def _fields_cast(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     if isinstance(value, list | tuple):
         return tuple(str(v) for v in value)
-    raise ConfigError(f"{key} must be a list of field names", key=key, code="config.invalid_value")
+    raise ValueError("expected a list of field names")
+
+
+def _lower(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value.strip().lower()
+
+
+# The settings ``from_config`` reads: (name under the section, cast). Ranges and defaults live
+# in the dataclasses above (defined once); the casts only convert.
+_KEY_SPECS: Final[tuple[tuple[str, Any], ...]] = (
+    ("collection", str),
+    ("dimensions", int),
+    ("distance", one_of(*DISTANCE_NAMES, aliases=DISTANCE_ALIASES)),
+    ("hnsw.m", int),
+    ("hnsw.ef_construction", int),
+    ("hnsw.ef_search", int),
+    ("compression.tier", _lower),
+    ("compression.enabled", bool),
+    ("compression.rescore", bool),
+    ("compression.rescore_factor", int),
+    ("compression.memory_budget_mb", float),
+    ("indexed_fields", _fields_cast),
+    ("durability", _lower),
+    ("background_indexing", bool),
+    ("exact_scan_fraction", float),
+    ("exact_scan_min_rows", int),
+    ("compaction_threshold", float),
+    ("chunk_size", int),
+    ("embedder_model", str),
+)
+
+
+def config_keys(section: str = "vector") -> dict[str, Key[Any]]:
+    """The typed ``Key`` of every vector setting under ``section`` (name -> key)."""
+    return {name: Key(f"{section}.{name}", cast=cast) for name, cast in _KEY_SPECS}
 
 
 def _from_config(cls: type[VectorStoreConfig], cfg: ConfigSource, section: str) -> VectorStoreConfig:
+    keys = config_keys(section)
+
     def get(name: str) -> Any:
+        key = keys[name]
         try:
-            return cfg.get(f"{section}.{name}", _ABSENT)
+            raw = cfg.get(key.name, _ABSENT)
         except ConfigError as exc:
             if exc.code in ("config.missing_key", "config.not_found"):
                 return _ABSENT
             raise
+        if raw is _ABSENT or raw is None:
+            return _ABSENT
+        try:
+            return key.convert(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{key.name}: {exc}", key=key.name, code="config.invalid_value") from None
 
     def required(name: str) -> Any:
         value = get(name)
-        if value is _ABSENT or value is None or value == "":
+        if value is _ABSENT or value == "":
             raise ConfigError(
                 f"configuration key {section}.{name} is required for the vector store",
                 key=f"{section}.{name}",
@@ -382,60 +425,40 @@ def _from_config(cls: type[VectorStoreConfig], cfg: ConfigSource, section: str) 
             )
         return value
 
-    def opt(name: str, parse: Callable[[str, object], Any]) -> Any:
-        value = get(name)
-        if value is _ABSENT or value is None:
-            return _ABSENT
-        return parse(f"{section}.{name}", value)
+    def pick(names: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in names:
+            value = get(prefix + name)
+            if value is not _ABSENT:
+                out[name] = value
+        return out
 
-    kwargs: dict[str, Any] = {
-        "collection": str(required("collection")),
-        "dimensions": _parse_int(f"{section}.dimensions", required("dimensions")),
-    }
-    distance = opt("distance", lambda _k, v: str(v).strip().lower())
-    if distance is not _ABSENT:
-        kwargs["distance"] = distance
-    hnsw: dict[str, Any] = {}
-    for name in ("m", "ef_construction", "ef_search"):
-        value = opt(f"hnsw.{name}", _parse_int)
-        if value is not _ABSENT:
-            hnsw[name] = value
-    kwargs["hnsw"] = HnswConfig(**hnsw)
-    comp: dict[str, Any] = {}
-    tier = opt("compression.tier", lambda _k, v: str(v).strip().lower())
-    enabled = opt("compression.enabled", _parse_bool)
-    if tier is not _ABSENT:
-        comp["tier"] = tier
-    elif enabled is False:
+    kwargs: dict[str, Any] = {"collection": required("collection"), "dimensions": required("dimensions")}
+    kwargs["hnsw"] = HnswConfig(**pick(("m", "ef_construction", "ef_search"), "hnsw."))
+    comp = pick(("tier", "rescore", "rescore_factor", "memory_budget_mb"), "compression.")
+    if "tier" not in comp and get("compression.enabled") is False:
         comp["tier"] = "none"
-    parsers: tuple[tuple[str, Callable[[str, object], Any]], ...] = (
-        ("rescore", _parse_bool),
-        ("rescore_factor", _parse_int),
-        ("memory_budget_mb", _parse_float),
-    )
-    for name, parse in parsers:
-        value = opt(f"compression.{name}", parse)
-        if value is not _ABSENT:
-            comp[name] = value
     kwargs["compression"] = CompressionConfig(**comp)
-    parsers = (
-        ("indexed_fields", _parse_fields),
-        ("durability", lambda _k, v: str(v).strip().lower()),
-        ("background_indexing", _parse_bool),
-        ("exact_scan_fraction", _parse_float),
-        ("exact_scan_min_rows", _parse_int),
-        ("compaction_threshold", _parse_float),
-        ("chunk_size", _parse_int),
+    kwargs.update(
+        pick(
+            (
+                "distance",
+                "indexed_fields",
+                "durability",
+                "background_indexing",
+                "exact_scan_fraction",
+                "exact_scan_min_rows",
+                "compaction_threshold",
+                "chunk_size",
+                "embedder_model",
+            )
+        )
     )
-    for name, parse in parsers:
-        value = opt(name, parse)
-        if value is not _ABSENT:
-            kwargs[name] = value
     return cls(**kwargs)
 
 
 class VectorStoreConfigBuilder:
-    """Fluent builder for ``VectorStoreConfig`` (spec §3.1); ``build()`` validates.
+    """Fluent builder for ``VectorStoreConfig``; ``build()`` validates.
 
     .. versionadded:: 0.1.0
     """

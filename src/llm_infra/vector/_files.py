@@ -8,28 +8,30 @@ Layout of a store directory::
     vectors-<gen>.bin             full-precision vectors of compressed tiers (memory-mapped)
     LOCK                          flock'ed by the process that has the store open
 
-Derived files are written to a temporary name, fsync'ed, renamed, and the directory is
-fsync'ed; the manifest is replaced last, so a crash at any point leaves either the old or the
-new set in force. Every derived file is checked against the manifest's sha256 *before* its
-bytes reach faiss or numpy; a mismatch means "rebuild from SQLite", never a crash.
+Derived files are written through ``llm_infra.fs.atomic_writer`` (a random same-directory
+temporary name, fsync, rename, fsync of the directory); the manifest is replaced last, so a
+crash at any point leaves either the old or the new set in force. Every derived file is
+checked against the manifest's sha256 *before* its bytes reach faiss or numpy; a mismatch
+means "rebuild from SQLite", never a crash.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno as errno_mod
 import hashlib
 import json
 import mmap
-import os
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
 import numpy as np
 
-from llm_infra.errors import IoError, VectorError
+from llm_infra.errors import VectorError
+from llm_infra.fs import atomic_writer
+from llm_infra.vector import _codes
 
 INDEX_MAGIC: Final = b"LLMVIDX1"
 VECTORS_MAGIC: Final = b"LLMVVEC1"
@@ -40,46 +42,27 @@ LOCK_FILE: Final = "LOCK"
 FORMAT_VERSION: Final = 1
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so that renames in it are durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def write_file(path: Path, chunks: Iterable[bytes | memoryview | np.ndarray]) -> tuple[int, str]:
+    """Write ``chunks`` to ``path`` atomically (``llm_infra.fs.atomic_writer``); ``(size, sha256)``.
 
+    The digest is computed while the chunks stream out; numpy chunks are written from their
+    buffers without a copy.
 
-def atomic_write(path: Path, chunks: list[bytes | memoryview | np.ndarray]) -> tuple[int, str]:
-    """Write ``chunks`` to ``path`` atomically; return ``(size, sha256 hex)``."""
-    tmp = path.with_name(path.name + ".tmp")
+    Raises:
+        IoError: ``io.disk_full``, ``io.permission_denied`` or ``io.failed`` naming the file.
+    """
     digest = hashlib.sha256()
     size = 0
-    try:
-        with open(tmp, "wb") as fh:
-            for chunk in chunks:
-                if isinstance(chunk, np.ndarray):
-                    flat = np.ascontiguousarray(chunk).reshape(-1).view(np.uint8)
-                    view: bytes | memoryview = memoryview(flat)  # type: ignore[arg-type]  # ndarray is a buffer
-                else:
-                    view = chunk
-                digest.update(view)
-                fh.write(view)
-                size += len(view)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise IoError(
-            f"could not write {path.name}: {exc.strerror or exc}",
-            operation="write",
-            path=str(path),
-            errno=exc.errno,
-            code="vector.io",
-            retryable=exc.errno in (errno_mod.ENOSPC, errno_mod.EAGAIN),
-        ) from exc
+    with atomic_writer(path) as fh:
+        for chunk in chunks:
+            if isinstance(chunk, np.ndarray):
+                flat = np.ascontiguousarray(chunk).reshape(-1).view(np.uint8)
+                view: bytes | memoryview = memoryview(flat)  # type: ignore[arg-type]  # ndarray is a buffer
+            else:
+                view = chunk
+            digest.update(view)
+            fh.write(view)
+            size += len(view)
     return size, digest.hexdigest()
 
 
@@ -144,6 +127,9 @@ class Manifest:
     tier: str
     params: dict[str, Any]
     config: dict[str, Any]
+    seq: int | None = None
+    deletes: int | None = None
+    live: int | None = None
 
     def to_json(self) -> bytes:
         """Serialized manifest."""
@@ -157,6 +143,9 @@ class Manifest:
             "tier": self.tier,
             "params": self.params,
             "config": self.config,
+            "seq": self.seq,
+            "deletes": self.deletes,
+            "live": self.live,
         }
         return json.dumps(body, indent=1, sort_keys=True).encode()
 
@@ -178,14 +167,21 @@ def read_manifest(directory: Path) -> Manifest | None:
             tier=str(body["tier"]),
             params=dict(body["params"]),
             config=dict(body["config"]),
+            seq=_opt_int(body.get("seq")),
+            deletes=_opt_int(body.get("deletes")),
+            live=_opt_int(body.get("live")),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
+def _opt_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]  # ValueError/TypeError caught by the caller
+
+
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     """Replace the manifest atomically."""
-    atomic_write(directory / MANIFEST, [manifest.to_json()])
+    write_file(directory / MANIFEST, [manifest.to_json()])
 
 
 def encode_index_bundle(header: dict[str, Any], labels: np.ndarray, faiss_bytes: np.ndarray) -> list[Any]:
@@ -265,7 +261,7 @@ class StoreLock:
             raise VectorError(
                 f"the store at {directory} is already open (in this or another process)",
                 operation="open",
-                code="vector.locked",
+                code=_codes.LOCKED,
                 remediation=["close the other store first; a store has one writer process at a time"],
             ) from exc
         self._fh: IO[bytes] | None = fh

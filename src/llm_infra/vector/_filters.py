@@ -18,16 +18,21 @@ Semantics (shared by ``matches`` and the store's payload index):
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeAlias
 
 from llm_infra.errors import ValidationError
+from llm_infra.vector import _codes
 
 Scalar: TypeAlias = str | int | float | bool | None
 FilterLike: TypeAlias = "MetadataFilter | Mapping[str, Any]"
 
 _MISSING: Final = object()
+_FLOAT_MAX: Final = int(sys.float_info.max)
+MAX_FILTER_DEPTH: Final = 32
+"""How deeply ``$and``/``$or``/``$not`` may nest (deeper filters are a ``ValidationError``)."""
 
 
 def _invalid(
@@ -38,7 +43,7 @@ def _invalid(
         field=path,
         expected=expected,
         actual=None if actual is _MISSING else repr(actual)[:200],
-        code="vector.invalid_filter",
+        code=_codes.INVALID_FILTER,
     )
 
 
@@ -87,6 +92,10 @@ def _check_field(path: str, field: object) -> str:
 
 
 def _check_scalar(path: str, value: object) -> Scalar:
+    if isinstance(value, int) and not isinstance(value, bool) and not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+        raise _invalid(
+            path, "numbers must lie within the float range", expected="finite number", actual=value
+        )
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
@@ -105,6 +114,10 @@ def _check_bound(path: str, value: object) -> float | int | None:
         raise _invalid(path, "range bounds must be numbers", expected="number", actual=value)
     if isinstance(value, float) and not math.isfinite(value):
         raise _invalid(path, "range bounds must be finite", expected="finite number", actual=value)
+    if isinstance(value, int) and not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+        raise _invalid(
+            path, "range bounds must lie within the float range", expected="finite number", actual=value
+        )
     return value  # type: ignore[return-value]  # is_number narrowed it
 
 
@@ -491,7 +504,13 @@ def parse_filter(data: object, path: str = "filter") -> MetadataFilter:
     .. versionadded:: 0.1.0
     """
     if isinstance(data, MetadataFilter):
+        if isinstance(data, And | Or | Not):
+            check_depth(data, path)
         return data
+    if _depth(path) > MAX_FILTER_DEPTH:
+        raise _invalid(
+            path, f"filters nest deeper than {MAX_FILTER_DEPTH} levels", expected="shallower filter"
+        )
     if not isinstance(data, Mapping):
         raise _invalid(path, "a filter must be a MetadataFilter or a dict", expected="dict", actual=data)
     parts: list[MetadataFilter] = []
@@ -515,6 +534,25 @@ def parse_filter(data: object, path: str = "filter") -> MetadataFilter:
     if len(parts) == 1:
         return parts[0]
     return And(*parts)
+
+
+def _depth(path: str) -> int:
+    return path.count("$and") + path.count("$or") + path.count("$not")
+
+
+def check_depth(flt: MetadataFilter, path: str = "filter") -> None:
+    """Refuse a filter object nested deeper than ``MAX_FILTER_DEPTH`` (checked without recursion)."""
+    stack: list[tuple[MetadataFilter, int]] = [(flt, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise _invalid(
+                path, f"filters nest deeper than {MAX_FILTER_DEPTH} levels", expected="shallower filter"
+            )
+        if isinstance(node, And | Or):
+            stack.extend((child, depth + 1) for child in node.filters)
+        elif isinstance(node, Not):
+            stack.append((node.filter, depth + 1))
 
 
 def iter_leaves(f: MetadataFilter) -> Iterator[MetadataFilter]:

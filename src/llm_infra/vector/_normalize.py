@@ -1,4 +1,4 @@
-"""Unit-norm normalization with the spec's zero-vector rule."""
+"""Unit-norm normalization; zero vectors stay zero."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ FloatArray = npt.NDArray[np.float32]
 def normalize(vector: Any) -> FloatArray:
     """Scale a vector (or each row of a 2-D array) to unit Euclidean length.
 
-    Zero vectors stay zero (the spec's rule: the result has norm 1 *or* the input was all
+    Zero vectors stay zero (the rule: the result has norm 1 *or* the input was all
     zeros). The result is a new float32 array; the input is not modified.
 
     Args:
@@ -37,7 +37,7 @@ def normalize(vector: Any) -> FloatArray:
 
 
 class EmbeddingNormalizer:
-    """The spec's ``EmbeddingNormalizer``: unit-norm scaling, zero vectors left as they are.
+    """``EmbeddingNormalizer``: unit-norm scaling, zero vectors left as they are.
 
     .. versionadded:: 0.1.0
     """

@@ -12,8 +12,7 @@ if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
     from llm_infra.vector._filters import MetadataFilter
     from llm_infra.vector._query import AsyncSearchQuery, SearchQuery
-    from llm_infra.vector._store import Progress
-    from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
+    from llm_infra.vector._types import Progress, SearchResult, StoreStats, VectorRecord, VerifyReport
 
 
 @runtime_checkable
@@ -80,6 +79,19 @@ class VectorStore(Protocol):
         with_metadata: bool = True,
     ) -> list[SearchResult]:
         """The ``k`` best matches, best first."""
+        ...
+
+    def search_batch(
+        self,
+        vectors: Any,
+        k: int = 10,
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        *,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+        ef_search: int | None = None,
+    ) -> list[list[SearchResult]]:
+        """``search`` for each row of ``vectors`` (one result list per query; ``[]`` for none)."""
         ...
 
     def query(self, vector: Any) -> SearchQuery:
@@ -182,6 +194,19 @@ class AsyncVectorStore(Protocol):
         with_metadata: bool = True,
     ) -> list[SearchResult]:
         """The ``k`` best matches, best first."""
+        ...
+
+    async def search_batch(
+        self,
+        vectors: Any,
+        k: int = 10,
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        *,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+        ef_search: int | None = None,
+    ) -> list[list[SearchResult]]:
+        """``search`` for each row of ``vectors`` (one result list per query; ``[]`` for none)."""
         ...
 
     def query(self, vector: Any) -> AsyncSearchQuery:

@@ -1,4 +1,4 @@
-"""The fluent query builder of spec §3.4, for sync and async stores."""
+"""The fluent query builder (``SearchQuery``, ``AsyncSearchQuery``) for sync and async stores."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Self
 
 from llm_infra.errors import ValidationError
+from llm_infra.vector import _codes
 from llm_infra.vector._filters import And, Eq, In, MetadataFilter, Range, Scalar, parse_filter
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class _QueryBase:
         """The number of results (default 10)."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValidationError(
-                f"limit must be a positive integer, got {k!r}", field="limit", code="vector.invalid_k"
+                f"limit must be a positive integer, got {k!r}", field="limit", code=_codes.INVALID_K
             )
         return replace(self, k=k)
 

@@ -158,6 +158,10 @@ class VectorSlab:
         out[~in_base] = self._buf[slots[~in_base] + (self._off - b)]
         return out
 
+    def ram(self) -> np.ndarray:
+        """The RAM rows (``[n_base, n)``) as a contiguous view."""
+        return self._buf[self._off : self._off + self._len]
+
     def rebase(self, base: np.ndarray) -> None:
         """Let ``base`` (covering rows ``[0, len(base))``) replace the front of the RAM part."""
         consumed = base.shape[0] - self.n_base
@@ -276,3 +280,48 @@ def sq_norm(vector: np.ndarray) -> float:
     numpy floating-point warnings either way.
     """
     return float(faiss.fvec_norm_L2sqr(faiss.swig_ptr(vector), vector.shape[0]))
+
+
+def scores_by_idx_many(
+    slab: VectorSlab, slots: np.ndarray, queries: np.ndarray, metric_l2: bool
+) -> np.ndarray:
+    """``(len(queries), len(slots))`` inner products (or squared L2) of every query with ``slots``.
+
+    One faiss call per slab part for all queries, with the kernel ``VectorSlab.scores`` uses,
+    so each row is bit-identical to the single-query scan.
+    """
+    m = queries.shape[0]
+    out = np.empty((m, slots.shape[0]), dtype=np.float32)
+    if slots.size == 0 or m == 0:
+        return out
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    fn = faiss.fvec_L2sqr_by_idx if metric_l2 else faiss.fvec_inner_products_by_idx
+    b = slab.n_base
+    in_base = slots < b
+    for part_mask, data, shift in ((in_base, slab.base, 0), (~in_base, slab.ram(), -b)):
+        if not part_mask.any():
+            continue
+        sel = slots[part_mask] + shift
+        ids = np.ascontiguousarray(np.broadcast_to(sel, (m, sel.shape[0])), dtype=np.int64)
+        part = np.empty((m, sel.shape[0]), dtype=np.float32)
+        fn(
+            faiss.swig_ptr(part),
+            faiss.swig_ptr(q),
+            faiss.swig_ptr(np.ascontiguousarray(data, dtype=np.float32)),
+            faiss.swig_ptr(ids),
+            slab.dims,
+            m,
+            sel.shape[0],
+        )
+        if part_mask.all():
+            return part
+        out[:, part_mask] = part
+    return out
+
+
+def sq_norms(rows: np.ndarray) -> np.ndarray:
+    """Per-row ``sq_norm`` of a C-contiguous float32 matrix (the same kernel, one call)."""
+    out = np.empty(rows.shape[0], dtype=np.float32)
+    if rows.shape[0]:
+        faiss.fvec_norms_L2sqr(faiss.swig_ptr(out), faiss.swig_ptr(rows), rows.shape[1], rows.shape[0])
+    return out

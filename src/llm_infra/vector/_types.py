@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from llm_infra.vector._config import Distance, HnswConfig
+
+Progress: TypeAlias = Callable[[int, int], None]
+"""``progress(done, total)``, called while the graph is built."""
 
 
 def _vec_eq(a: np.ndarray | None, b: np.ndarray | None) -> bool:
@@ -88,6 +92,7 @@ class StoreStats:
         persisted_count: slots covered by the index file on disk.
         indexed_fields: metadata fields with a payload index.
         path: the store directory, or ``":memory:"``.
+        embedder_model: the embedding model the collection was built with (persisted), or None.
 
     .. versionadded:: 0.1.0
     """
@@ -107,6 +112,7 @@ class StoreStats:
     persisted_count: int
     indexed_fields: tuple[str, ...]
     path: str
+    embedder_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import anyio
@@ -36,8 +37,9 @@ async def test_async_store_round_trip(tmp_path: Path, durability: str) -> None:
     assert isinstance(store, AsyncVectorStore)
     async with store:
         await store.insert("a", _v(1), {"c": "x"})
-        with pytest.raises(AlreadyExistsError):
+        with pytest.raises(AlreadyExistsError) as exc_info:
             await store.insert("a", _v(1))
+        assert exc_info.value.code == "vector.already_exists"
         await store.upsert("b", _v(2), {"c": "y"})
         result = await store.insert_batch([("c", _v(3), {"c": "x"}), ("d", _v(4))])
         assert result.ok
@@ -52,8 +54,9 @@ async def test_async_store_round_trip(tmp_path: Path, durability: str) -> None:
         hits = await store.query(_v(5)).limit(1).without_metadata().execute()
         assert hits[0].id == "d"
         await store.update_metadata("a", {"c": "z"})
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError) as exc_info:
             await store.update_metadata("zz", {})
+        assert exc_info.value.code == "vector.not_found"
         assert await store.delete("b") is True
         assert await store.delete("b") is False
         await store.flush()
@@ -123,3 +126,67 @@ def test_operations_emit_spans() -> None:
     assert batch.attributes is not None
     assert batch.attributes["vector.batch_size"] == 2
     assert batch.attributes["vector.batch_failed"] == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("operation", ["insert", "search", "get", "stats"])
+async def test_blocked_calls_do_not_block_the_event_loop(operation: str) -> None:
+    """While a call waits for the store's locks, other tasks keep running (no timing involved).
+
+    Another thread holds the write mutex (writes wait for it) or the write side of the
+    readers-writer lock (reads wait for it); a ticker task must keep counting while the
+    awaited call is blocked, and the call completes once the lock is released.
+    """
+    store = await open_async_store(":memory:", VectorStoreConfig(collection="lag", dimensions=D))
+    await store.insert("seed", _v(0))
+    sync = store.sync
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        lock = sync._write_mutex if operation == "insert" else None
+        if lock is not None:
+            with lock:
+                holding.set()
+                release.wait(60)
+        else:
+            with sync._rw.write:
+                holding.set()
+                release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(60)
+    ticks = 0
+    done = anyio.Event()
+    ticks_when_done: list[int] = []
+
+    async def call() -> None:
+        if operation == "insert":
+            await store.insert("new", _v(1))
+        elif operation == "search":
+            await store.search(_v(1), k=1)
+        elif operation == "get":
+            await store.get("seed", with_vector=True)
+        else:
+            await store.stats()
+        ticks_when_done.append(ticks)
+        done.set()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(call)
+            while ticks < 200:
+                ticks += 1
+                await anyio.sleep(0)
+            # The loop ran 200 ticks while the call was blocked on the held lock.
+            assert not done.is_set()
+            release.set()
+            await done.wait()
+    finally:
+        release.set()
+        holder.join()
+    assert ticks_when_done[0] >= 200
+    if operation == "insert":
+        assert await store.count() == 2
+    await store.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from llm_infra.vector import (
 
 
 def test_defaults_and_roundtrip() -> None:
-    """Defaults follow the design; to_dict/from_dict round-trip; with_options revalidates."""
+    """Defaults are the documented ones; to_dict/from_dict round-trip; with_options revalidates."""
     cfg = VectorStoreConfig(collection="docs", dimensions=384)
     assert cfg.distance is Distance.COSINE
     assert cfg.hnsw == HnswConfig(m=16, ef_construction=200, ef_search=100)
@@ -30,10 +31,12 @@ def test_defaults_and_roundtrip() -> None:
     assert VectorStoreConfig.from_dict(cfg.to_dict()) == cfg
     assert VectorStoreConfig.from_dict({**cfg.to_dict(), "future_option": 1}) == cfg
     assert cfg.with_options(distance="l2").distance is Distance.L2
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         cfg.with_options(dimensions=0)
-    with pytest.raises(ConfigError):
+    assert exc_info.value.code == "config.invalid_value"
+    with pytest.raises(ConfigError) as exc_info:
         VectorStoreConfig.from_dict({"collection": "x", "dimensions": 3, "hnsw": {"bogus": 1}})
+    assert exc_info.value.code == "config.invalid_value"
 
 
 @pytest.mark.parametrize(
@@ -61,6 +64,7 @@ def test_config_validation(kwargs: dict[str, Any], key: str) -> None:
     """Invalid options raise ConfigError naming the key."""
     with pytest.raises(ConfigError) as info:
         VectorStoreConfig(**kwargs)
+    assert info.value.code in ("config.invalid", "config.invalid_value")
     assert info.value.key == key
 
 
@@ -74,8 +78,9 @@ def test_config_validation(kwargs: dict[str, Any], key: str) -> None:
 )
 def test_hnsw_validation(kwargs: dict[str, Any]) -> None:
     """HnswConfig validates its ranges."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         HnswConfig(**kwargs)
+    assert exc_info.value.code == "config.invalid_value"
 
 
 @pytest.mark.parametrize(
@@ -91,8 +96,9 @@ def test_hnsw_validation(kwargs: dict[str, Any]) -> None:
 )
 def test_compression_validation(kwargs: dict[str, Any]) -> None:
     """CompressionConfig validates tier, factor and budget (auto needs a budget)."""
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         CompressionConfig(**kwargs)
+    assert exc_info.value.code in ("config.invalid", "config.invalid_value", "config.missing_key")
 
 
 def test_rescore_factors() -> None:
@@ -141,9 +147,11 @@ def test_builder() -> None:
     assert built.build().compression.tier == "f16"
     with pytest.raises(ConfigError) as info:
         VectorStoreConfig.builder().dimensions(3).build()
+    assert info.value.code == "config.missing_key"
     assert info.value.key == "collection"
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         VectorStoreConfig.builder().collection("c").dimensions(3).compression(tier="auto").build()
+    assert exc_info.value.code == "config.missing_key"
 
 
 def test_from_config_reads_vector_keys() -> None:
@@ -190,6 +198,7 @@ def test_from_config_mappings_and_errors() -> None:
     missing = ConfigLoader().with_overrides({"vector": {"collection": "c"}}).load()
     with pytest.raises(ConfigError) as info:
         VectorStoreConfig.from_config(missing)
+    assert info.value.code == "config.missing_key"
     assert info.value.key == "vector.dimensions"
     bad_values: tuple[dict[str, Any], ...] = (
         {"vector.dimensions": "many"},
@@ -202,8 +211,9 @@ def test_from_config_mappings_and_errors() -> None:
     )
     for bad in bad_values:
         source = _Dict({"vector.collection": "c", "vector.dimensions": 8, **bad})
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError) as exc_info:
             VectorStoreConfig.from_config(source)
+        assert exc_info.value.code == "config.invalid_value"
 
 
 class _Dict:
@@ -233,14 +243,15 @@ def test_from_config_with_raising_sources() -> None:
     """A source that raises config.missing_key for optional keys works; other errors propagate."""
     cfg = VectorStoreConfig.from_config(_Strict({"store.collection": "c", "store.dimensions": 4}), "store")
     assert cfg.dimensions == 4
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc_info:
         VectorStoreConfig.from_config(_Strict({"vector.collection": "c"}, code="config.wrong_type"))
+    assert exc_info.value.code == "config.wrong_type"
 
 
 @given(st.lists(st.floats(-1000, 1000, width=32), min_size=1, max_size=1000))
 @settings(max_examples=100, deadline=None)
 def test_normalization_produces_unit_vectors(values: list[float]) -> None:
-    """The spec's property: the result has norm 1 (1e-5) or the input was all zeros."""
+    """The normalization property: the result has norm 1 (1e-5) or the input was all zeros."""
     v = normalize(values)
     magnitude = float(np.linalg.norm(v.astype(np.float64)))
     assert abs(magnitude - 1.0) < 1e-5 or all(x == 0.0 for x in values)
@@ -259,3 +270,90 @@ def test_normalizer_variants() -> None:
     assert EmbeddingNormalizer.is_normalized([0.0, 0.0])
     assert not EmbeddingNormalizer.is_normalized([2.0, 0.0])
     np.testing.assert_array_equal(normalize([0, 0, 0]), [0, 0, 0])
+
+
+def test_distance_names_agree_between_config_and_code() -> None:
+    """'euclidean' and the other aliases mean the same in code, in configs and in config keys."""
+    from llm_infra.config._keys import VECTOR_DISTANCE
+    from llm_infra.vector._config import DISTANCE_ALIASES, DISTANCE_NAMES, config_keys
+
+    assert Distance("euclidean") is Distance.L2
+    assert Distance(" Inner_Product ") is Distance.DOT
+    assert Distance("IP") is Distance.DOT
+    assert VectorStoreConfig(collection="c", dimensions=2, distance="euclidean").distance is Distance.L2  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as info:
+        VectorStoreConfig(collection="c", dimensions=2, distance="manhattan")  # type: ignore[arg-type]
+    assert info.value.code == "config.invalid_value"
+    # One table: the config key accepts exactly the names and aliases the code accepts.
+    cast = VECTOR_DISTANCE.cast
+    assert tuple(cast.choices) == DISTANCE_NAMES  # type: ignore[attr-defined]
+    assert dict(cast.aliases) == DISTANCE_ALIASES  # type: ignore[attr-defined]
+    assert config_keys()["distance"].convert("euclidean") == "l2"
+    for alias in DISTANCE_ALIASES:
+        env = {"LLM_VECTOR__COLLECTION": "c", "LLM_VECTOR__DIMENSIONS": "2", "LLM_VECTOR__DISTANCE": alias}
+        loaded = VectorStoreConfig.from_config(ConfigLoader().with_env(environ=env).load())
+        assert loaded.distance is Distance(alias)
+
+
+def test_defaults_are_defined_once() -> None:
+    """Unset keys take the dataclass defaults; the typed keys carry no second copy."""
+    from llm_infra.vector._config import config_keys
+
+    loaded = VectorStoreConfig.from_config(_Dict({"vector.collection": "c", "vector.dimensions": 3}))
+    assert loaded == VectorStoreConfig(collection="c", dimensions=3)
+    assert all(key.required for key in config_keys().values())
+    with pytest.raises(ConfigError) as info:
+        VectorStoreConfig.from_config(
+            _Dict({"vector.collection": "c", "vector.dimensions": 3, "vector.hnsw.m": 1.5})
+        )
+    assert info.value.code == "config.invalid_value"
+    assert info.value.key == "vector.hnsw.m"
+
+
+def test_embedder_model_is_persisted_and_checked(tmp_path: Path) -> None:
+    """The embedder model is stored with the collection; another model on reopen is refused."""
+    from llm_infra.errors import VectorError
+    from llm_infra.vector import open_store
+
+    path = tmp_path / "s"
+    base = VectorStoreConfig(collection="c", dimensions=4, embedder_model="minilm-l6")
+    with open_store(path, base) as s:
+        assert s.config.embedder_model == "minilm-l6"
+        assert s.stats().embedder_model == "minilm-l6"
+    with open_store(path) as s:
+        assert s.config.embedder_model == "minilm-l6"
+    with open_store(path, VectorStoreConfig(collection="c", dimensions=4)) as s:  # no model named: kept
+        assert s.stats().embedder_model == "minilm-l6"
+    with pytest.raises(VectorError) as info:
+        open_store(path, VectorStoreConfig(collection="c", dimensions=4, embedder_model="bge-small"))
+    assert info.value.code == "vector.embedder_mismatch"
+    other = tmp_path / "t"
+    with open_store(other, VectorStoreConfig(collection="c", dimensions=4)) as s:
+        assert s.config.embedder_model is None
+    with open_store(other, VectorStoreConfig(collection="c", dimensions=4, embedder_model="m")) as s:
+        assert s.config.embedder_model == "m"  # recorded when the collection had none
+    with pytest.raises(ConfigError) as bad:
+        VectorStoreConfig(collection="c", dimensions=4, embedder_model="")
+    assert bad.value.code == "config.invalid_value"
+
+
+def test_import_without_the_vector_extra_names_the_pip_line() -> None:
+    """Without numpy or faiss, importing llm_infra.vector is a ConfigError with the install line."""
+    import subprocess
+    import sys
+
+    for missing in ("faiss", "numpy"):
+        code = (
+            "import sys\n"
+            f"sys.modules[{missing!r}] = None\n"
+            "from llm_infra.errors import ConfigError\n"
+            "try:\n"
+            "    import llm_infra.vector\n"
+            "except ConfigError as exc:\n"
+            "    print(exc.code, exc.message)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        )
+        assert out.stdout.startswith("config.missing_extra")
+        assert "pip install 'llm-infra[vector]'" in out.stdout

@@ -350,7 +350,7 @@ def test_reopen_needs_no_config_and_checks_it(tmp_path: Path) -> None:
     assert info.value.code == "vector.config_mismatch"
     with open_store(path, cfg(durability="full")) as s:
         assert s.config.durability == "full"
-        assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert s._points._db.execute("PRAGMA synchronous").fetchone()[0] == 2
     with open_store(path) as s:
         assert s.config.durability == "full"
         assert s.config.indexed_fields == ()
@@ -458,7 +458,7 @@ def test_verify_detects_memory_database_divergence() -> None:
     """verify() notices when the database and memory disagree."""
     with open_store(":memory:", cfg()) as s:
         fill(s, data(20))
-        s._db.execute("DELETE FROM points WHERE id = '3'")
+        s._points._db.execute("DELETE FROM points WHERE id = '3'")
         report = s.verify()
         assert not report.ok
         assert "memory holds 20 vectors, the database 19" in report.problems[0]
@@ -469,8 +469,9 @@ def test_snapshot_rules(tmp_path: Path) -> None:
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("x")
     with open_store(":memory:", cfg()) as s:
-        with pytest.raises(AlreadyExistsError):
+        with pytest.raises(AlreadyExistsError) as exc_info:
             s.snapshot(tmp_path / "busy")
+        assert exc_info.value.code == "vector.snapshot_exists"
         s.snapshot(tmp_path / "empty")
         s.insert("a", np.ones(D, np.float32))
     with open_store(tmp_path / "empty") as restored:
@@ -585,32 +586,40 @@ class _FailingDb:
     def executemany(self, sql: str, *args: Any) -> Any:
         raise self.error("database or disk is full")
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.inner.in_transaction
+
     def close(self) -> None:
         self.inner.close()
 
 
 def test_storage_failures_fail_the_items_not_the_process() -> None:
-    """A SQLite failure fails the chunk's items with a retryable IoError; single ops raise it."""
+    """A SQLite failure fails the chunk's items with an error naming its cause; single ops raise it."""
     x = data(30)
     with open_store(":memory:", cfg(chunk_size=10)) as s:
         fill(s, x[:10])
-        s._db = _FailingDb(s._db, sqlite3.OperationalError)  # type: ignore[assignment]
+        real = s._points._db
+        s._points._db = _FailingDb(real, sqlite3.OperationalError)  # type: ignore[assignment]
         with pytest.raises(BatchError) as info:
             s.insert_batch(ids=[str(i) for i in range(10, 30)], vectors=x[10:])
         failures = info.value.failures
         assert len(failures) == 20
-        assert all(isinstance(f.error, IoError) and f.error.retryable for f in failures)
-        with pytest.raises(IoError):
+        assert all(isinstance(f.error, IoError) and f.error.code == "io.disk_full" for f in failures)
+        assert "disk is full" in failures[0].error.message
+        with pytest.raises(IoError) as dinfo:
             s.delete("3")
-        with pytest.raises(IoError):
+        assert dinfo.value.code == "vector.storage"
+        assert dinfo.value.retryable
+        with pytest.raises(IoError) as uinfo:
             s.update_metadata("3", {"a": 1})
+        assert uinfo.value.code == "vector.storage"
         assert s.count() == 10
-        s._db = s._db.inner  # type: ignore[attr-defined]
-        s._db = _FailingDb(s._db, sqlite3.DatabaseError)  # type: ignore[assignment]
+        s._points._db = _FailingDb(real, sqlite3.DatabaseError)  # type: ignore[assignment]
         with pytest.raises(VectorError) as vinfo:
             s.delete("3")
         assert vinfo.value.code == "vector.storage_corrupt"
-        s._db = s._db.inner  # type: ignore[attr-defined]
+        s._points._db = real
 
 
 # --------------------------------------------------------------------- validation of calls
@@ -622,37 +631,47 @@ def test_search_argument_validation() -> None:
         fill(s, data(10))
         q = np.ones(D, np.float32)
         for k in (0, -1, True, 1.5, 10_001):
-            with pytest.raises(ValidationError):
+            with pytest.raises(ValidationError) as exc_info:
                 s.search(q, k=k)  # type: ignore[arg-type]
+            assert exc_info.value.code == "vector.invalid_k"
         for ef in (0, True, "x"):
-            with pytest.raises(ValidationError):
+            with pytest.raises(ValidationError) as exc_info:
                 s.search(q, ef_search=ef)  # type: ignore[arg-type]
-        with pytest.raises(ValidationError):
+            assert exc_info.value.code == "vector.invalid_ef"
+        with pytest.raises(ValidationError) as exc_info:
             s.search(q, min_score="high")  # type: ignore[arg-type]
+        assert exc_info.value.code == "vector.invalid_min_score"
         assert len(s.search(q.reshape(1, D), k=3)) == 3
         assert len(s.search(q.astype(np.float64), k=3)) == 3
         assert len(s.search(list(range(D)), k=3)) == 3
         for bad in (np.ones((2, D)), np.ones(D, np.complex64), ["a"] * D, [[1, 2], [3]], np.full(D, 1e300)):
-            with pytest.raises(VectorError):
+            with pytest.raises(VectorError) as exc_info:
                 s.search(bad)
+            assert exc_info.value.code == "vector.invalid_vector"
 
 
 def test_batch_argument_validation() -> None:
     """Batches validate their shape; malformed items fail alone."""
     x = data(5)
     with open_store(":memory:", cfg(chunk_size=2)) as s:
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError) as exc_info:
             s.insert_batch([("a", x[0])], ids=["a"], vectors=x[:1])
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_batch"
+        with pytest.raises(ValidationError) as exc_info:
             s.insert_batch(ids=["a"])
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_batch"
+        with pytest.raises(ValidationError) as exc_info:
             s.insert_batch(ids=["a", "b"], vectors=x[:2], metadatas=[None])
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_batch"
+        with pytest.raises(ValidationError) as exc_info:
             s.insert_batch(ids=["a", "b"], vectors=x[:3])
-        with pytest.raises(VectorError):
+        assert exc_info.value.code == "vector.invalid_batch"
+        with pytest.raises(VectorError) as exc_info:
             s.insert_batch(ids=["a"], vectors=np.array([["x"] * D]))
-        with pytest.raises(VectorError):
+        assert exc_info.value.code == "vector.invalid_vector"
+        with pytest.raises(VectorError) as exc_info:
             s.insert_batch(ids=["a"], vectors=[[1, 2], [3]])
+        assert exc_info.value.code == "vector.invalid_vector"
         result = s.insert_batch(
             [
                 ("a", x[0]),
@@ -674,14 +693,18 @@ def test_batch_argument_validation() -> None:
         nan[1, 0] = np.nan
         result = s.insert_batch(ids=["p", "q", "r", "s", "t"], vectors=nan)
         assert [f.item_id for f in result.failures] == ["q"]
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError) as exc_info:
             s.insert("deep", x[0], _nested(70))
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_metadata"
+        with pytest.raises(ValidationError) as exc_info:
             s.insert("huge", x[0], {"s": "x" * (1 << 20)})
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_metadata"
+        with pytest.raises(ValidationError) as exc_info:
             s.get(5)  # type: ignore[arg-type]
-        with pytest.raises(ValidationError):
+        assert exc_info.value.code == "vector.invalid_id"
+        with pytest.raises(ValidationError) as exc_info:
             s.insert("nul\x00", x[0])
+        assert exc_info.value.code == "vector.invalid_id"
 
 
 def _nested(depth: int) -> dict[str, Any]:
@@ -708,7 +731,7 @@ def test_search_returns_stored_vectors_and_properties(tmp_path: Path) -> None:
 
 
 def test_zero_vectors_are_allowed_for_cosine() -> None:
-    """A zero vector is stored and scores 0 against everything (the spec's zero-vector rule)."""
+    """A zero vector is stored and scores 0 against everything."""
     with open_store(":memory:", cfg()) as s:
         s.insert("zero", np.zeros(D, np.float32))
         s.insert("one", np.ones(D, np.float32))

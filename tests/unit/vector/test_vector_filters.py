@@ -264,18 +264,24 @@ def test_malformed_filters_name_the_path(spec: Any, path: str) -> None:
 
 def test_object_constructors_validate() -> None:
     """Filter objects validate their arguments."""
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as exc_info:
         Eq("", 1)
-    with pytest.raises(ValidationError):
+    assert exc_info.value.code == "vector.invalid_filter"
+    with pytest.raises(ValidationError) as exc_info:
         Eq("a", [1])  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
+    assert exc_info.value.code == "vector.invalid_filter"
+    with pytest.raises(ValidationError) as exc_info:
         Range("a")
-    with pytest.raises(ValidationError):
+    assert exc_info.value.code == "vector.invalid_filter"
+    with pytest.raises(ValidationError) as exc_info:
         In("a", 5)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
+    assert exc_info.value.code == "vector.invalid_filter"
+    with pytest.raises(ValidationError) as exc_info:
         And(5)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
+    assert exc_info.value.code == "vector.invalid_filter"
+    with pytest.raises(ValidationError) as exc_info:
         Not(5)  # type: ignore[arg-type]
+    assert exc_info.value.code == "vector.invalid_filter"
 
 
 class _Custom(MetadataFilter):

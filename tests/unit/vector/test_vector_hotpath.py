@@ -115,7 +115,7 @@ def test_results_keep_type_fields_and_equality() -> None:
 
 @pytest.mark.parametrize("distance", [Distance.COSINE, Distance.L2, Distance.DOT])
 def test_query_fast_path_validates_like_the_slow_path(distance: Distance) -> None:
-    """A contiguous float32 query is checked for NaN/inf; huge finite values still work."""
+    """A contiguous float32 query is checked for NaN/inf and for a squared norm that overflows."""
     with _store(distance=distance) as s:
         s.insert("a", [1, 0, 0, 0])
         s.insert("b", [0, 1, 0, 0])
@@ -128,7 +128,9 @@ def test_query_fast_path_validates_like_the_slow_path(distance: Distance) -> Non
             s.search(np.zeros(3, np.float32))
         assert mismatch.value.code == "vector.dimension_mismatch"
         huge = np.array([3e38, 1e30, 0, 0], np.float32)  # the sum of squares overflows float32
-        assert s.search(huge, k=1)[0].id == "a"
+        with pytest.raises(VectorError) as overflow:
+            s.search(huge, k=1)
+        assert overflow.value.code == "vector.invalid_vector"
         q = np.array([0, 2, 0, 0], np.float32)
         assert s.search(q, k=1)[0].id == "b"
         assert q.tolist() == [0, 2, 0, 0]  # the caller's array is not normalised in place

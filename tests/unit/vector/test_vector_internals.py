@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +56,52 @@ def test_slab_parts() -> None:
 
 
 def test_rwlock_excludes_writers() -> None:
-    """The lock admits several readers and one writer."""
+    """Readers overlap; a writer waits for every reader, and readers wait for a writer."""
     lock = RWLock()
-    with lock.read, lock.read:
-        pass
+    events: list[str] = []
+    reader_in = threading.Event()
+    second_reader_in = threading.Event()
+    release_readers = threading.Event()
+    writer_waiting = threading.Event()
+
+    def reader(entered: threading.Event) -> None:
+        with lock.read:
+            entered.set()
+            release_readers.wait(30)
+            events.append("reader out")
+
+    def writer() -> None:
+        writer_waiting.set()
+        with lock.write:
+            events.append("writer in")
+
+    r1 = threading.Thread(target=reader, args=(reader_in,))
+    r2 = threading.Thread(target=reader, args=(second_reader_in,))
+    r1.start()
+    assert reader_in.wait(30)
+    r2.start()
+    assert second_reader_in.wait(30)  # two readers inside at once
+    w = threading.Thread(target=writer)
+    w.start()
+    assert writer_waiting.wait(30)
+    # The writer cannot enter while the readers hold the lock: poll its state, no sleeping.
+    deadline = time.monotonic() + 30
+    while lock._writers_waiting == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    assert events == []
+    release_readers.set()
+    for t in (r1, r2, w):
+        t.join(30)
+    assert events == ["reader out", "reader out", "writer in"]
+    # A held write lock keeps a new reader out until it is released.
+    got_read = threading.Event()
     with lock.write:
-        pass
+        late = threading.Thread(target=lambda: (lock.acquire_read(), got_read.set(), lock.release_read()))
+        late.start()
+        assert not got_read.wait(0.05)
+    late.join(30)
+    assert got_read.is_set()
 
 
 def test_records_compare_with_vectors() -> None:
@@ -86,15 +128,15 @@ def test_file_formats_reject_garbage(tmp_path: Path) -> None:
     bad.write_bytes(b"x" * 64)
     with pytest.raises(ValueError, match="magic"):
         _files.map_vectors(bad, 1, 2)
-    size, _ = _files.atomic_write(tmp_path / "w.bin", _files.vectors_chunks(np.ones((3, 2), np.float32)))
+    size, _ = _files.write_file(tmp_path / "w.bin", _files.vectors_chunks(np.ones((3, 2), np.float32)))
     assert size == 64 + 24
     with pytest.raises(ValueError, match="mismatch"):
         _files.map_vectors(tmp_path / "w.bin", 4, 2)
-    _files.atomic_write(tmp_path / "e.bin", _files.vectors_chunks(np.ones((0, 2), np.float32)))
+    _files.write_file(tmp_path / "e.bin", _files.vectors_chunks(np.ones((0, 2), np.float32)))
     assert _files.map_vectors(tmp_path / "e.bin", 0, 2).shape == (0, 2)
     with pytest.raises(IoError) as info:
-        _files.atomic_write(tmp_path / "missing" / "x.bin", [b"data"])
-    assert info.value.code == "vector.io"
+        _files.write_file(tmp_path / "missing" / "x.bin", [b"data"])
+    assert info.value.code == "io.failed"
     (tmp_path / _files.MANIFEST).write_text(json.dumps({"format": 99}))
     assert _files.read_manifest(tmp_path) is None
     (tmp_path / _files.MANIFEST).write_text(
@@ -161,7 +203,7 @@ def test_index_database_disagreement_rebuilds(tmp_path: Path, caplog: pytest.Log
 def test_damaged_database_rows_are_reported(tmp_path: Path) -> None:
     """A stored vector of the wrong length is a storage error on open and a verify() problem."""
     s, _ = _store(tmp_path / "s")
-    s._db.execute("UPDATE points SET vector = x'00' WHERE id = '7'")
+    s._points._db.execute("UPDATE points SET vector = x'00' WHERE id = '7'")
     report = s.verify()
     assert not report.ok
     assert "wrong length" in report.problems[0]
@@ -175,5 +217,15 @@ def test_damaged_database_rows_are_reported(tmp_path: Path) -> None:
 def test_open_on_a_file_path_fails_cleanly(tmp_path: Path) -> None:
     """A path that cannot be a directory gives an IoError, not a crash."""
     (tmp_path / "f").write_text("x")
-    with pytest.raises(IoError):
+    with pytest.raises(IoError) as exc_info:
         open_store(tmp_path / "f" / "store", VectorStoreConfig(collection="c", dimensions=2))
+    assert exc_info.value.code == "io.failed"
+
+
+def test_error_codes_are_constants_with_descriptions() -> None:
+    """Every vector code is a ``vector.<reason>`` constant with a one-line description."""
+    from llm_infra.vector import _codes
+
+    constants = {v for k, v in vars(_codes).items() if k.isupper() and isinstance(v, str)}
+    assert constants == set(_codes.DESCRIPTIONS)
+    assert all(code.startswith("vector.") and _codes.DESCRIPTIONS[code] for code in constants)
