@@ -34,7 +34,7 @@ VECTOR_DISTANCE = Key(
 )
 """``vector.distance`` (``'cosine' | 'l2' | 'dot'``, default ``'cosine'``): distance metric."""
 
-VECTOR_HNSW_M = Key("vector.hnsw.m", cast=int_range(2, 512), default=16, doc="HNSW M (graph degree).")
+VECTOR_HNSW_M = Key("vector.hnsw.m", cast=int_range(2, 256), default=16, doc="HNSW M (graph degree).")
 """``vector.hnsw.m`` (int, default 16): HNSW M parameter."""
 
 VECTOR_HNSW_EF_CONSTRUCTION = Key(
@@ -48,9 +48,9 @@ VECTOR_HNSW_EF_SEARCH = Key(
 """``vector.hnsw.ef_search`` (int, default 100)."""
 
 VECTOR_COMPRESSION_ENABLED = Key(
-    "vector.compression.enabled", cast=bool, default=True, doc="Store vectors compressed."
+    "vector.compression.enabled", cast=bool, default=False, doc="Store vectors compressed."
 )
-"""``vector.compression.enabled`` (bool, default true)."""
+"""``vector.compression.enabled`` (bool, default false, as the store's own default)."""
 
 # --------------------------------------------------------------------------- http.*
 

@@ -187,14 +187,14 @@ def test_every_shared_key_reads_its_env_value() -> None:
         "LLM_VECTOR_HNSW_M": "32",
         "LLM_OTEL_SAMPLING_RATIO": "0.5",
         "LLM_OTEL_EXPORTER_OTLP_HEADERS": "k=v",
-        "LLM_VECTOR_COMPRESSION_ENABLED": "off",
+        "LLM_VECTOR_COMPRESSION_ENABLED": "on",
     }
     cfg = ConfigLoader().with_env(environ=environ).load()
     by_name = {key.name: key for key in DESIGN_KEYS}
     assert cfg.get(by_name["vector.distance"]) == "l2"
     assert cfg.get(by_name["vector.hnsw.m"]) == 32
     assert cfg.get(by_name["otel.sampling_ratio"]) == 0.5
-    assert cfg.get(by_name["vector.compression.enabled"]) is False
+    assert cfg.get(by_name["vector.compression.enabled"]) is True
     headers = cfg.get(by_name["otel.exporter.otlp.headers"])
     assert headers is not None
     assert dict(headers.reveal()) == {"k": "v"}

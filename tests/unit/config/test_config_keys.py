@@ -192,7 +192,7 @@ def test_shared_keys_carry_their_documented_defaults() -> None:
     assert defaults["vector.hnsw.m"] == 16
     assert defaults["vector.hnsw.ef_construction"] == 200
     assert defaults["vector.hnsw.ef_search"] == 100
-    assert defaults["vector.compression.enabled"] is True
+    assert defaults["vector.compression.enabled"] is False
     assert defaults["http.timeout_secs"] == 30.0
     # The HTTP client's own defaults: three attempts, 100 ms base delay, llm-infra's User-Agent.
     assert defaults["http.max_retries"] == 2
