@@ -239,6 +239,26 @@ def prepare_batch(
     return PreparedBatch(names, matrix, metas, errors)
 
 
+def check_same(stored: VectorStoreConfig, given: VectorStoreConfig, where: str) -> None:
+    """A given config must agree with the stored one on collection, dimensions, distance, model."""
+    for name in ("collection", "dimensions", "distance"):
+        if getattr(stored, name) != getattr(given, name):
+            raise ConfigError(
+                f"the {where} has {name}={getattr(stored, name)!s}; the config says {getattr(given, name)!s}",
+                key=name,
+                code=codes.CONFIG_MISMATCH,
+            )
+    have = getattr(stored, "embedder_model", None)
+    want = getattr(given, "embedder_model", None)
+    if have and want and have != want:
+        raise VectorError(
+            f"the {where} was built with the embedding model {have!r}; the config says {want!r}",
+            operation="open",
+            code=codes.EMBEDDER_MISMATCH,
+            remediation=["embed with the collection's model, or migrate to a new collection"],
+        )
+
+
 def open_backend(url: str, config: VectorStoreConfig | None = None, **options: Any) -> VectorStore | None:
     """The remote store for ``url``, or None when ``url`` is not a remote backend's URL.
 

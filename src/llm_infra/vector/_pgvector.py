@@ -163,7 +163,8 @@ def _write_snapshot(cfg: VectorStoreConfig, dest: str | os.PathLike[str], pages:
     target = Path(dest)
     with open_store(target, cfg.with_options(background_indexing=False)) as local:
         for page in pages:
-            local.upsert_batch(page)
+            if page:
+                local.upsert_batch(page)
         local.flush()
 
 
@@ -384,11 +385,11 @@ class PgVectorStore(_PgBase):
 
         return SearchQuery(vector, store=self)
 
-    def scan(self, after: str | None = None, limit: int = 1000) -> list[VectorRecord]:
-        """Up to ``limit`` records (with vectors) in id order after ``after``: iterate a collection."""
+    def scan(self, cursor: str | None = None, limit: int = 1000) -> tuple[list[VectorRecord], str | None]:
+        """A page of records (with vectors, in id order) and the next page's cursor (None at the end)."""
         self._check("scan")
-        records: list[VectorRecord] = self._run(self._coll.scan(after, limit), "scan")
-        return records
+        records: list[VectorRecord] = self._run(self._coll.scan(cursor, limit), "scan")
+        return records, (records[-1].id if len(records) == limit else None)
 
     # ------------------------------------------------------------------ maintenance
 
@@ -407,13 +408,12 @@ class PgVectorStore(_PgBase):
         self._check("snapshot")
 
         def pages() -> Iterable[list[VectorRecord]]:
-            after: str | None = None
+            cursor: str | None = None
             while True:
-                page = self.scan(after, 1000)
-                if not page:
-                    return
+                page, cursor = self.scan(cursor, 1000)
                 yield page
-                after = page[-1].id
+                if cursor is None:
+                    return
 
         _write_snapshot(self.config, dest, pages())
 
@@ -659,11 +659,11 @@ class AsyncPgVectorStore(_PgBase):
 
         return AsyncSearchQuery(vector, store=self)
 
-    async def scan(self, after: str | None = None, limit: int = 1000) -> list[VectorRecord]:
-        """Up to ``limit`` records (with vectors) in id order after ``after``."""
+    async def scan(self, cursor: str | None = None, limit: int = 1000) -> tuple[list[VectorRecord], str | None]:
+        """A page of records (with vectors, in id order) and the next page's cursor (None at the end)."""
         self._check("scan")
-        records: list[VectorRecord] = await self._run(self._coll.scan(after, limit), "scan")
-        return records
+        records: list[VectorRecord] = await self._run(self._coll.scan(cursor, limit), "scan")
+        return records, (records[-1].id if len(records) == limit else None)
 
     async def count(self) -> int:
         """Live vectors."""
@@ -684,10 +684,12 @@ class AsyncPgVectorStore(_PgBase):
         """A consistent copy at ``dest`` as an embedded store."""
         self._check("snapshot")
         pages: list[list[VectorRecord]] = []
-        after: str | None = None
-        while page := await self.scan(after, 1000):
+        cursor: str | None = None
+        while True:
+            page, cursor = await self.scan(cursor, 1000)
             pages.append(page)
-            after = page[-1].id
+            if cursor is None:
+                break
         _write_snapshot(self.config, dest, pages)
 
     async def verify(self) -> VerifyReport:

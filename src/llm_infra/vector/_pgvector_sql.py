@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from llm_infra.errors import ConfigError, VectorError
 from llm_infra.vector import _backend_codes as codes
-from llm_infra.vector._backends import exists_error, not_found, score_of
+from llm_infra.vector._backends import check_same, exists_error, not_found, score_of
 from llm_infra.vector._config import Distance, VectorStoreConfig
 from llm_infra.vector._filters import And, Eq, Exists, In, MetadataFilter, Ne, Not, NotIn, Or, Range
 from llm_infra.vector._types import SearchResult, VectorRecord, VerifyReport
@@ -527,23 +527,3 @@ class PgCollection:
 
     def rebuild(self) -> Op:
         yield Stmt(sql.SQL("REINDEX INDEX {}").format(sql.Identifier(f"{self.table_name}_hnsw")))
-
-
-def check_same(stored: VectorStoreConfig, given: VectorStoreConfig, where: str) -> None:
-    """A given config must agree with the stored one on collection, dimensions, distance, model."""
-    for name in ("collection", "dimensions", "distance"):
-        if getattr(stored, name) != getattr(given, name):
-            raise ConfigError(
-                f"the {where} has {name}={getattr(stored, name)!s}; the config says {getattr(given, name)!s}",
-                key=name,
-                code=codes.CONFIG_MISMATCH,
-            )
-    have = getattr(stored, "embedder_model", None)
-    want = getattr(given, "embedder_model", None)
-    if have and want and have != want:
-        raise VectorError(
-            f"the {where} was built with the embedding model {have!r}; the config says {want!r}",
-            operation="open",
-            code=codes.EMBEDDER_MISMATCH,
-            remediation=["embed with the collection's model, or migrate to a new collection"],
-        )
