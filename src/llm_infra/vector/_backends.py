@@ -299,3 +299,13 @@ def open_backend(url: str, config: VectorStoreConfig | None = None, **options: A
         path = ":memory:" if rest in (":memory:", "/:memory:", "") else rest
         return QdrantVectorStore(config, path=path, **options)
     return None
+
+
+def search_batch_of(store: Any, vectors: Any, k: int = 10, filter: Any = None, **kwargs: Any) -> list[list[Any]]:
+    """``store.search_batch(...)``, or a loop of ``search`` for a store without it."""
+    batch = getattr(store, "search_batch", None)
+    if callable(batch):
+        result: list[list[Any]] = batch(vectors, k, filter, **kwargs)
+        return result
+    ef = kwargs.pop("ef_search", None)
+    return [store.search(v, k, filter, ef, **kwargs) for v in vectors]
