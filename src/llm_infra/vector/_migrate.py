@@ -115,7 +115,11 @@ def _identity(store: Any) -> dict[str, Any]:
     cfg = getattr(store, "config", None)
     if cfg is None:
         stats = store.stats()
-        return {"collection": stats.collection, "dimensions": stats.dimensions, "distance": str(stats.distance)}
+        return {
+            "collection": stats.collection,
+            "dimensions": stats.dimensions,
+            "distance": str(stats.distance),
+        }
     return {"collection": cfg.collection, "dimensions": cfg.dimensions, "distance": str(cfg.distance)}
 
 
@@ -130,7 +134,11 @@ def _load_checkpoint(path: Path, ident: dict[str, Any]) -> tuple[str | None, int
             operation="migrate",
             code=codes.MIGRATION_CHECKPOINT,
         ) from exc
-    if not isinstance(data, dict) or data.get("version") != _CHECKPOINT_VERSION or data.get("identity") != ident:
+    if (
+        not isinstance(data, dict)
+        or data.get("version") != _CHECKPOINT_VERSION
+        or data.get("identity") != ident
+    ):
         raise VectorError(
             f"the migration checkpoint {path} belongs to another migration; delete it to start over",
             operation="migrate",
@@ -140,7 +148,13 @@ def _load_checkpoint(path: Path, ident: dict[str, Any]) -> tuple[str | None, int
 
 
 def _save_checkpoint(path: Path, ident: dict[str, Any], cursor: str | None, copied: int, done: bool) -> None:
-    payload = {"version": _CHECKPOINT_VERSION, "identity": ident, "cursor": cursor, "copied": copied, "done": done}
+    payload = {
+        "version": _CHECKPOINT_VERSION,
+        "identity": ident,
+        "cursor": cursor,
+        "copied": copied,
+        "done": done,
+    }
     atomic_write(path, orjson.dumps(payload))
 
 
@@ -156,7 +170,11 @@ def _compare(src: Any, dst: Any, ids: list[str], tolerance: float) -> list[str]:
             continue
         if a.metadata != b.metadata:
             problems.append(f"{ident!r} has different metadata")
-        if a.vector is None or b.vector is None or not np.allclose(a.vector, b.vector, rtol=tolerance, atol=tolerance):
+        if (
+            a.vector is None
+            or b.vector is None
+            or not np.allclose(a.vector, b.vector, rtol=tolerance, atol=tolerance)
+        ):
             problems.append(f"{ident!r} has a different vector")
     return problems
 
@@ -191,7 +209,9 @@ def migrate(
     .. versionadded:: 0.2.0
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValidationError("batch_size must be a positive integer", field="batch_size", code="vector.invalid_batch")
+        raise ValidationError(
+            "batch_size must be a positive integer", field="batch_size", code="vector.invalid_batch"
+        )
     started = time.monotonic()
     src_id, dst_id = _identity(src), _identity(dst)
     for key in ("dimensions", "distance"):
@@ -219,7 +239,7 @@ def migrate(
     return _verify(src, dst, resumed, copied, verify_sample, strict, time.monotonic() - started)
 
 
-def _verify(
+def _verify(  # noqa: PLR0917 - private helper of migrate
     src: Any, dst: Any, resumed: int, copied: int, sample: int, strict: bool, elapsed: float
 ) -> MigrationReport:
     source_count, dest_count = int(src.count()), int(dst.count())
@@ -252,4 +272,3 @@ def _verify(
             code=codes.MIGRATION_MISMATCH,
         )
     return report
-

@@ -157,7 +157,9 @@ class _PgBase:
         return f"{type(self).__name__}(table={self._coll.table_name!r}, {state})"
 
 
-def _write_snapshot(cfg: VectorStoreConfig, dest: str | os.PathLike[str], pages: Iterable[list[VectorRecord]]) -> None:
+def _write_snapshot(
+    cfg: VectorStoreConfig, dest: str | os.PathLike[str], pages: Iterable[list[VectorRecord]]
+) -> None:
     from llm_infra.vector._store import open_store
 
     target = Path(dest)
@@ -554,7 +556,9 @@ class AsyncPgVectorStore(_PgBase):
         key, vec, meta = self._one(id, vector, metadata, "upsert")
         await self._run(self._coll.write_one(key, vec, meta, upsert=True), "upsert")
 
-    async def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
+    async def _batch(
+        self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
+    ) -> BatchResult:
         op = "upsert_batch" if upsert else "insert_batch"
         self._check(op)
         prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
@@ -659,7 +663,9 @@ class AsyncPgVectorStore(_PgBase):
 
         return AsyncSearchQuery(vector, store=self)
 
-    async def scan(self, cursor: str | None = None, limit: int = 1000) -> tuple[list[VectorRecord], str | None]:
+    async def scan(
+        self, cursor: str | None = None, limit: int = 1000
+    ) -> tuple[list[VectorRecord], str | None]:
         """A page of records (with vectors, in id order) and the next page's cursor (None at the end)."""
         self._check("scan")
         records: list[VectorRecord] = await self._run(self._coll.scan(cursor, limit), "scan")
@@ -742,5 +748,3 @@ def _exists(coll: PgCollection) -> Op:
         "one",
     )
     return row is not None
-
-

@@ -257,8 +257,7 @@ class PgCollection:
             else:
                 cfg = stored
             self.config = cfg
-        for step in self.create_steps():
-            yield step
+        yield from self.create_steps()
         yield Stmt(
             sql.SQL(
                 "INSERT INTO {} (name, config) VALUES (%s, %s)"
@@ -331,7 +330,9 @@ class PgCollection:
         return {r[0] for r in written}
 
     def delete(self, ident: str) -> Op:
-        row = yield Stmt(sql.SQL("DELETE FROM {} WHERE id = %s RETURNING id").format(self.table), [ident], "one")
+        row = yield Stmt(
+            sql.SQL("DELETE FROM {} WHERE id = %s RETURNING id").format(self.table), [ident], "one"
+        )
         return row is not None
 
     def update_metadata(self, ident: str, meta: dict[str, Any] | None) -> Op:
@@ -347,9 +348,7 @@ class PgCollection:
 
     def get(self, ident: str, with_vector: bool) -> Op:
         cols = sql.SQL("metadata, embedding" if with_vector else "metadata")
-        row = yield Stmt(
-            sql.SQL("SELECT {} FROM {} WHERE id = %s").format(cols, self.table), [ident], "one"
-        )
+        row = yield Stmt(sql.SQL("SELECT {} FROM {} WHERE id = %s").format(cols, self.table), [ident], "one")
         if row is None:
             return None
         return VectorRecord(id=ident, vector=to_numpy(row[1]) if with_vector else None, metadata=row[0])
@@ -395,7 +394,9 @@ class PgCollection:
         return Stmt(sql.SQL("SELECT {}").format(sets), params, "one")
 
     def _columns(self, with_metadata: bool, with_vectors: bool) -> sql.Composable:
-        cols = "id, d" + (", metadata" if with_metadata else ", NULL") + (", embedding" if with_vectors else "")
+        cols = (
+            "id, d" + (", metadata" if with_metadata else ", NULL") + (", embedding" if with_vectors else "")
+        )
         return sql.SQL(cols)
 
     def _hits(
@@ -411,7 +412,7 @@ class PgCollection:
             out = [h for h in out if h.score >= min_score]
         return out
 
-    def search(
+    def search(  # noqa: PLR0917 - mirrors the store's search
         self,
         q: np.ndarray,
         k: int,
@@ -428,13 +429,15 @@ class PgCollection:
             sql.SQL(
                 "SELECT {cols} FROM (SELECT id, {dist} AS d, metadata, embedding FROM {t}{w}"
                 " ORDER BY {dist} LIMIT %s) s"
-            ).format(cols=self._columns(with_metadata, with_vectors), dist=self._dist(), t=self.table, w=where),
+            ).format(
+                cols=self._columns(with_metadata, with_vectors), dist=self._dist(), t=self.table, w=where
+            ),
             [q, *params, q, k],
             "all",
         )
         return self._hits(rows, min_score, with_vectors)
 
-    def search_batch(
+    def search_batch(  # noqa: PLR0917 - mirrors the store's search_batch
         self,
         queries: np.ndarray,
         k: int,
@@ -499,9 +502,9 @@ class PgCollection:
     def verify(self) -> Op:
         problems: list[str] = []
         row = yield Stmt(
-            sql.SQL(
-                "SELECT count(*), count(*) FILTER (WHERE vector_dims(embedding) <> %s) FROM {}"
-            ).format(self.table),
+            sql.SQL("SELECT count(*), count(*) FILTER (WHERE vector_dims(embedding) <> %s) FROM {}").format(
+                self.table
+            ),
             [self.config.dimensions],
             "one",
         )

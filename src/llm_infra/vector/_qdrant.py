@@ -56,7 +56,8 @@ def _qdrant_error(exc: BaseException, operation: str) -> ExternalError:
     names = {cls.__name__ for cls in type(exc).__mro__}
     status = getattr(exc, "status_code", None)
     transient = bool(
-        names & {"ResponseHandlingException", "ConnectError", "ConnectionError", "TimeoutException", "RpcError"}
+        names
+        & {"ResponseHandlingException", "ConnectError", "ConnectionError", "TimeoutException", "RpcError"}
         or (isinstance(status, int) and status >= 500)
         or isinstance(exc, OSError)
     )
@@ -110,11 +111,16 @@ class QdrantVectorStore:
                 if path is not None:
                     target = str(path)
                     client = (
-                        qc.QdrantClient(location=":memory:") if target == ":memory:" else qc.QdrantClient(path=target)
+                        qc.QdrantClient(location=":memory:")
+                        if target == ":memory:"
+                        else qc.QdrantClient(path=target)
                     )
                 else:
                     client = qc.QdrantClient(
-                        url=url, host=None if url else (host or "localhost"), port=port, api_key=api_key,
+                        url=url,
+                        host=None if url else (host or "localhost"),
+                        port=port,
+                        api_key=api_key,
                         timeout=int(timeout),
                     )
             except (RuntimeError, ValueError, OSError) as exc:
@@ -173,7 +179,11 @@ class QdrantVectorStore:
                 operation="open",
                 code=codes.COLLECTION_MISSING,
             )
-        distance = {Distance.COSINE: m.Distance.COSINE, Distance.L2: m.Distance.EUCLID, Distance.DOT: m.Distance.DOT}
+        distance = {
+            Distance.COSINE: m.Distance.COSINE,
+            Distance.L2: m.Distance.EUCLID,
+            Distance.DOT: m.Distance.DOT,
+        }
         tier = config.compression.tier
         quantization: Any = None
         if tier == "int8":
@@ -208,7 +218,11 @@ class QdrantVectorStore:
             return  # local mode has no payload indexes (and warns when asked for one)
         m = self._models
         self._call(
-            "open", self._client.create_payload_index, self._name, TOKENS, field_schema=m.PayloadSchemaType.KEYWORD
+            "open",
+            self._client.create_payload_index,
+            self._name,
+            TOKENS,
+            field_schema=m.PayloadSchemaType.KEYWORD,
         )
         for name in config.indexed_fields:
             self._call(
@@ -232,7 +246,9 @@ class QdrantVectorStore:
             vec = (vec.astype(np.float64) * float(norm)).astype(np.float32)
         return vec
 
-    def _retrieve(self, idents: Sequence[str], *, vectors: bool = False, operation: str = "get") -> dict[str, Any]:
+    def _retrieve(
+        self, idents: Sequence[str], *, vectors: bool = False, operation: str = "get"
+    ) -> dict[str, Any]:
         points = self._call(
             operation,
             self._client.retrieve,
@@ -243,12 +259,16 @@ class QdrantVectorStore:
         )
         return {p.payload["id"]: p for p in points}
 
-    def _upsert_points(self, rows: list[tuple[str, np.ndarray, dict[str, Any] | None]], operation: str) -> None:
+    def _upsert_points(
+        self, rows: list[tuple[str, np.ndarray, dict[str, Any] | None]], operation: str
+    ) -> None:
         m = self._models
         for start in range(0, len(rows), _WRITE_CHUNK):
             chunk = rows[start : start + _WRITE_CHUNK]
             points = [
-                m.PointStruct(id=point_id(ident), vector=vec.tolist(), payload=self._payload(ident, vec, meta))
+                m.PointStruct(
+                    id=point_id(ident), vector=vec.tolist(), payload=self._payload(ident, vec, meta)
+                )
                 for ident, vec, meta in chunk
             ]
             self._call(operation, self._client.upsert, self._name, points=points, wait=True)
@@ -317,7 +337,11 @@ class QdrantVectorStore:
             return False
         m = self._models
         self._call(
-            "delete", self._client.delete, self._name, points_selector=m.PointIdsList(points=[point_id(key)]), wait=True
+            "delete",
+            self._client.delete,
+            self._name,
+            points_selector=m.PointIdsList(points=[point_id(key)]),
+            wait=True,
         )
         return True
 
@@ -333,7 +357,12 @@ class QdrantVectorStore:
         if norm is not None:
             payload[_NORM] = norm
         self._call(
-            "update_metadata", self._client.overwrite_payload, self._name, payload=payload, points=[point_id(key)], wait=True
+            "update_metadata",
+            self._client.overwrite_payload,
+            self._name,
+            payload=payload,
+            points=[point_id(key)],
+            wait=True,
         )
 
     # ------------------------------------------------------------------ reads
@@ -351,7 +380,9 @@ class QdrantVectorStore:
         """Live vectors."""
         return int(self._call("count", self._client.count, self._name, exact=True).count)
 
-    def _hits(self, points: Any, min_score: float | None, with_vectors: bool, with_metadata: bool) -> list[SearchResult]:
+    def _hits(
+        self, points: Any, min_score: float | None, with_vectors: bool, with_metadata: bool
+    ) -> list[SearchResult]:
         out: list[SearchResult] = []
         l2 = self._distance is Distance.L2
         for p in points:
@@ -425,7 +456,12 @@ class QdrantVectorStore:
         m = self._models
         requests = [
             m.QueryRequest(
-                query=q.tolist(), filter=qfilter, params=params, limit=k, with_payload=True, with_vector=with_vectors
+                query=q.tolist(),
+                filter=qfilter,
+                params=params,
+                limit=k,
+                with_payload=True,
+                with_vector=with_vectors,
             )
             for q in queries
         ]
@@ -441,10 +477,18 @@ class QdrantVectorStore:
     def scan(self, cursor: str | None = None, limit: int = 1000) -> tuple[list[VectorRecord], str | None]:
         """A page of records (with vectors) and the cursor of the next page (None at the end)."""
         points, nxt = self._call(
-            "scan", self._client.scroll, self._name, limit=limit, offset=cursor, with_payload=True, with_vectors=True
+            "scan",
+            self._client.scroll,
+            self._name,
+            limit=limit,
+            offset=cursor,
+            with_payload=True,
+            with_vectors=True,
         )
         records = [
-            VectorRecord(id=p.payload["id"], vector=self._vector_of(p.vector, p.payload), metadata=p.payload.get("m"))
+            VectorRecord(
+                id=p.payload["id"], vector=self._vector_of(p.vector, p.payload), metadata=p.payload.get("m")
+            )
             for p in points
         ]
         return records, None if nxt is None else str(nxt)
@@ -499,7 +543,9 @@ class QdrantVectorStore:
         info = self._call("verify", self._client.get_collection, self._name)
         status = str(getattr(info.status, "value", info.status)).lower()
         problems = () if status in ("green", "yellow", "grey") else (f"collection status is {status}",)
-        return VerifyReport(ok=not problems, count=self.count(), problems=problems, checked=("collection status",))
+        return VerifyReport(
+            ok=not problems, count=self.count(), problems=problems, checked=("collection status",)
+        )
 
     def rebuild(self, progress: Progress | None = None) -> None:
         """Qdrant maintains its own index: nothing to rebuild from here."""

@@ -120,7 +120,9 @@ def _condition(flt: MetadataFilter, models: Any) -> Any:
     if isinstance(flt, NotIn):
         return models.Filter(must_not=[_condition(In(flt.field, flt.values), models)])
     if isinstance(flt, Eq):
-        return models.FieldCondition(key=TOKENS, match=models.MatchValue(value=value_token(flt.field, flt.value)))
+        return models.FieldCondition(
+            key=TOKENS, match=models.MatchValue(value=value_token(flt.field, flt.value))
+        )
     if isinstance(flt, In):
         if not flt.values:
             return _never(models)

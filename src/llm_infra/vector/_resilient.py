@@ -68,7 +68,9 @@ class ResilientVectorStore:
         self.primary = primary
         self.fallback = fallback
         self.health_checker = health or HealthChecker("vector.primary", clock=clock)
-        self.breaker = breaker or CircuitBreaker("vector.primary", failure_threshold=3, reset_timeout=30.0, clock=clock)
+        self.breaker = breaker or CircuitBreaker(
+            "vector.primary", failure_threshold=3, reset_timeout=30.0, clock=clock
+        )
         self.mirror_writes = mirror_writes
         self.fallback_reads = 0
 
@@ -166,7 +168,9 @@ class ResilientVectorStore:
         )
         return result
 
-    def search_batch(self, vectors: Any, k: int = 10, filter: Any = None, **kwargs: Any) -> list[list[SearchResult]]:
+    def search_batch(
+        self, vectors: Any, k: int = 10, filter: Any = None, **kwargs: Any
+    ) -> list[list[SearchResult]]:
         """Batch search with the same failover."""
         result: list[list[SearchResult]] = self._read("search_batch", vectors, k, filter, **kwargs)
         return result
@@ -212,7 +216,9 @@ class ResilientVectorStore:
     ) -> BatchResult:
         """Insert many into the primary."""
         items = list(items) if items is not None else None
-        result: BatchResult = self._write("insert_batch", items, ids=ids, vectors=vectors, metadatas=metadatas)
+        result: BatchResult = self._write(
+            "insert_batch", items, ids=ids, vectors=vectors, metadatas=metadatas
+        )
         return result
 
     def upsert_batch(
@@ -225,7 +231,9 @@ class ResilientVectorStore:
     ) -> BatchResult:
         """Upsert many into the primary."""
         items = list(items) if items is not None else None
-        result: BatchResult = self._write("upsert_batch", items, ids=ids, vectors=vectors, metadatas=metadatas)
+        result: BatchResult = self._write(
+            "upsert_batch", items, ids=ids, vectors=vectors, metadatas=metadatas
+        )
         return result
 
     def delete(self, id: str) -> bool:

@@ -143,7 +143,10 @@ class TracingVectorStore:
     def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:
         """Traced ``update_metadata``."""
         self._traced(
-            "update_metadata", lambda: self.store.update_metadata(id, metadata), id=id, has_metadata=metadata is not None
+            "update_metadata",
+            lambda: self.store.update_metadata(id, metadata),
+            id=id,
+            has_metadata=metadata is not None,
         )
 
     # ------------------------------------------------------------------ reads
@@ -182,7 +185,9 @@ class TracingVectorStore:
         )
         return result
 
-    def search_batch(self, vectors: Any, k: int = 10, filter: Any = None, **kwargs: Any) -> list[list[SearchResult]]:
+    def search_batch(
+        self, vectors: Any, k: int = 10, filter: Any = None, **kwargs: Any
+    ) -> list[list[SearchResult]]:
         """Traced ``search_batch``."""
         result: list[list[SearchResult]] = self._traced(
             "search_batch",

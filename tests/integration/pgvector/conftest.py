@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
 from tests.integration.pgvector.pgserver import PgServerUnavailable, start_pgvector
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

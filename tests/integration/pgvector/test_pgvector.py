@@ -22,7 +22,9 @@ DIMS = 32
 
 def _data(n: int, seed: int = 1) -> tuple[np.ndarray, list[dict[str, int]]]:
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, DIMS)).astype(np.float32), [{"bucket": i % 100, "tenth": i % 10} for i in range(n)]
+    return rng.standard_normal((n, DIMS)).astype(np.float32), [
+        {"bucket": i % 100, "tenth": i % 10} for i in range(n)
+    ]
 
 
 def _exact(vectors: np.ndarray, mask: np.ndarray, q: np.ndarray, k: int) -> list[int]:
@@ -79,7 +81,10 @@ def test_search_batch_equals_search(pgvector_dsn: str, collection_name: str) -> 
 def test_f16_tier_uses_halfvec(pgvector_dsn: str, collection_name: str, distance: Distance) -> None:
     vectors, metas = _data(200)
     cfg = VectorStoreConfig(
-        collection=collection_name, dimensions=DIMS, distance=distance, compression=CompressionConfig(tier="f16")
+        collection=collection_name,
+        dimensions=DIMS,
+        distance=distance,
+        compression=CompressionConfig(tier="f16"),
     )
     with PgVectorStore(pgvector_dsn, cfg) as store:
         store.insert_batch(ids=[str(i) for i in range(200)], vectors=vectors, metadatas=metas)
@@ -225,7 +230,9 @@ def test_bad_search_arguments(pgvector_dsn: str, collection_name: str) -> None:
 
 
 @pytest.mark.slow
-def test_migration_embedded_pgvector_embedded_20k(pgvector_dsn: str, collection_name: str, tmp_path: Path) -> None:
+def test_migration_embedded_pgvector_embedded_20k(
+    pgvector_dsn: str, collection_name: str, tmp_path: Path
+) -> None:
     """20k vectors: embedded -> pgvector -> embedded gives identical search results."""
     n = 20_000
     rng = np.random.default_rng(11)

@@ -72,14 +72,17 @@ def _answer(request: Any) -> MockResponse:
     body = request.json()
     dims = 6 if any(t.startswith("SIX") for t in body["input"]) else 4
     data = [
-        {"index": i, "embedding": [float(len(t) + j) for j in range(dims)]} for i, t in reversed(list(enumerate(body["input"])))
+        {"index": i, "embedding": [float(len(t) + j) for j in range(dims)]}
+        for i, t in reversed(list(enumerate(body["input"])))
     ]
     return MockResponse(json={"data": data, "model": body["model"]})
 
 
 def test_openai_compatible_embedder_batches_and_checks_dimensions() -> None:
     with MockHttpServer(handler=_answer) as server:
-        e = OpenAICompatibleEmbedder(server.url("/v1"), "m1", api_key="sk-test-123", batch_size=3, max_batch_tokens=10)
+        e = OpenAICompatibleEmbedder(
+            server.url("/v1"), "m1", api_key="sk-test-123", batch_size=3, max_batch_tokens=10
+        )
         assert e.dimensions == 4  # learned from a probe
         texts = ["a", "bb", "ccc", "dddd", "x" * 60, "e"]
         out = e.embed(texts)
@@ -111,7 +114,9 @@ def test_openai_compatible_embedder_malformed_answers() -> None:
 
 def test_openai_compatible_embedder_retries_transient_failures() -> None:
     with MockHttpServer() as server:
-        server.enqueue(MockResponse(status=503), MockResponse(json={"data": [{"index": 0, "embedding": [1.0, 2.0]}]}))
+        server.enqueue(
+            MockResponse(status=503), MockResponse(json={"data": [{"index": 0, "embedding": [1.0, 2.0]}]})
+        )
         e = OpenAICompatibleEmbedder(server.url("/v1"), "m", send_dimensions=True, dimensions=2)
         assert e.embed(["t"]).tolist() == [[1.0, 2.0]]
         assert len(server.requests) == 2
@@ -122,7 +127,9 @@ def test_openai_compatible_embedder_retries_transient_failures() -> None:
 def test_text_store_caches_by_content_and_delegates() -> None:
     e = HashingEmbedder(32)
     store = TextVectorStore(open_store(":memory:", VectorStoreConfig(collection="t", dimensions=32)), e)
-    result = store.add_texts(["red apple", "green pear", "red apple"], ids=["a", "b", "c"], metadatas=[{"c": 1}, None, None])
+    result = store.add_texts(
+        ["red apple", "green pear", "red apple"], ids=["a", "b", "c"], metadatas=[{"c": 1}, None, None]
+    )
     assert result.ok
     assert store.embedded == 2
     assert store.cache_hits == 0  # the repeat within one call is embedded once
@@ -139,7 +146,9 @@ def test_text_store_caches_by_content_and_delegates() -> None:
     assert "hashing-32-3" in repr(store)
     with store:
         pass
-    nocache = TextVectorStore(open_store(":memory:", VectorStoreConfig(collection="t", dimensions=32)), e, cache=False)
+    nocache = TextVectorStore(
+        open_store(":memory:", VectorStoreConfig(collection="t", dimensions=32)), e, cache=False
+    )
     nocache.add_texts(["one"])
     nocache.add_texts(["one"])
     assert nocache.embedded == 2

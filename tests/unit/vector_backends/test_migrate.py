@@ -38,7 +38,13 @@ def test_local_to_local_with_checkpoint(tmp_path: Path) -> None:
     _fill(tmp_path / "src", 2500)
     seen: list[tuple[int, int]] = []
     with open_store(tmp_path / "src") as src, open_store(tmp_path / "dst", src.config) as dst:
-        report = migrate(src, dst, batch_size=700, checkpoint=tmp_path / "ck.json", progress=lambda d, t: seen.append((d, t)))
+        report = migrate(
+            src,
+            dst,
+            batch_size=700,
+            checkpoint=tmp_path / "ck.json",
+            progress=lambda d, t: seen.append((d, t)),
+        )
         assert report.ok
         assert report.copied == 2499
         assert report.source_count == report.dest_count == 2499
@@ -68,7 +74,9 @@ def test_local_to_qdrant_and_back(tmp_path: Path) -> None:
             assert migrate(mid, back, batch_size=100).ok
             q = np.full(DIMS, 0.5, np.float32)
             flt = Exists("g")
-            assert [h.id for h in src.search(q, k=10, filter=flt)] == [h.id for h in back.search(q, k=10, filter=flt)]
+            assert [h.id for h in src.search(q, k=10, filter=flt)] == [
+                h.id for h in back.search(q, k=10, filter=flt)
+            ]
 
 
 def test_mismatch_and_bad_arguments(tmp_path: Path) -> None:

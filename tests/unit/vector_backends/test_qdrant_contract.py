@@ -11,7 +11,7 @@ from llm_infra.vector import VectorStore, VectorStoreConfig, open_store
 
 pytest.importorskip("qdrant_client", reason="the vector-qdrant extra is not installed")
 
-from llm_infra.vector._qdrant import QdrantVectorStore  # noqa: E402
+from llm_infra.vector._qdrant import QdrantVectorStore
 
 
 class TestQdrantLocalContract(VectorStoreContract):

@@ -29,7 +29,10 @@ def test_ruvector_calls_map_onto_the_store(tmp_path: Path) -> None:
         assert "Collection('embeddings'" in repr(col)
 
 
-@pytest.mark.parametrize(("name", "want"), [("euclidean", Distance.L2), ("DotProduct", Distance.DOT), (Distance.COSINE, Distance.COSINE)])
+@pytest.mark.parametrize(
+    ("name", "want"),
+    [("euclidean", Distance.L2), ("DotProduct", Distance.DOT), (Distance.COSINE, Distance.COSINE)],
+)
 def test_distance_names(name: str | Distance, want: Distance) -> None:
     col = Collection("c", 3, name, HnswConfig(m=4))
     assert col.store.config.distance is want

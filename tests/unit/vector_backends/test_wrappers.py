@@ -48,7 +48,9 @@ class Flaky:
     def __init__(self, store: Any) -> None:
         self.store = store
         self.failing = False
-        self.error: Exception = ExternalError("down", service="x", code="vector.postgres_unavailable", retryable=True)
+        self.error: Exception = ExternalError(
+            "down", service="x", code="vector.postgres_unavailable", retryable=True
+        )
         self.calls = 0
 
     def __getattr__(self, name: str) -> Any:
@@ -110,7 +112,7 @@ def test_retryable_failure_reads_from_fallback_and_degrades() -> None:
 
 def test_non_retryable_errors_propagate() -> None:
     clock = FakeClock()
-    store, primary, fallback = _pair(clock)
+    store, primary, _ = _pair(clock)
     with pytest.raises(VectorError) as info:
         store.search(np.ones(DIMS + 1, np.float32))
     assert info.value.code == "vector.dimension_mismatch"
@@ -127,7 +129,7 @@ def test_non_retryable_errors_propagate() -> None:
 def test_foreign_exceptions_fail_over_and_custom_health() -> None:
     clock = FakeClock()
     health = HealthChecker("primary", degraded_after=1, unhealthy_after=5, clock=clock)
-    store, primary, fallback = _pair(clock, health=health)
+    store, primary, _ = _pair(clock, health=health)
     primary.error = RuntimeError("socket closed")
     primary.failing = True
     assert store.search(_v(1)) == []
@@ -169,7 +171,9 @@ def test_health_reports_open_breaker_even_when_checker_recovered() -> None:
 
 def test_tracing_spans_logs_and_metrics_carry_no_values(caplog: pytest.LogCaptureFixture) -> None:
     cfg = VectorStoreConfig(collection="t", dimensions=DIMS)
-    with init_otel(OtelConfig(service_name="vt", exporter=ExporterConfig.memory(), prometheus=False)) as guard:
+    with init_otel(
+        OtelConfig(service_name="vt", exporter=ExporterConfig.memory(), prometheus=False)
+    ) as guard:
         store = TracingVectorStore(open_store(":memory:", cfg))
         with caplog.at_level(logging.DEBUG, logger="llm_infra.vector.trace"):
             store.insert("doc-1", _v(1), {"secret_value": "hunter2"})

@@ -88,7 +88,7 @@ def map_infra_err(operation: VectorOperation | str) -> Callable[[Callable[P, R]]
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return fn(*args, **kwargs)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - every failure is converted
                 raise into_infra_error(exc, operation) from (None if isinstance(exc, InfraError) else exc)
 
         return wrapper
@@ -116,7 +116,12 @@ def _hnsw(value: HnswConfig | Mapping[str, Any] | None) -> HnswConfig:
         return HnswConfig()
     if isinstance(value, HnswConfig):
         return value
-    names = {"m": "m", "ef_construction": "ef_construction", "ef_construct": "ef_construction", "ef_search": "ef_search"}
+    names = {
+        "m": "m",
+        "ef_construction": "ef_construction",
+        "ef_construct": "ef_construction",
+        "ef_search": "ef_search",
+    }
     return HnswConfig(**{names[k]: v for k, v in dict(value).items() if k in names})
 
 
@@ -156,7 +161,7 @@ class Collection:
                 from llm_infra.vector._store import open_store
 
                 store = open_store(location, config)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure is converted
             raise into_infra_error(exc, VectorOperation.CREATE_COLLECTION) from (
                 None if isinstance(exc, InfraError) else exc
             )
