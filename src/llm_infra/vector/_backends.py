@@ -287,6 +287,8 @@ def open_backend(url: str, config: VectorStoreConfig | None = None, **options: A
             raise ConfigError(
                 "a Qdrant URL is qdrant://host:port/collection", key="url", code=codes.INVALID_URL
             )
+        if config is not None and config.collection != collection:
+            config = config.with_options(collection=collection)  # the URL names the collection
         return QdrantVectorStore(
             config,
             host=parts.hostname,

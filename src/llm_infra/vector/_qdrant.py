@@ -103,6 +103,13 @@ class QdrantVectorStore:
         timeout: float = 10.0,
     ) -> None:
         self._closed = True
+        name = config.collection if config is not None else collection
+        if name is None:
+            raise VectorError(
+                "pass a VectorStoreConfig (to create) or collection= (to open)",
+                operation="open",
+                code=codes.COLLECTION_MISSING,
+            )
         qc = require("qdrant_client", "vector-qdrant")
         self._models = qc.models
         self._owns_client = client is None
@@ -122,17 +129,11 @@ class QdrantVectorStore:
                         port=port,
                         api_key=api_key,
                         timeout=int(timeout),
+                        check_compatibility=False,
                     )
             except (RuntimeError, ValueError, OSError) as exc:
                 raise _qdrant_error(exc, "open") from exc
         self._client = client
-        name = config.collection if config is not None else collection
-        if name is None:
-            raise VectorError(
-                "pass a VectorStoreConfig (to create) or collection= (to open)",
-                operation="open",
-                code=codes.COLLECTION_MISSING,
-            )
         self._name = name
         self._closed = False
         try:

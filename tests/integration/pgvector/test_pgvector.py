@@ -10,7 +10,16 @@ import psycopg
 import pytest
 
 from llm_infra.errors import ConfigError, ValidationError, VectorError
-from llm_infra.vector import CompressionConfig, Distance, Eq, Exists, In, VectorStoreConfig, open_store
+from llm_infra.vector import (
+    CompressionConfig,
+    Distance,
+    HnswConfig,
+    Eq,
+    Exists,
+    In,
+    VectorStoreConfig,
+    open_store,
+)
 from llm_infra.vector._backends import open_backend
 from llm_infra.vector._migrate import migrate
 from llm_infra.vector._pgvector import AsyncPgVectorStore, PgVectorStore
@@ -237,7 +246,9 @@ def test_migration_embedded_pgvector_embedded_20k(
     n = 20_000
     rng = np.random.default_rng(11)
     vectors = rng.standard_normal((n, DIMS)).astype(np.float32)
-    cfg = VectorStoreConfig(collection="mig", dimensions=DIMS, exact_scan_fraction=1.0)
+    cfg = VectorStoreConfig(
+        collection="mig", dimensions=DIMS, exact_scan_fraction=1.0, hnsw=HnswConfig(ef_construction=64)
+    )
     with open_store(tmp_path / "a", cfg) as a:
         a.insert_batch(
             ids=[f"v{i:06d}" for i in range(n)], vectors=vectors, metadatas=[{"g": i % 10} for i in range(n)]
