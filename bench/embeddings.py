@@ -26,10 +26,33 @@ from llm_infra.vector import VectorStoreConfig, open_store  # noqa: E402
 from llm_infra.vector._embed import HashingEmbedder, SentenceTransformerEmbedder, bundled_minilm_path  # noqa: E402
 from llm_infra.vector._embed_store import TextVectorStore  # noqa: E402
 
-WORDS = (
-    "vector store search embedding model query cache latency throughput index graph filter metadata "
-    "postgres qdrant recall batch token budget passage document retrieval ranking similarity cosine"
-).split()
+WORDS = [
+    "vector",
+    "store",
+    "search",
+    "embedding",
+    "model",
+    "query",
+    "cache",
+    "latency",
+    "throughput",
+    "index",
+    "graph",
+    "filter",
+    "metadata",
+    "postgres",
+    "qdrant",
+    "recall",
+    "batch",
+    "token",
+    "budget",
+    "passage",
+    "document",
+    "retrieval",
+    "ranking",
+    "similarity",
+    "cosine",
+]
 
 
 def passages(n: int) -> list[str]:

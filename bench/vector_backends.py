@@ -120,7 +120,8 @@ def main() -> int:
     k = 10
     data, queries, metas = dataset(args.n, args.dims, args.queries)
     print(
-        f"workload: {args.n} x {args.dims}, {args.queries} queries, k={k}, cosine, HNSW m=16 ef_construction=200"
+        f"workload: {args.n} x {args.dims}, {args.queries} queries, k={k}, cosine,"
+        " HNSW m=16 ef_construction=200"
     )
     rows: list[dict[str, Any]] = []
     tmp = Path(tempfile.mkdtemp(prefix="bench-vb-"))
@@ -152,12 +153,14 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     print()
     print(
-        "| backend | insert/s | ef | recall@10 | QPS | recall 1% | QPS 1% | recall 10% | QPS 10% | batch(64) vs loop |"
+        "| backend | insert/s | ef | recall@10 | QPS | recall 1% | QPS 1% | recall 10% | QPS 10% "
+        "| batch(64) vs loop |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['backend']} | {r['insert_per_s']:,.0f} | {r['ef']} | {r['recall']:.3f} | {r['qps']:,.0f} | "
+            f"| {r['backend']} | {r['insert_per_s']:,.0f} | {r['ef']} | {r['recall']:.3f} "
+            f"| {r['qps']:,.0f} | "
             f"{r['recall_1%']:.3f} | {r['qps_1%']:,.0f} | {r['recall_10%']:.3f} | {r['qps_10%']:,.0f} | "
             f"{r['batch_speedup']:.2f}x |"
         )

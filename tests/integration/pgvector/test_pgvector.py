@@ -13,9 +13,9 @@ from llm_infra.errors import ConfigError, ValidationError, VectorError
 from llm_infra.vector import (
     CompressionConfig,
     Distance,
-    HnswConfig,
     Eq,
     Exists,
+    HnswConfig,
     In,
     VectorStoreConfig,
     open_store,
