@@ -363,7 +363,7 @@ class PgCollection:
             return sql.SQL(""), False
         where = compile_filter(flt, params)
         total_row = yield Stmt(
-            sql.SQL("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass"),
+            sql.SQL("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(quote_ident(%s))"),
             [self.table_name],
             "one",
         )
@@ -491,7 +491,7 @@ class PgCollection:
 
     def sizes(self) -> Op:
         row = yield Stmt(
-            sql.SQL("SELECT (SELECT count(*) FROM {t}), pg_total_relation_size(%s::regclass)").format(
+            sql.SQL("SELECT (SELECT count(*) FROM {t}), pg_total_relation_size(to_regclass(quote_ident(%s)))").format(
                 t=self.table
             ),
             [self.table_name],

@@ -156,7 +156,7 @@ def test_open_errors(pgvector_dsn: str, collection_name: str) -> None:
 
 def test_hostile_names_and_values_stay_parameters(pgvector_dsn: str) -> None:
     """Quotes in collection names, field names and values never reach SQL as text."""
-    name = f'q"x;-{uuid.uuid4().hex[:6]}'.replace('"', "").replace(";", "")
+    name = f"Q.x-{uuid.uuid4().hex[:6]}"  # upper case, dot and dash: quoted everywhere
     cfg = VectorStoreConfig(collection=name, dimensions=4, indexed_fields=("it's", "a.b"))
     with PgVectorStore(pgvector_dsn, cfg) as store:
         store.insert("a'; DROP TABLE x; --", np.ones(4, np.float32), {"it's": "v'); --", "a": {"b": 1}})
