@@ -8,6 +8,7 @@ the counts and a sample of vectors and metadata are compared.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sqlite3
@@ -188,6 +189,7 @@ def migrate(
     progress: Progress | None = None,
     verify_sample: int = 100,
     strict: bool = True,
+    bulk_load: bool = True,
 ) -> MigrationReport:
     """Copy every record of ``src`` into ``dst`` (any two ``VectorStore`` backends).
 
@@ -200,6 +202,8 @@ def migrate(
         progress: ``progress(copied, total)`` after each page.
         verify_sample: records compared (vector and metadata) at the end.
         strict: raise when the verification finds a difference (else only report it).
+        bulk_load: use the destination's ``bulk_load()`` when it has one (pgvector: the HNSW
+            index is built once at the end instead of row by row).
 
     Raises:
         VectorError: ``vector.migration_mismatch`` (dimensions or distance differ, or the
@@ -226,6 +230,25 @@ def migrate(
     cursor, resumed, done = _load_checkpoint(ck, ident) if ck is not None else (None, 0, False)
     total = int(src.count())
     copied = 0
+    bulk = getattr(dst, "bulk_load", None) if bulk_load and not done else None
+    with bulk() if callable(bulk) else contextlib.nullcontext():
+        copied = _copy(src, dst, ck, ident, cursor, resumed, done, batch_size, progress, total)
+    return _verify(src, dst, resumed, copied, verify_sample, strict, time.monotonic() - started)
+
+
+def _copy(  # noqa: PLR0917 - private helper of migrate
+    src: Any,
+    dst: Any,
+    ck: Path | None,
+    ident: dict[str, Any],
+    cursor: str | None,
+    resumed: int,
+    done: bool,
+    batch_size: int,
+    progress: Progress | None,
+    total: int,
+) -> int:
+    copied = 0
     while not done:
         page, nxt = scan_page(src, cursor, batch_size)
         if page:
@@ -236,7 +259,7 @@ def migrate(
             _save_checkpoint(ck, ident, cursor, resumed + copied, done)
         if progress is not None:
             progress(resumed + copied, total)
-    return _verify(src, dst, resumed, copied, verify_sample, strict, time.monotonic() - started)
+    return copied
 
 
 def _verify(  # noqa: PLR0917 - private helper of migrate

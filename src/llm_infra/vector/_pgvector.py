@@ -8,7 +8,8 @@ transaction.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
@@ -426,11 +427,26 @@ class PgVectorStore(_PgBase):
         return report
 
     def rebuild(self, progress: Progress | None = None) -> None:
-        """``REINDEX`` the HNSW index."""
+        """Build the HNSW index afresh."""
         self._check("rebuild")
         self._run(self._coll.rebuild(), "rebuild")
         if progress is not None:
             progress(1, 1)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[PgVectorStore]:
+        """Load many rows fast: the HNSW index is dropped, then built once at the end.
+
+        Searches inside the block are exact (no index). ``migrate`` uses it when the destination
+        offers it. If the process dies inside the block, ``verify()`` reports the missing index
+        and ``rebuild()`` builds it.
+        """
+        self._check("bulk_load")
+        self._run(self._coll.drop_index(), "bulk_load")
+        try:
+            yield self
+        finally:
+            self._run(self._coll.rebuild(), "bulk_load")
 
     def drop(self) -> None:
         """Delete the collection (its table and registry entry)."""
@@ -705,7 +721,7 @@ class AsyncPgVectorStore(_PgBase):
         return report
 
     async def rebuild(self, progress: Progress | None = None) -> None:
-        """``REINDEX`` the HNSW index."""
+        """Build the HNSW index afresh."""
         self._check("rebuild")
         await self._run(self._coll.rebuild(), "rebuild")
         if progress is not None:

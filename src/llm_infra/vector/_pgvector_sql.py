@@ -491,9 +491,9 @@ class PgCollection:
 
     def sizes(self) -> Op:
         row = yield Stmt(
-            sql.SQL("SELECT (SELECT count(*) FROM {t}), pg_total_relation_size(to_regclass(quote_ident(%s)))").format(
-                t=self.table
-            ),
+            sql.SQL(
+                "SELECT (SELECT count(*) FROM {t}), pg_total_relation_size(to_regclass(quote_ident(%s)))"
+            ).format(t=self.table),
             [self.table_name],
             "one",
         )
@@ -528,5 +528,12 @@ class PgCollection:
             checked=("vector lengths", "hnsw index"),
         )
 
+    def drop_index(self) -> Op:
+        """Drop the HNSW index (a bulk load then builds it once, much faster than row by row)."""
+        yield Stmt(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(f"{self.table_name}_hnsw")))
+
     def rebuild(self) -> Op:
-        yield Stmt(sql.SQL("REINDEX INDEX {}").format(sql.Identifier(f"{self.table_name}_hnsw")))
+        """Build the HNSW index afresh (also when it is missing after an interrupted bulk load)."""
+        yield Stmt(sql.SQL("SELECT set_config('maintenance_work_mem', '256MB', true)"), None, "one")
+        yield from self.drop_index()
+        yield self.create_steps()[1]
