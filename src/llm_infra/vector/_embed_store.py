@@ -9,6 +9,7 @@ config has an ``embedder_model`` field it is the one compared.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, final
 
@@ -17,6 +18,7 @@ import numpy as np
 from llm_infra.cache import TtlCache
 from llm_infra.errors import ValidationError, VectorError
 from llm_infra.vector import _backend_codes as codes
+from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._embed import Embedder, check_texts, dimension_changed
 
 if TYPE_CHECKING:
@@ -158,3 +160,29 @@ class TextVectorStore:
 
     def __repr__(self) -> str:
         return f"TextVectorStore({self.store!r}, model={self.embedder.model_id!r})"
+
+
+def open_text_store(
+    location: str | os.PathLike[str],
+    config: VectorStoreConfig | None,
+    embedder: Embedder,
+    *,
+    cache: Any = None,
+    **options: Any,
+) -> TextVectorStore:
+    """Open (or create) a store at ``location`` for ``embedder`` and wrap it in a ``TextVectorStore``.
+
+    ``location`` is what ``open_store`` takes (a directory, ``":memory:"``) or a backend URL. The
+    embedder's model id is recorded in the config (``embedder_model``), so reopening the
+    collection with another model fails with ``vector.embedder_mismatch``.
+    """
+    if config is not None and "embedder_model" in getattr(type(config), "__dataclass_fields__", {}):
+        config = config.with_options(embedder_model=embedder.model_id)
+    from llm_infra.vector._backends import open_backend
+
+    store = open_backend(str(location), config, **options) if "://" in str(location) else None
+    if store is None:
+        from llm_infra.vector._store import open_store
+
+        store = open_store(location, config)
+    return TextVectorStore(store, embedder, cache)

@@ -177,3 +177,17 @@ def test_text_store_refuses_mismatched_embedders() -> None:
         text.add_texts(["x"])
     assert info.value.code == "vector.embedder_dimension_mismatch"
     base.close()
+
+
+def test_open_text_store_records_the_model(tmp_path: Any) -> None:
+    from llm_infra.vector._embed_store import open_text_store
+
+    e = HashingEmbedder(16)
+    cfg = VectorStoreConfig(collection="t", dimensions=16)
+    with open_text_store(tmp_path / "s", cfg, e) as store:
+        store.add_texts(["alpha"], ids=["a"])
+        recorded = getattr(store.config, "embedder_model", e.model_id)
+        assert recorded == e.model_id
+    with open_text_store("qdrant+local://:memory:", cfg, e) as remote:
+        remote.add_texts(["beta"], ids=["b"])
+        assert remote.search_text("beta", k=1)[0].id == "b"
