@@ -221,7 +221,7 @@ class PgCollection:
                 )
             ),
             Stmt(
-                sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} USING gin (metadata)").format(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} USING gin (metadata jsonb_path_ops)").format(
                     i=sql.Identifier(f"{t}_gin"), t=self.table
                 )
             ),
@@ -368,9 +368,10 @@ class PgCollection:
             "one",
         )
         total = int(total_row[0]) if total_row else -1
-        if total < 0:
+        if total < 0:  # never analyzed: count
             total = yield from self.count()
         limit = int(max(self.config.exact_scan_min_rows, self.config.exact_scan_fraction * total))
+        # A literal LIMIT lets the planner count through the metadata indexes.
         row = yield Stmt(
             sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT %s) s").format(self.table, where),
             [*params, limit + 1],
@@ -537,3 +538,4 @@ class PgCollection:
         yield Stmt(sql.SQL("SELECT set_config('maintenance_work_mem', '256MB', true)"), None, "one")
         yield from self.drop_index()
         yield self.create_steps()[1]
+        yield Stmt(sql.SQL("ANALYZE {}").format(self.table))  # fresh statistics for the filter planner
