@@ -185,3 +185,25 @@ def test_qdrant_collection_follows_url(tmp_path: Path) -> None:
     with pytest.raises(ExternalError) as info:
         open_backend("qdrant://127.0.0.1:1/url-name", cfg, timeout=1)
     assert info.value.code == "vector.qdrant_unavailable"
+
+
+def test_qdrant_search_batch_equals_search() -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((300, 8)).astype(np.float32)
+    cfg = VectorStoreConfig(collection="b", dimensions=8)
+    with QdrantVectorStore(cfg, path=":memory:") as store:
+        store.insert_batch(
+            ids=[str(i) for i in range(300)], vectors=vectors, metadatas=[{"g": i % 5} for i in range(300)]
+        )
+        queries = vectors[:6] + 0.05
+        for flt in (None, {"g": 2}, {"g": {"$in": [1, 3]}}):
+            batch = store.search_batch(queries, k=4, filter=flt, min_score=-1.0)
+            for q, hits in zip(queries, batch, strict=True):
+                single = store.search(q, k=4, filter=flt)
+                assert [h.id for h in hits] == [h.id for h in single]
+                np.testing.assert_allclose([h.score for h in hits], [h.score for h in single], rtol=1e-5)
+        with_v = store.search_batch(queries[:1], k=1, with_vectors=True)
+        np.testing.assert_allclose(with_v[0][0].vector, vectors[0], rtol=1e-5)  # type: ignore[arg-type]
+        with pytest.raises(VectorError) as info:
+            store.search_batch(np.ones((1, 9), np.float32))
+        assert info.value.code == "vector.dimension_mismatch"
