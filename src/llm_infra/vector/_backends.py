@@ -315,3 +315,17 @@ def search_batch_of(
         return result
     ef = kwargs.pop("ef_search", None)
     return [store.search(v, k, filter, ef, **kwargs) for v in vectors]
+
+
+def check_snapshot_dest(dest: Any) -> None:
+    """A snapshot goes to a new or empty directory (as the embedded store's ``snapshot``)."""
+    from pathlib import Path
+
+    target = Path(dest)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise AlreadyExistsError(
+            f"snapshot destination {target} exists and is not empty",
+            resource_type="directory",
+            resource_id=str(target),
+            code="vector.snapshot_exists",
+        )

@@ -22,6 +22,7 @@ from llm_infra.vector._backends import (
     as_matrix,
     as_vector,
     check_search,
+    check_snapshot_dest,
     closed_error,
     prepare_batch,
 )
@@ -164,6 +165,7 @@ def _write_snapshot(
     from llm_infra.vector._store import open_store
 
     target = Path(dest)
+    check_snapshot_dest(target)
     with open_store(target, cfg.with_options(background_indexing=False)) as local:
         for page in pages:
             if page:

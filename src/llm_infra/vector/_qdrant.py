@@ -25,6 +25,7 @@ from llm_infra.vector._backends import (
     as_vector,
     check_same,
     check_search,
+    check_snapshot_dest,
     closed_error,
     exists_error,
     not_found,
@@ -529,6 +530,7 @@ class QdrantVectorStore:
         """A consistent copy at ``dest`` as an embedded store (``open_store(dest)`` opens it)."""
         from llm_infra.vector._store import open_store
 
+        check_snapshot_dest(dest)
         cursor: str | None = None
         with open_store(Path(dest), self._cfg.with_options(background_indexing=False)) as local:
             while True:

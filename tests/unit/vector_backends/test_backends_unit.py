@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from llm_infra.errors import ConfigError, ExternalError, ValidationError, VectorError
+from llm_infra.errors import AlreadyExistsError, ConfigError, ExternalError, ValidationError, VectorError
 from llm_infra.vector import CompressionConfig, Distance, VectorRecord, VectorStoreConfig, open_store
 from llm_infra.vector._backends import as_matrix, as_vector, open_backend, prepare_batch, search_batch_of
 
@@ -112,6 +112,9 @@ def test_qdrant_maintenance_and_errors(tmp_path: Path) -> None:
     store.flush()
     assert store.config is cfg
     assert store.dimensions == 3
+    with pytest.raises(AlreadyExistsError) as exists:
+        store.snapshot(tmp_path / "q")  # not empty: the live qdrant directory itself
+    assert exists.value.code == "vector.snapshot_exists"
     page, cursor = store.scan(None, 2)
     assert len(page) == 2
     assert cursor is not None
