@@ -533,8 +533,7 @@ class AsyncPgVectorStore(_PgBase):
 
     async def _run(self, op: Op, operation: str) -> Any:
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                cur = conn.cursor()
+            async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 result: Any = None
                 while True:
                     try:
