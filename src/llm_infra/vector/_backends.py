@@ -275,6 +275,10 @@ def open_backend(url: str, config: VectorStoreConfig | None = None, **options: A
     """
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("postgresql", "postgres"):
+        from llm_infra._internal._lazy import require
+
+        for module in ("psycopg", "psycopg_pool", "pgvector.psycopg"):
+            require(module, "vector-pg")  # a missing client is ConfigError with the pip line
         from llm_infra.vector._pgvector import PgVectorStore
 
         return PgVectorStore(url, config, **options)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +211,20 @@ def test_qdrant_search_batch_equals_search() -> None:
         with pytest.raises(VectorError) as info:
             store.search_batch(np.ones((1, 9), np.float32))
         assert info.value.code == "vector.dimension_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("url", "module", "extra"),
+    [
+        ("postgresql://u@h/db", "psycopg_pool", "vector-pg"),
+        ("qdrant+local://:memory:", "qdrant_client", "vector-qdrant"),
+    ],
+)
+def test_missing_extra_names_the_pip_line(
+    monkeypatch: pytest.MonkeyPatch, url: str, module: str, extra: str
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # makes the import fail
+    with pytest.raises(ConfigError) as info:
+        open_backend(url, VectorStoreConfig(collection="x", dimensions=2))
+    assert info.value.code == "config.missing_extra"
+    assert f"llm-infra[{extra}]" in str(info.value)
