@@ -22,7 +22,8 @@ from llm_infra.vector import (
 )
 from llm_infra.vector._backends import open_backend
 from llm_infra.vector._migrate import migrate
-from llm_infra.vector._pgvector import AsyncPgVectorStore, PgVectorStore
+from llm_infra.vector._pgvector import PgVectorStore
+from llm_infra.vector._pgvector_async import AsyncPgVectorStore
 
 pytestmark = pytest.mark.integration
 
