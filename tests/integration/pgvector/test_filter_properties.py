@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from tests.unit.vector_backends.filter_strategies import FILTERS, dataset
 
 from llm_infra.vector import MetadataFilter, VectorStoreConfig
 from llm_infra.vector._pgvector import PgVectorStore
-from tests.unit.vector_backends.filter_strategies import FILTERS, dataset
 
 pytestmark = pytest.mark.integration
 

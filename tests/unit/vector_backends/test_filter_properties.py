@@ -7,13 +7,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from tests.unit.vector_backends.filter_strategies import FILTERS, dataset
 
 from llm_infra.vector import MetadataFilter, VectorStoreConfig
-from tests.unit.vector_backends.filter_strategies import FILTERS, dataset
 
 pytest.importorskip("qdrant_client")
 
-from llm_infra.vector._qdrant import QdrantVectorStore  # noqa: E402
+from llm_infra.vector._qdrant import QdrantVectorStore
 
 METAS = dataset()
 
