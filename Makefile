@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[all]' --group dev
 	touch $(STAMP)
 

@@ -1,0 +1,489 @@
+"""``PgVectorStore``: the sync driver of the operations in ``_pgvector_sql``.
+
+It runs the generators of ``_pgvector_sql`` on a psycopg ``ConnectionPool``; the async twin
+(``_pgvector_async``) runs the same ones on an ``AsyncConnectionPool``. Each operation is one
+transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, final
+
+from llm_infra._internal._lazy import require
+from llm_infra.errors import InfraError, VectorError
+from llm_infra.errors._foreign import postgres_error
+from llm_infra.vector import _backend_codes as codes
+from llm_infra.vector._backends import (
+    as_matrix,
+    as_vector,
+    check_search,
+    check_snapshot_dest,
+    closed_error,
+    prepare_batch,
+)
+from llm_infra.vector._config import VectorStoreConfig
+from llm_infra.vector._filters import MetadataFilter, parse_filter
+from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection, Stmt
+from llm_infra.vector._store import check_id, encode_metadata
+from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
+
+if TYPE_CHECKING:
+    from llm_infra.errors import BatchResult
+    from llm_infra.vector._query import SearchQuery
+    from llm_infra.vector._store import Progress
+
+
+def _modules() -> tuple[Any, Any, Any]:
+    psycopg = require("psycopg", "vector-pg")
+    pool = require("psycopg_pool", "vector-pg")
+    pgv = require("pgvector.psycopg", "vector-pg")
+    return psycopg, pool, pgv
+
+
+def _collection_of(config: VectorStoreConfig | None, collection: str | None) -> VectorStoreConfig:
+    if config is not None:
+        return config
+    if collection is None:
+        raise VectorError(
+            "pass a VectorStoreConfig (to create) or collection= (to open an existing collection)",
+            operation="open",
+            code=codes.COLLECTION_MISSING,
+        )
+    # A placeholder: open() replaces it with the stored config (or fails when there is none).
+    return VectorStoreConfig(collection=collection, dimensions=1)
+
+
+def _missing_collection(name: str) -> VectorError:
+    return VectorError(
+        f"no postgres collection {name!r}; pass a VectorStoreConfig to create it",
+        operation="open",
+        code=codes.COLLECTION_MISSING,
+    )
+
+
+def _extension_error(exc: BaseException | None) -> VectorError:
+    err = VectorError(
+        "the pgvector extension is not installed in this database",
+        operation="open",
+        code=codes.PG_EXTENSION_MISSING,
+        remediation=[
+            "run CREATE EXTENSION vector; as a superuser in this database",
+            "or install pgvector on the server (https://github.com/pgvector/pgvector#installation)",
+        ],
+    )
+    if exc is not None:
+        err.__cause__ = exc
+    return err
+
+
+_CHECK_EXTENSION = "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+
+
+def _iterative(version: str) -> bool:
+    parts = [int(p) for p in version.split(".")[:2] if p.isdigit()]
+    return tuple(parts) >= (0, 8)
+
+
+def _translate(exc: Exception, operation: str) -> InfraError:
+    if isinstance(exc, InfraError):
+        return exc
+    return postgres_error(exc, operation, area="vector")
+
+
+class _PgBase:
+    """What both drivers share: validation and result shaping around the operations."""
+
+    _coll: PgCollection
+    _closed: bool
+
+    @property
+    def config(self) -> VectorStoreConfig:
+        """The collection's config."""
+        return self._coll.config
+
+    @property
+    def dimensions(self) -> int:
+        """Vector length."""
+        return self._coll.config.dimensions
+
+    @property
+    def table(self) -> str:
+        """The Postgres table holding the collection."""
+        return self._coll.table_name
+
+    def _check(self, operation: str) -> None:
+        if self._closed:
+            raise closed_error(operation)
+
+    def _one(self, ident: str, vector: Any, metadata: Mapping[str, Any] | None, op: str) -> tuple[Any, ...]:
+        self._check(op)
+        vec = as_vector(vector, self.dimensions, op)
+        key = check_id(ident)
+        return key, vec, encode_metadata(metadata)[1]
+
+    def _search_args(
+        self, k: int, filter: MetadataFilter | Mapping[str, Any] | None, ef_search: int | None, min_score: Any
+    ) -> tuple[MetadataFilter | None, int]:
+        self._check("search")
+        check_search(k, ef_search, min_score)
+        flt = None if filter is None else parse_filter(filter)
+        return flt, self._coll.config.hnsw.ef_search if ef_search is None else ef_search
+
+    def _stats(self, count: int, disk: int) -> StoreStats:
+        cfg = self._coll.config
+        return StoreStats(
+            collection=cfg.collection,
+            dimensions=cfg.dimensions,
+            count=count,
+            distance=cfg.distance,
+            hnsw=cfg.hnsw,
+            compression_tier="f16" if self._coll.vtype == "halfvec" else "none",
+            indexed=count,
+            pending=0,
+            tombstones=0,
+            memory_bytes=0,
+            disk_bytes=disk,
+            index_fresh=True,
+            persisted_count=count,
+            indexed_fields=cfg.indexed_fields,
+            path=f"postgres:{self._coll.table_name}",
+        )
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"{type(self).__name__}(table={self._coll.table_name!r}, {state})"
+
+
+def _write_snapshot(
+    cfg: VectorStoreConfig, dest: str | os.PathLike[str], pages: Iterable[list[VectorRecord]]
+) -> None:
+    from llm_infra.vector._store import open_store
+
+    target = Path(dest)
+    check_snapshot_dest(target)
+    with open_store(target, cfg.with_options(background_indexing=False)) as local:
+        for page in pages:
+            if page:
+                local.upsert_batch(page)
+        local.flush()
+
+
+@final
+class PgVectorStore(_PgBase):
+    """A ``VectorStore`` on PostgreSQL with pgvector (``open_store("postgresql://...")``).
+
+    Args:
+        dsn: a libpq connection string or ``postgresql://`` URL.
+        config: required to create the collection; reopening reads the stored one.
+        collection: the collection to open when no config is given.
+        pool_size: maximum pooled connections.
+        create_extension: run ``CREATE EXTENSION IF NOT EXISTS vector`` when it is missing.
+
+    Raises:
+        VectorError: ``vector.pg_extension_missing`` (names the fix),
+            ``vector.pg_dimensions_unsupported``, ``vector.collection_missing``.
+        ConfigError: the config contradicts the stored collection, or the ``vector-pg`` extra
+            is not installed (with the pip line).
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        config: VectorStoreConfig | None = None,
+        *,
+        collection: str | None = None,
+        pool_size: int = 4,
+        create_extension: bool = True,
+    ) -> None:
+        self._closed = True
+        psycopg, pool_mod, pgv = _modules()
+        self._psycopg = psycopg
+        self._coll = PgCollection(_collection_of(config, collection))
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                row = conn.execute(_CHECK_EXTENSION).fetchone()
+                if row is None and create_extension:
+                    try:
+                        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                    except psycopg.Error as exc:
+                        raise _extension_error(exc) from exc
+                    row = conn.execute(_CHECK_EXTENSION).fetchone()
+                if row is None:
+                    raise _extension_error(None)
+                self._coll.iterative = _iterative(str(row[0]))
+        except psycopg.Error as exc:
+            raise postgres_error(exc, "open", area="vector") from exc
+        self._pool = pool_mod.ConnectionPool(
+            dsn, min_size=1, max_size=pool_size, configure=pgv.register_vector, open=True
+        )
+        self._closed = False
+        try:
+            if config is None:
+                self._require_existing()
+            self._run(self._coll.open(config), "open")
+        except BaseException:
+            self.close()
+            raise
+
+    def _require_existing(self) -> None:
+        if not self._run(_exists(self._coll), "open"):
+            raise _missing_collection(self._coll.config.collection)
+
+    def _run(self, op: Op, operation: str) -> Any:
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                result: Any = None
+                while True:
+                    try:
+                        step = op.send(result)
+                    except StopIteration as stop:
+                        return stop.value
+                    if isinstance(step, Copy):
+                        with cur.copy(step.query) as copy:
+                            copy.set_types(list(step.types))
+                            for row in step.rows:
+                                copy.write_row(row)
+                        result = None
+                        continue
+                    cur.execute(step.query, step.params)
+                    if step.fetch == "one":
+                        result = cur.fetchone()
+                    elif step.fetch == "all":
+                        result = cur.fetchall()
+                    else:
+                        result = None
+        except InfraError:
+            raise
+        except self._psycopg.Error as exc:
+            raise _translate(exc, operation) from exc
+        except Exception as exc:  # the pool's PoolTimeout and friends
+            if type(exc).__module__.startswith("psycopg"):
+                raise _translate(exc, operation) from exc
+            raise
+
+    # ------------------------------------------------------------------ writes
+
+    def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
+        """Insert a new vector (``AlreadyExistsError`` when the id exists)."""
+        key, vec, meta = self._one(id, vector, metadata, "insert")
+        self._run(self._coll.write_one(key, vec, meta, upsert=False), "insert")
+
+    def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
+        """Insert or replace."""
+        key, vec, meta = self._one(id, vector, metadata, "upsert")
+        self._run(self._coll.write_one(key, vec, meta, upsert=True), "upsert")
+
+    def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
+        op = "upsert_batch" if upsert else "insert_batch"
+        self._check(op)
+        prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
+        good = prepared.good(upsert=upsert)
+        if good:
+            names = [prepared.names[i] for i in good]
+            written = self._run(
+                self._coll.write_many(
+                    names, prepared.matrix[good], [prepared.metas[i] for i in good], upsert=upsert
+                ),
+                op,
+            )
+            if not upsert:
+                from llm_infra.vector._backends import exists_error
+
+                for i in good:
+                    if prepared.names[i] not in written:
+                        prepared.errors[i] = exists_error(prepared.names[i])
+        return prepared.finish()
+
+    def insert_batch(
+        self,
+        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> BatchResult:
+        """Insert many (one COPY and one INSERT); bad items fail alone."""
+        return self._batch(items, ids, vectors, metadatas, upsert=False)
+
+    def upsert_batch(
+        self,
+        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> BatchResult:
+        """Insert or replace many; the last repeat of an id wins."""
+        return self._batch(items, ids, vectors, metadatas, upsert=True)
+
+    def delete(self, id: str) -> bool:
+        """Delete; True when it existed."""
+        self._check("delete")
+        return bool(self._run(self._coll.delete(check_id(id)), "delete"))
+
+    def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:
+        """Replace the metadata (``NotFoundError`` when the id is unknown)."""
+        self._check("update_metadata")
+        key = check_id(id)
+        self._run(self._coll.update_metadata(key, encode_metadata(metadata)[1]), "update_metadata")
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
+        """The record, or None."""
+        self._check("get")
+        result: VectorRecord | None = self._run(self._coll.get(check_id(id), with_vector), "get")
+        return result
+
+    def count(self) -> int:
+        """Live vectors."""
+        self._check("count")
+        return int(self._run(self._coll.count(), "count"))
+
+    def search(
+        self,
+        vector: Any,
+        k: int = 10,
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        ef_search: int | None = None,
+        *,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+        with_metadata: bool = True,
+    ) -> list[SearchResult]:
+        """The ``k`` best matches, best first (selective filters are searched exactly)."""
+        flt, ef = self._search_args(k, filter, ef_search, min_score)
+        q = as_vector(vector, self.dimensions, "search")
+        hits: list[SearchResult] = self._run(
+            self._coll.search(q, k, flt, ef, min_score, with_vectors, with_metadata), "search"
+        )
+        return hits
+
+    def search_batch(
+        self,
+        vectors: Any,
+        k: int = 10,
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        *,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+        ef_search: int | None = None,
+    ) -> list[list[SearchResult]]:
+        """``search`` for many queries in one round trip; results equal per-query ``search``."""
+        flt, ef = self._search_args(k, filter, ef_search, min_score)
+        queries = as_matrix(vectors, self.dimensions, "search_batch")
+        out: list[list[SearchResult]] = self._run(
+            self._coll.search_batch(queries, k, flt, ef, min_score, with_vectors), "search_batch"
+        )
+        return out
+
+    def query(self, vector: Any) -> SearchQuery:
+        """A fluent query."""
+        from llm_infra.vector._query import SearchQuery
+
+        return SearchQuery(vector, store=self)
+
+    def scan(self, cursor: str | None = None, limit: int = 1000) -> tuple[list[VectorRecord], str | None]:
+        """A page of records (with vectors, in id order) and the next page's cursor (None at the end)."""
+        self._check("scan")
+        records: list[VectorRecord] = self._run(self._coll.scan(cursor, limit), "scan")
+        return records, (records[-1].id if len(records) == limit else None)
+
+    # ------------------------------------------------------------------ maintenance
+
+    def stats(self) -> StoreStats:
+        """Sizes and parameters (``disk_bytes`` is the table with its indexes)."""
+        self._check("stats")
+        count, disk = self._run(self._coll.sizes(), "stats")
+        return self._stats(count, disk)
+
+    def flush(self) -> None:
+        """Nothing to do: every acknowledged write is committed and indexed."""
+        self._check("flush")
+
+    def snapshot(self, dest: str | os.PathLike[str]) -> None:
+        """A consistent copy at ``dest`` as an embedded store (``open_store(dest)`` opens it)."""
+        self._check("snapshot")
+
+        def pages() -> Iterable[list[VectorRecord]]:
+            cursor: str | None = None
+            while True:
+                page, cursor = self.scan(cursor, 1000)
+                yield page
+                if cursor is None:
+                    return
+
+        _write_snapshot(self.config, dest, pages())
+
+    def verify(self) -> VerifyReport:
+        """Vector lengths and the HNSW index's validity."""
+        self._check("verify")
+        report: VerifyReport = self._run(self._coll.verify(), "verify")
+        return report
+
+    def rebuild(self, progress: Progress | None = None) -> None:
+        """Build the HNSW index afresh."""
+        self._check("rebuild")
+        self._run(self._coll.rebuild(), "rebuild")
+        if progress is not None:
+            progress(1, 1)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[PgVectorStore]:
+        """Load many rows fast: the HNSW index is dropped, then built once at the end.
+
+        Searches inside the block are exact (no index). ``migrate`` uses it when the destination
+        offers it. If the process dies inside the block, ``verify()`` reports the missing index
+        and ``rebuild()`` builds it.
+        """
+        self._check("bulk_load")
+        self._run(self._coll.drop_index(), "bulk_load")
+        try:
+            yield self
+        finally:
+            self._run(self._coll.rebuild(), "bulk_load")
+
+    def drop(self) -> None:
+        """Delete the collection (its table and registry entry)."""
+        self._check("drop")
+        self._run(self._coll.drop(), "drop")
+
+    def close(self) -> None:
+        """Close the pool (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+
+    def __enter__(self) -> PgVectorStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _exists(coll: PgCollection) -> Op:
+    from psycopg import sql
+
+    from llm_infra.vector._pgvector_sql import REGISTRY
+
+    yield Stmt(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, config jsonb NOT NULL)").format(
+            sql.Identifier(REGISTRY)
+        )
+    )
+    row = yield Stmt(
+        sql.SQL("SELECT 1 FROM {} WHERE name = %s").format(sql.Identifier(REGISTRY)),
+        [coll.config.collection],
+        "one",
+    )
+    return row is not None

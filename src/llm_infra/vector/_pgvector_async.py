@@ -1,0 +1,314 @@
+"""``AsyncPgVectorStore``: the asyncio driver of the operations in ``_pgvector_sql``.
+
+The same generators as ``PgVectorStore`` run here on an ``AsyncConnectionPool``: one
+implementation of the SQL, two thin drivers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, final
+
+from llm_infra.errors import InfraError
+from llm_infra.errors._foreign import postgres_error
+from llm_infra.vector._backends import as_matrix, as_vector, exists_error, prepare_batch
+from llm_infra.vector._config import VectorStoreConfig
+from llm_infra.vector._filters import MetadataFilter
+from llm_infra.vector._pgvector import (
+    _CHECK_EXTENSION,
+    _collection_of,
+    _exists,
+    _extension_error,
+    _iterative,
+    _missing_collection,
+    _modules,
+    _PgBase,
+    _translate,
+    _write_snapshot,
+)
+from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection
+from llm_infra.vector._store import check_id, encode_metadata
+from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
+
+if TYPE_CHECKING:
+    from llm_infra.errors import BatchResult
+    from llm_infra.vector._query import AsyncSearchQuery
+    from llm_infra.vector._store import Progress
+
+
+@final
+class AsyncPgVectorStore(_PgBase):
+    """The async twin of ``PgVectorStore`` (same operations, an ``AsyncConnectionPool``).
+
+    Create it with ``await AsyncPgVectorStore.open(dsn, config)``.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, pool: Any, coll: PgCollection, psycopg: Any) -> None:
+        self._pool = pool
+        self._coll = coll
+        self._psycopg = psycopg
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        dsn: str,
+        config: VectorStoreConfig | None = None,
+        *,
+        collection: str | None = None,
+        pool_size: int = 4,
+        create_extension: bool = True,
+    ) -> AsyncPgVectorStore:
+        """Open (or create) the collection; see ``PgVectorStore`` for the arguments and errors."""
+        psycopg, pool_mod, pgv = _modules()
+        coll = PgCollection(_collection_of(config, collection))
+        try:
+            conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+            async with conn:
+                row = await (await conn.execute(_CHECK_EXTENSION)).fetchone()
+                if row is None and create_extension:
+                    try:
+                        await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                    except psycopg.Error as exc:
+                        raise _extension_error(exc) from exc
+                    row = await (await conn.execute(_CHECK_EXTENSION)).fetchone()
+                if row is None:
+                    raise _extension_error(None)
+                coll.iterative = _iterative(str(row[0]))
+        except psycopg.Error as exc:
+            raise postgres_error(exc, "open", area="vector") from exc
+        pool = pool_mod.AsyncConnectionPool(
+            dsn, min_size=1, max_size=pool_size, configure=pgv.register_vector_async, open=False
+        )
+        await pool.open()
+        store = cls(pool, coll, psycopg)
+        try:
+            cfg = await store._run(coll.open(config), "open") if config is not None else None
+            if cfg is None:
+                existing = await store._run(_exists(coll), "open")
+                if not existing:
+                    raise _missing_collection(coll.config.collection)
+                await store._run(coll.open(None), "open")
+        except BaseException:
+            await store.aclose()
+            raise
+        return store
+
+    async def _run(self, op: Op, operation: str) -> Any:
+        try:
+            async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                result: Any = None
+                while True:
+                    try:
+                        step = op.send(result)
+                    except StopIteration as stop:
+                        return stop.value
+                    if isinstance(step, Copy):
+                        async with cur.copy(step.query) as copy:
+                            copy.set_types(list(step.types))
+                            for row in step.rows:
+                                await copy.write_row(row)
+                        result = None
+                        continue
+                    await cur.execute(step.query, step.params)
+                    if step.fetch == "one":
+                        result = await cur.fetchone()
+                    elif step.fetch == "all":
+                        result = await cur.fetchall()
+                    else:
+                        result = None
+        except InfraError:
+            raise
+        except self._psycopg.Error as exc:
+            raise _translate(exc, operation) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg"):
+                raise _translate(exc, operation) from exc
+            raise
+
+    async def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
+        """Insert a new vector."""
+        key, vec, meta = self._one(id, vector, metadata, "insert")
+        await self._run(self._coll.write_one(key, vec, meta, upsert=False), "insert")
+
+    async def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
+        """Insert or replace."""
+        key, vec, meta = self._one(id, vector, metadata, "upsert")
+        await self._run(self._coll.write_one(key, vec, meta, upsert=True), "upsert")
+
+    async def _batch(
+        self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
+    ) -> BatchResult:
+        op = "upsert_batch" if upsert else "insert_batch"
+        self._check(op)
+        prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
+        good = prepared.good(upsert=upsert)
+        if good:
+            written = await self._run(
+                self._coll.write_many(
+                    [prepared.names[i] for i in good],
+                    prepared.matrix[good],
+                    [prepared.metas[i] for i in good],
+                    upsert=upsert,
+                ),
+                op,
+            )
+            if not upsert:
+                for i in good:
+                    if prepared.names[i] not in written:
+                        prepared.errors[i] = exists_error(prepared.names[i])
+        return prepared.finish()
+
+    async def insert_batch(
+        self,
+        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> BatchResult:
+        """Insert many; bad items fail alone."""
+        return await self._batch(items, ids, vectors, metadatas, upsert=False)
+
+    async def upsert_batch(
+        self,
+        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> BatchResult:
+        """Insert or replace many."""
+        return await self._batch(items, ids, vectors, metadatas, upsert=True)
+
+    async def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
+        """The record, or None."""
+        self._check("get")
+        result: VectorRecord | None = await self._run(self._coll.get(check_id(id), with_vector), "get")
+        return result
+
+    async def delete(self, id: str) -> bool:
+        """Delete; True when it existed."""
+        self._check("delete")
+        return bool(await self._run(self._coll.delete(check_id(id)), "delete"))
+
+    async def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:
+        """Replace the metadata."""
+        self._check("update_metadata")
+        key = check_id(id)
+        await self._run(self._coll.update_metadata(key, encode_metadata(metadata)[1]), "update_metadata")
+
+    async def search(
+        self,
+        vector: Any,
+        k: int = 10,
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        ef_search: int | None = None,
+        *,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+        with_metadata: bool = True,
+    ) -> list[SearchResult]:
+        """The ``k`` best matches, best first."""
+        flt, ef = self._search_args(k, filter, ef_search, min_score)
+        q = as_vector(vector, self.dimensions, "search")
+        hits: list[SearchResult] = await self._run(
+            self._coll.search(q, k, flt, ef, min_score, with_vectors, with_metadata), "search"
+        )
+        return hits
+
+    async def search_batch(
+        self,
+        vectors: Any,
+        k: int = 10,
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        *,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+        ef_search: int | None = None,
+    ) -> list[list[SearchResult]]:
+        """Many queries in one round trip."""
+        flt, ef = self._search_args(k, filter, ef_search, min_score)
+        queries = as_matrix(vectors, self.dimensions, "search_batch")
+        out: list[list[SearchResult]] = await self._run(
+            self._coll.search_batch(queries, k, flt, ef, min_score, with_vectors), "search_batch"
+        )
+        return out
+
+    def query(self, vector: Any) -> AsyncSearchQuery:
+        """A fluent query whose ``execute()`` is awaitable."""
+        from llm_infra.vector._query import AsyncSearchQuery
+
+        return AsyncSearchQuery(vector, store=self)
+
+    async def scan(
+        self, cursor: str | None = None, limit: int = 1000
+    ) -> tuple[list[VectorRecord], str | None]:
+        """A page of records (with vectors, in id order) and the next page's cursor (None at the end)."""
+        self._check("scan")
+        records: list[VectorRecord] = await self._run(self._coll.scan(cursor, limit), "scan")
+        return records, (records[-1].id if len(records) == limit else None)
+
+    async def count(self) -> int:
+        """Live vectors."""
+        self._check("count")
+        return int(await self._run(self._coll.count(), "count"))
+
+    async def stats(self) -> StoreStats:
+        """Sizes and parameters."""
+        self._check("stats")
+        count, disk = await self._run(self._coll.sizes(), "stats")
+        return self._stats(count, disk)
+
+    async def flush(self) -> None:
+        """Nothing to do: writes are committed and indexed."""
+        self._check("flush")
+
+    async def snapshot(self, dest: str | os.PathLike[str]) -> None:
+        """A consistent copy at ``dest`` as an embedded store."""
+        self._check("snapshot")
+        pages: list[list[VectorRecord]] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = await self.scan(cursor, 1000)
+            pages.append(page)
+            if cursor is None:
+                break
+        _write_snapshot(self.config, dest, pages)
+
+    async def verify(self) -> VerifyReport:
+        """Vector lengths and the HNSW index's validity."""
+        self._check("verify")
+        report: VerifyReport = await self._run(self._coll.verify(), "verify")
+        return report
+
+    async def rebuild(self, progress: Progress | None = None) -> None:
+        """Build the HNSW index afresh."""
+        self._check("rebuild")
+        await self._run(self._coll.rebuild(), "rebuild")
+        if progress is not None:
+            progress(1, 1)
+
+    async def drop(self) -> None:
+        """Delete the collection."""
+        self._check("drop")
+        await self._run(self._coll.drop(), "drop")
+
+    async def aclose(self) -> None:
+        """Close the pool (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._pool.close()
+
+    async def __aenter__(self) -> AsyncPgVectorStore:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

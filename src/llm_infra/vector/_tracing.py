@@ -1,0 +1,262 @@
+"""``TracingVectorStore``: a span, metrics and a debug log line per operation, for any backend.
+
+Only shapes are recorded (operation, id, vector length, has_metadata, k, has_filter, batch
+size, result count, elapsed, error code): never vector components or metadata values.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, final
+
+from llm_infra.errors import InfraError
+from llm_infra.otel import counter, histogram, span
+from llm_infra.vector._backends import search_batch_of
+
+if TYPE_CHECKING:
+    from llm_infra.errors import BatchResult
+    from llm_infra.vector._filters import MetadataFilter
+    from llm_infra.vector._query import SearchQuery
+    from llm_infra.vector._store import Progress
+    from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
+
+OPERATION_DURATION: Final = "vector.operation.duration"
+OPERATION_ERRORS: Final = "vector.operation.errors"
+_log = logging.getLogger("llm_infra.vector.trace")
+
+
+def _length(vector: Any) -> int | None:
+    try:
+        return len(vector)
+    except TypeError:
+        return None
+
+
+@final
+class TracingVectorStore:
+    """Wraps any ``VectorStore``: every operation gets a span, a duration metric and a debug line.
+
+    Args:
+        store: the store to observe.
+        logger: where the debug lines go (``llm_infra.vector.trace`` by default).
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, store: Any, *, logger: logging.Logger | None = None) -> None:
+        self.store = store
+        self._logger = logger or _log
+        self._backend = type(store).__name__
+        self._duration = histogram(OPERATION_DURATION, description="vector store operation duration")
+        self._errors = counter(OPERATION_ERRORS, description="vector store operations that raised")
+
+    def _traced(self, operation: str, fn: Callable[[], Any], **attrs: Any) -> Any:
+        fields = {k: v for k, v in attrs.items() if v is not None}
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            with span(
+                f"vector.{operation}",
+                attributes={"vector.backend": self._backend, **{f"vector.{k}": v for k, v in fields.items()}},
+            ) as current:
+                result = fn()
+                if isinstance(result, list):
+                    current.set_attribute("vector.results", len(result))
+                return result
+        except Exception as exc:
+            outcome = exc.code if isinstance(exc, InfraError) else type(exc).__name__
+            self._errors.add(1, {"operation": operation, "backend": self._backend, "error": outcome})
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            self._duration.record(elapsed, {"operation": operation, "backend": self._backend})
+            if self._logger.isEnabledFor(logging.DEBUG):
+                described = " ".join(f"{k}={v}" for k, v in fields.items())
+                self._logger.debug(
+                    "vector.%s %s outcome=%s elapsed_ms=%.3f", operation, described, outcome, elapsed * 1000
+                )
+
+    # ------------------------------------------------------------------ writes
+
+    def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
+        """Traced ``insert``."""
+        self._traced(
+            "insert",
+            lambda: self.store.insert(id, vector, metadata),
+            id=id,
+            vector_length=_length(vector),
+            has_metadata=metadata is not None,
+        )
+
+    def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
+        """Traced ``upsert``."""
+        self._traced(
+            "upsert",
+            lambda: self.store.upsert(id, vector, metadata),
+            id=id,
+            vector_length=_length(vector),
+            has_metadata=metadata is not None,
+        )
+
+    def _batch(self, name: str, items: Any, ids: Any, vectors: Any, metadatas: Any) -> BatchResult:
+        items = list(items) if items is not None else None
+        size = len(items) if items is not None else (len(ids) if ids is not None else None)
+        fn = getattr(self.store, name)
+        result: BatchResult = self._traced(
+            name,
+            lambda: fn(items, ids=ids, vectors=vectors, metadatas=metadatas),
+            batch_size=size,
+            has_metadata=metadatas is not None or None,
+        )
+        return result
+
+    def insert_batch(
+        self,
+        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> BatchResult:
+        """Traced ``insert_batch``."""
+        return self._batch("insert_batch", items, ids, vectors, metadatas)
+
+    def upsert_batch(
+        self,
+        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        vectors: Any = None,
+        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> BatchResult:
+        """Traced ``upsert_batch``."""
+        return self._batch("upsert_batch", items, ids, vectors, metadatas)
+
+    def delete(self, id: str) -> bool:
+        """Traced ``delete``."""
+        return bool(self._traced("delete", lambda: self.store.delete(id), id=id))
+
+    def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:
+        """Traced ``update_metadata``."""
+        self._traced(
+            "update_metadata",
+            lambda: self.store.update_metadata(id, metadata),
+            id=id,
+            has_metadata=metadata is not None,
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
+        """Traced ``get``."""
+        result: VectorRecord | None = self._traced("get", lambda: self.store.get(id, with_vector), id=id)
+        return result
+
+    def search(
+        self,
+        vector: Any,
+        k: int = 10,
+        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        ef_search: int | None = None,
+        *,
+        min_score: float | None = None,
+        with_vectors: bool = False,
+        with_metadata: bool = True,
+    ) -> list[SearchResult]:
+        """Traced ``search``."""
+        result: list[SearchResult] = self._traced(
+            "search",
+            lambda: self.store.search(
+                vector,
+                k,
+                filter,
+                ef_search,
+                min_score=min_score,
+                with_vectors=with_vectors,
+                with_metadata=with_metadata,
+            ),
+            vector_length=_length(vector),
+            k=k,
+            has_filter=filter is not None,
+        )
+        return result
+
+    def search_batch(
+        self, vectors: Any, k: int = 10, filter: Any = None, **kwargs: Any
+    ) -> list[list[SearchResult]]:
+        """Traced ``search_batch``."""
+        result: list[list[SearchResult]] = self._traced(
+            "search_batch",
+            lambda: search_batch_of(self.store, vectors, k, filter, **kwargs),
+            batch_size=_length(vectors),
+            k=k,
+            has_filter=filter is not None,
+        )
+        return result
+
+    def query(self, vector: Any) -> SearchQuery:
+        """A fluent query whose search is traced."""
+        from llm_infra.vector._query import SearchQuery
+
+        return SearchQuery(vector, store=self)
+
+    def count(self) -> int:
+        """Traced ``count``."""
+        return int(self._traced("count", self.store.count))
+
+    def scan(self, cursor: str | None = None, limit: int = 1000) -> tuple[list[VectorRecord], str | None]:
+        """Traced page of the wrapped store (used by ``migrate``)."""
+        from llm_infra.vector._migrate import scan_page
+
+        page: tuple[list[VectorRecord], str | None] = self._traced(
+            "scan", lambda: scan_page(self.store, cursor, limit), limit=limit
+        )
+        return page
+
+    # ------------------------------------------------------------------ maintenance
+
+    def stats(self) -> StoreStats:
+        """Traced ``stats``."""
+        result: StoreStats = self._traced("stats", self.store.stats)
+        return result
+
+    def flush(self) -> None:
+        """Traced ``flush``."""
+        self._traced("flush", self.store.flush)
+
+    def snapshot(self, dest: str | os.PathLike[str]) -> None:
+        """Traced ``snapshot``."""
+        self._traced("snapshot", lambda: self.store.snapshot(dest))
+
+    def verify(self) -> VerifyReport:
+        """Traced ``verify``."""
+        result: VerifyReport = self._traced("verify", self.store.verify)
+        return result
+
+    def rebuild(self, progress: Progress | None = None) -> None:
+        """Traced ``rebuild``."""
+        self._traced("rebuild", lambda: self.store.rebuild(progress))
+
+    @property
+    def config(self) -> Any:
+        """The wrapped store's config."""
+        return self.store.config
+
+    def close(self) -> None:
+        """Close the wrapped store."""
+        self._traced("close", self.store.close)
+
+    def __enter__(self) -> TracingVectorStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"TracingVectorStore({self.store!r})"
