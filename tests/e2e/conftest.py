@@ -26,8 +26,14 @@ def free_port() -> int:
 class ServiceProcess:
     """One ``python -m llm_infra.server`` process and what it printed."""
 
-    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, port: int | None = None,
-                 command: str = "serve") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        command: str = "serve",
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -94,8 +100,14 @@ class ServiceProcess:
 def start_service(tmp_path: Path) -> Iterator[type[ServiceProcess] | object]:
     started: list[ServiceProcess] = []
 
-    def start(data_dir: Path | None = None, *, env: dict[str, str] | None = None, port: int | None = None,
-              command: str = "serve", wait: bool = True) -> ServiceProcess:
+    def start(
+        data_dir: Path | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        command: str = "serve",
+        wait: bool = True,
+    ) -> ServiceProcess:
         service = ServiceProcess(data_dir or tmp_path / "data", env=env, port=port, command=command)
         started.append(service)
         return service.start(wait=wait)

@@ -35,7 +35,9 @@ def test_readme_curl_session(service: ServiceProcess) -> None:
         )
         assert up.status_code == 200, up.text
         assert up.json() == {"total": 3, "succeeded": 3, "failed": 0, "failures": []}
-        found = c.post("/v1/collections/docs/search", json={"vector": [1, 0.05, 0], "k": 5, "filter": {"lang": "en"}})
+        found = c.post(
+            "/v1/collections/docs/search", json={"vector": [1, 0.05, 0], "k": 5, "filter": {"lang": "en"}}
+        )
         assert found.status_code == 200
         hits = found.json()["results"]
         assert [h["id"] for h in hits] == ["a", "c"]
@@ -43,8 +45,10 @@ def test_readme_curl_session(service: ServiceProcess) -> None:
         assert hits[0]["score"] > hits[1]["score"]
         batch = c.post("/v1/collections/docs/search", json={"vectors": [[1, 0, 0], [0, 1, 0]], "k": 1})
         assert [[h["id"] for h in r] for r in batch.json()["results"]] == [["a"], ["c"]]
-        scored = c.post("/v1/collections/docs/search", json={"vector": [1, 0, 0], "k": 3, "min_score": 0.5,
-                                                             "with_vectors": True, "ef_search": 50})
+        scored = c.post(
+            "/v1/collections/docs/search",
+            json={"vector": [1, 0, 0], "k": 3, "min_score": 0.5, "with_vectors": True, "ef_search": 50},
+        )
         assert [h["id"] for h in scored.json()["results"]] == ["a", "b"]
         assert scored.json()["results"][0]["vector"] == [1.0, 0.0, 0.0]
         # points: get, patch metadata, delete
@@ -57,15 +61,18 @@ def test_readme_curl_session(service: ServiceProcess) -> None:
         assert missing.json()["code"] == "server.point_not_found"
         assert c.get("/v1/collections/docs").json()["count"] == 2
         stats = c.get("/v1/collections/docs/stats").json()
-        assert stats["count"] == 2 and stats["dimensions"] == 3
+        assert stats["count"] == 2
+        assert stats["dimensions"] == 3
         listed = c.get("/v1/collections").json()["collections"]
         assert [x["name"] for x in listed] == ["docs"]
         dup = _create(c)
-        assert dup.status_code == 409 and dup.json()["code"] == "server.collection_exists"
+        assert dup.status_code == 409
+        assert dup.json()["code"] == "server.collection_exists"
         # public endpoints
         assert httpx.get(service.url + "/healthz").json() == {"status": "ok"}
         ready = httpx.get(service.url + "/readyz").json()
-        assert ready["state"] == "healthy" and ready["capabilities"]["can_write"] is True
+        assert ready["state"] == "healthy"
+        assert ready["capabilities"]["can_write"] is True
         assert "server_requests" in httpx.get(service.url + "/metrics").text
         assert httpx.get(service.url + "/openapi.json").json()["info"]["title"].startswith("llm-infra")
         assert c.delete("/v1/collections/docs").json() == {"deleted": True}
@@ -80,35 +87,51 @@ def test_401_and_403(service: ServiceProcess) -> None:
     assert anonymous.json()["code"] == "auth.missing_credentials"
     assert anonymous.json()["error_id"]
     bad = httpx.get(service.url + "/v1/collections", headers={"Authorization": "Bearer lli_nope"})
-    assert bad.status_code == 401 and bad.json()["code"] == "auth.invalid_credentials"
+    assert bad.status_code == 401
+    assert bad.json()["code"] == "auth.invalid_credentials"
     with service.client(service.admin_key) as admin:
         assert _create(admin).status_code == 201
         reader = admin.post("/v1/keys", json={"subject": "rita", "roles": ["reader"]})
         assert reader.status_code == 201
         body = reader.json()
-        assert body["key"].startswith("lli_") and body["id"] in body["key"]
-        scoped = admin.post("/v1/keys", json={"subject": "wes", "roles": ["writer"], "collections": ["other"]}).json()
+        assert body["key"].startswith("lli_")
+        assert body["id"] in body["key"]
+        scoped = admin.post(
+            "/v1/keys", json={"subject": "wes", "roles": ["writer"], "collections": ["other"]}
+        ).json()
     with service.client(body["key"]) as r:
         assert r.post("/v1/collections/docs/search", json={"vector": [1, 0, 0]}).status_code == 200
         denied = r.put("/v1/collections/docs/points", json={"points": [{"id": "x", "vector": [1, 0, 0]}]})
-        assert denied.status_code == 403 and denied.json()["code"] == "auth.insufficient_permissions"
+        assert denied.status_code == 403
+        assert denied.json()["code"] == "auth.insufficient_permissions"
         assert r.post("/v1/keys", json={"subject": "eve", "roles": ["admin"]}).status_code == 403
         assert r.get("/v1/keys").status_code == 403
     with service.client(scoped["key"]) as w:
-        assert w.put("/v1/collections/docs/points", json={"points": [{"id": "x", "vector": [1, 0, 0]}]}).status_code == 403
+        assert (
+            w.put(
+                "/v1/collections/docs/points", json={"points": [{"id": "x", "vector": [1, 0, 0]}]}
+            ).status_code
+            == 403
+        )
     with service.client(service.admin_key) as admin:
         listed = admin.get("/v1/keys").json()["keys"]
         assert {k["subject"] for k in listed} == {"admin", "rita", "wes"}
         assert all("key" not in k for k in listed)
         assert admin.delete(f"/v1/keys/{body['id']}").json() == {"deleted": True}
     revoked = httpx.get(service.url + "/v1/collections", headers={"Authorization": f"Bearer {body['key']}"})
-    assert revoked.status_code == 401 and revoked.json()["code"] == "auth.key_revoked"
+    assert revoked.status_code == 401
+    assert revoked.json()["code"] == "auth.key_revoked"
 
 
 def test_tenants_are_isolated(service: ServiceProcess) -> None:
     with service.client(service.admin_key) as root:
         assert _create(root, "private").status_code == 201
-        assert root.put("/v1/collections/private/points", json={"points": [{"id": "s", "vector": [1, 0, 0]}]}).status_code == 200
+        assert (
+            root.put(
+                "/v1/collections/private/points", json={"points": [{"id": "s", "vector": [1, 0, 0]}]}
+            ).status_code
+            == 200
+        )
         acme = root.post("/v1/keys", json={"subject": "ann", "roles": ["admin"], "tenant": "acme"}).json()
         assert acme["tenant"] == "acme"
         root_keys = {k["id"] for k in root.get("/v1/keys").json()["keys"]}
@@ -132,7 +155,10 @@ def test_tenants_are_isolated(service: ServiceProcess) -> None:
         assert [k["subject"] for k in a.get("/v1/keys").json()["keys"]] == ["ann"]
         for key_id in root_keys:
             assert a.delete(f"/v1/keys/{key_id}").status_code == 404
-        assert a.post("/v1/keys", json={"subject": "x", "roles": ["reader"], "tenant": "default"}).status_code == 403
+        assert (
+            a.post("/v1/keys", json={"subject": "x", "roles": ["reader"], "tenant": "default"}).status_code
+            == 403
+        )
         bob = a.post("/v1/keys", json={"subject": "bob", "roles": ["reader"]}).json()
         assert bob["tenant"] == "acme"
     with service.client(service.admin_key) as root:
@@ -159,7 +185,8 @@ def test_rate_limit_answers_429_with_retry_after(start_service) -> None:  # type
                 assert int(response.headers["retry-after"]) >= 1
                 assert response.json()["code"] == "rate_limited"
                 break
-    assert statuses[:5] == [200] * 5 and statuses[-1] == 429
+    assert statuses[:5] == [200] * 5
+    assert statuses[-1] == 429
     # health stays reachable
     assert httpx.get(service.url + "/healthz").status_code == 200
 
@@ -169,20 +196,25 @@ def test_partial_batch_answers_207(service: ServiceProcess) -> None:
         _create(c)
         response = c.put(
             "/v1/collections/docs/points",
-            json={"points": [
-                {"id": "ok1", "vector": [1, 0, 0]},
-                {"id": "short", "vector": [1, 0]},
-                {"id": "ok2", "vector": [0, 1, 0]},
-            ]},
+            json={
+                "points": [
+                    {"id": "ok1", "vector": [1, 0, 0]},
+                    {"id": "short", "vector": [1, 0]},
+                    {"id": "ok2", "vector": [0, 1, 0]},
+                ]
+            },
         )
         assert response.status_code == 207, response.text
         body = response.json()
-        assert body["total"] == 3 and body["succeeded"] == 2 and body["failed"] == 1
+        assert body["total"] == 3
+        assert body["succeeded"] == 2
+        assert body["failed"] == 1
         assert body["failures"][0]["id"] == "short"
         assert body["failures"][0]["code"] == "vector.dimension_mismatch"
         assert c.get("/v1/collections/docs").json()["count"] == 2
         bad = c.post("/v1/collections/docs/search", json={"vector": [1, 0, 0], "vectors": [[1, 0, 0]]})
-        assert bad.status_code == 422 and bad.json()["code"] == "server.invalid_request"
+        assert bad.status_code == 422
+        assert bad.json()["code"] == "server.invalid_request"
         malformed = c.put("/v1/collections/docs/points", json={"points": "nope"})
         assert malformed.status_code == 422
         assert malformed.headers["content-type"] == "application/problem+json"
@@ -194,7 +226,10 @@ def test_restart_keeps_data_and_keys(start_service, tmp_path) -> None:  # type: 
     assert key is not None
     with first.client(key) as c:
         _create(c)
-        c.put("/v1/collections/docs/points", json={"points": [{"id": str(i), "vector": [1, i, 0]} for i in range(50)]})
+        c.put(
+            "/v1/collections/docs/points",
+            json={"points": [{"id": str(i), "vector": [1, i, 0]} for i in range(50)]},
+        )
         reader = c.post("/v1/keys", json={"subject": "r", "roles": ["reader"]}).json()["key"]
     assert first.stop() in (0, -15)  # uvicorn re-raises the SIGTERM it handled, after a graceful shutdown
     assert "Application shutdown complete" in first.stderr()
@@ -219,7 +254,10 @@ def test_kill_9_mid_ingest_loses_no_acknowledged_point(start_service, tmp_path) 
             batch = 0
             while not stop.is_set():
                 ids = [f"b{batch}-{i}" for i in range(100)]
-                points = [{"id": pid, "vector": [float(batch), float(i), 1, 0, 0, 0, 0, 1]} for i, pid in enumerate(ids)]
+                points = [
+                    {"id": pid, "vector": [float(batch), float(i), 1, 0, 0, 0, 0, 1]}
+                    for i, pid in enumerate(ids)
+                ]
                 try:
                     r = c.put("/v1/collections/docs/points", json={"points": points})
                 except httpx.TransportError:

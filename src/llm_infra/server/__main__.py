@@ -10,7 +10,9 @@ from llm_infra.errors import InfraError
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the service (or the worker); returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m llm_infra.server", description="The llm-infra retrieval service.")
+    parser = argparse.ArgumentParser(
+        prog="python -m llm_infra.server", description="The llm-infra retrieval service."
+    )
     parser.add_argument("command", nargs="?", choices=("serve", "worker"), default="serve")
     parser.add_argument("--config", help="configuration file (default: ./llm-infra.toml when present)")
     parser.add_argument("--host", help="bind address (server.host)")

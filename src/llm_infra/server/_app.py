@@ -182,10 +182,15 @@ def create_app(settings: ServiceSettings | None = None, *, service: Service | No
             guard.shutdown()
 
     specs = middleware_specs(server_config(settings))
-    middleware = [Middleware(cls, **kwargs) for cls, kwargs in specs]
+    middleware = [Middleware(cls, **kwargs) for cls, kwargs in specs]  # type: ignore[arg-type]
     middleware += [
         Middleware(RequestTimeoutMiddleware, timeout=settings.request_timeout),
-        Middleware(AuthMiddleware, authenticator=security.authenticator, audit=security.audit, exempt_paths=PUBLIC_PATHS),
+        Middleware(
+            AuthMiddleware,
+            authenticator=security.authenticator,
+            audit=security.audit,
+            exempt_paths=PUBLIC_PATHS,
+        ),
         Middleware(
             RateLimitMiddleware,
             limiter=security.identity_limiter,
@@ -221,7 +226,9 @@ def create_app(settings: ServiceSettings | None = None, *, service: Service | No
             loc = ".".join(str(p) for p in err.get("loc", ()))
             problems.append(f"{loc}: {err.get('msg', 'invalid')}")
         field = ".".join(str(p) for p in exc.errors()[0].get("loc", ())) if exc.errors() else None
-        error = ValidationError("; ".join(problems) or "invalid request", field=field, code=_codes.INVALID_REQUEST)
+        error = ValidationError(
+            "; ".join(problems) or "invalid request", field=field, code=_codes.INVALID_REQUEST
+        )
         return _problem_response(error, request)
 
     @app.exception_handler(StarletteHTTPException)
@@ -249,8 +256,12 @@ def create_app(settings: ServiceSettings | None = None, *, service: Service | No
     async def readyz() -> JSON:
         """Readiness of each dependency; ``degraded`` (200) when a fallback is in use, 503 when unhealthy."""
         health, caps, checks = await anyio.to_thread.run_sync(svc.readiness)
-        body = {**health.to_dict(), "capabilities": caps.to_dict(), "checks": checks,
-                "backend": svc.collections.backend}
+        body = {
+            **health.to_dict(),
+            "capabilities": caps.to_dict(),
+            "checks": checks,
+            "backend": svc.collections.backend,
+        }
         return JSON(body, status_code=503 if health.is_unhealthy else 200)
 
     @app.get("/metrics", tags=["health"])
@@ -264,8 +275,11 @@ def create_app(settings: ServiceSettings | None = None, *, service: Service | No
         return Response(
             data,
             media_type=_MEDIA[name.rsplit(".", 1)[-1]],
-            headers={"cache-control": "no-cache", "x-content-type-options": "nosniff",
-                     "content-security-policy": "default-src 'self'; frame-ancestors 'none'"},
+            headers={
+                "cache-control": "no-cache",
+                "x-content-type-options": "nosniff",
+                "content-security-policy": "default-src 'self'; frame-ancestors 'none'",
+            },
         )
 
     @app.get("/", include_in_schema=False)

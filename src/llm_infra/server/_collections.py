@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
+import contextlib
 import importlib.util
 import re
 import shutil
@@ -16,7 +18,14 @@ from typing import Any
 import anyio
 import numpy as np
 
-from llm_infra.errors import AlreadyExistsError, AuthError, ConfigError, InfraError, NotFoundError, ValidationError
+from llm_infra.errors import (
+    AlreadyExistsError,
+    AuthError,
+    ConfigError,
+    InfraError,
+    NotFoundError,
+    ValidationError,
+)
 from llm_infra.otel import counter, histogram, span
 from llm_infra.server import _codes
 from llm_infra.server._state import StateStore
@@ -49,7 +58,10 @@ def check_name(value: str, what: str = "collection") -> str:
 def not_found(name: str) -> NotFoundError:
     """The one answer for a missing collection and for another tenant's (names cannot be probed)."""
     return NotFoundError(
-        f"no collection named {name!r}", resource_type="collection", resource_id=name, code=_codes.COLLECTION_NOT_FOUND
+        f"no collection named {name!r}",
+        resource_type="collection",
+        resource_id=name,
+        code=_codes.COLLECTION_NOT_FOUND,
     )
 
 
@@ -95,7 +107,7 @@ def make_embedder(spec: Mapping[str, Any] | None, dimensions: int) -> Any:
     """
     if not spec:
         return None
-    import llm_infra.vector as vector
+    from llm_infra import vector
 
     kind = str(spec.get("kind", "hashing"))
     names = {"hashing": "HashingEmbedder", "sentence-transformers": "SentenceTransformerEmbedder"}
@@ -142,6 +154,7 @@ class Collection:
     coalesce: bool = False
     _queues: dict[tuple[Any, ...], list[_Pending]] = field(default_factory=dict)
     _draining: set[tuple[Any, ...]] = field(default_factory=set)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def inline(self) -> bool:
@@ -157,9 +170,7 @@ class Collection:
                     return fn(*args, **kwargs)
                 return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
             finally:
-                histogram("server.store.duration", unit="s").record(
-                    time.perf_counter() - start, {"op": op}
-                )
+                histogram("server.store.duration", unit="s").record(time.perf_counter() - start, {"op": op})
 
     async def search(
         self,
@@ -171,7 +182,7 @@ class Collection:
         with_vectors: bool,
         ef_search: int | None,
     ) -> list[SearchResult]:
-        """One search; concurrent ones with equal parameters are batched when the store has ``search_batch``."""
+        """One search; concurrent equal-parameter ones are batched when the store has ``search_batch``."""
         batch = getattr(self.store, "search_batch", None)
         if not self.coalesce or batch is None:
             result: list[SearchResult] = await self.call(
@@ -191,7 +202,8 @@ class Collection:
         self._queues.setdefault(key, []).append(pending)
         if key not in self._draining:
             self._draining.add(key)
-            loop.create_task(self._drain(key, flt))
+            self._tasks.add(task := loop.create_task(self._drain(key, flt)))
+            task.add_done_callback(self._tasks.discard)
         return await pending.future
 
     async def _drain(self, key: tuple[Any, ...], flt: Any) -> None:
@@ -238,7 +250,9 @@ class Collections:
     ) -> None:
         self._state = state
         self._url = vector_url
-        self._root = Path(vector_url) if vector_url and not is_postgres(vector_url) else data_dir / "collections"
+        self._root = (
+            Path(vector_url) if vector_url and not is_postgres(vector_url) else data_dir / "collections"
+        )
         self._coalesce = coalesce
         self._quota_collections = quota_collections
         self._quota_points = quota_points
@@ -260,7 +274,9 @@ class Collections:
         store_name = f"{tenant}.{name}"
         config = store_config(spec, store_name)
         if is_postgres(self._url):
-            store: VectorStore = open_store(self._url, config)  # the pgvector backend keys tables by collection
+            store: VectorStore = open_store(
+                self._url, config
+            )  # the pgvector backend keys tables by collection
             return store
         path = self._root / tenant / name
         if create and path.exists():
@@ -288,7 +304,9 @@ class Collections:
             doc = {**spec, "name": name, "created_at": time.time()}
             if not self._state.put(KIND, tenant, name, doc, create=True):
                 raise AlreadyExistsError(
-                    f"collection {name!r} exists", resource_type="collection", resource_id=name,
+                    f"collection {name!r} exists",
+                    resource_type="collection",
+                    resource_id=name,
                     code=_codes.COLLECTION_EXISTS,
                 )
             try:
@@ -362,7 +380,7 @@ class Collections:
                 code=_codes.QUOTA_EXCEEDED,
             )
 
-    def open_collections(self) -> list[Collection]:
+    def open_collections(self) -> builtins.list[Collection]:
         """The collections opened so far."""
         return list(self._open.values())
 
@@ -375,8 +393,6 @@ class Collections:
         """Flush and close every open store."""
         with self._lock:
             for coll in self._open.values():
-                try:
+                with contextlib.suppress(InfraError):
                     coll.store.close()
-                except InfraError:
-                    pass
             self._open.clear()

@@ -86,7 +86,7 @@ async def open_mq_broker(url: str) -> Broker:
             (``server.queue_unavailable``).
     """
     try:
-        import llm_infra.mq as mq  # type: ignore[import-not-found,unused-ignore]
+        from llm_infra import mq  # type: ignore[attr-defined,unused-ignore]
     except ImportError as exc:
         raise ExternalError(
             "queued ingest needs llm_infra.mq, which this installation lacks",
@@ -97,7 +97,9 @@ async def open_mq_broker(url: str) -> Broker:
 
 
 def _job_not_found(job_id: str) -> NotFoundError:
-    return NotFoundError(f"no job {job_id!r}", resource_type="job", resource_id=job_id, code=_codes.JOB_NOT_FOUND)
+    return NotFoundError(
+        f"no job {job_id!r}", resource_type="job", resource_id=job_id, code=_codes.JOB_NOT_FOUND
+    )
 
 
 class Jobs:
@@ -135,7 +137,9 @@ class Jobs:
 
     # -- submitting -----------------------------------------------------------------------------
 
-    async def submit_ingest(self, tenant: str, collection: str, points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    async def submit_ingest(
+        self, tenant: str, collection: str, points: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
         """Queue ``points`` for ``collection``; returns the job document (status ``queued``)."""
         job_id = ulid()
         chunks = max(1, (len(points) + CHUNK - 1) // CHUNK)
@@ -144,13 +148,23 @@ class Jobs:
         self._state.put(KIND, tenant, job_id, doc)
         for i in range(chunks):
             part = list(points[i * CHUNK : (i + 1) * CHUNK])
-            body = {"job": job_id, "tenant": tenant, "collection": collection, "kind": "ingest", "chunk": i,
-                    "points": part}
-            await broker.publish(TOPIC, dumps(body), key=f"{tenant}/{collection}", idempotency_key=f"{job_id}:{i}")
+            body = {
+                "job": job_id,
+                "tenant": tenant,
+                "collection": collection,
+                "kind": "ingest",
+                "chunk": i,
+                "points": part,
+            }
+            await broker.publish(
+                TOPIC, dumps(body), key=f"{tenant}/{collection}", idempotency_key=f"{job_id}:{i}"
+            )
         counter("server.jobs.submitted").add(1, {"kind": "ingest"})
         return self.view(tenant, job_id)
 
-    async def submit_task(self, tenant: str, collection: str, kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    async def submit_task(
+        self, tenant: str, collection: str, kind: str, options: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Queue a ``snapshot``/``verify``/``rebuild``/``migrate`` of ``collection``."""
         if kind not in TASKS:
             raise ValidationError(f"unknown job kind {kind!r}", field="kind", code=_codes.INVALID_REQUEST)
@@ -158,16 +172,28 @@ class Jobs:
         doc = self._new(job_id, kind, collection, total=1, chunks=1)
         broker = await self.broker()
         self._state.put(KIND, tenant, job_id, doc)
-        body = {"job": job_id, "tenant": tenant, "collection": collection, "kind": kind, "chunk": 0,
-                "options": dict(options)}
+        body = {
+            "job": job_id,
+            "tenant": tenant,
+            "collection": collection,
+            "kind": kind,
+            "chunk": 0,
+            "options": dict(options),
+        }
         await broker.publish(TOPIC, dumps(body), key=f"{tenant}/{collection}", idempotency_key=f"{job_id}:0")
         counter("server.jobs.submitted").add(1, {"kind": kind})
         return self.view(tenant, job_id)
 
     @staticmethod
     def _new(job_id: str, kind: str, collection: str, *, total: int, chunks: int) -> dict[str, Any]:
-        return {"id": job_id, "kind": kind, "collection": collection, "total": total, "chunks": chunks,
-                "created_at": time.time()}
+        return {
+            "id": job_id,
+            "kind": kind,
+            "collection": collection,
+            "total": total,
+            "chunks": chunks,
+            "created_at": time.time(),
+        }
 
     # -- progress -------------------------------------------------------------------------------
 
@@ -189,8 +215,15 @@ class Jobs:
             status = "running"
         if len(parts) >= int(doc["chunks"]):
             status = "failed" if any(p.get("error") for p in parts) else "succeeded"
-        view = {**doc, "status": status, "done_chunks": len(parts), "processed": done, "failed": failed,
-                "progress": len(parts) / max(1, int(doc["chunks"])), "errors": errors}
+        view = {
+            **doc,
+            "status": status,
+            "done_chunks": len(parts),
+            "processed": done,
+            "failed": failed,
+            "progress": len(parts) / max(1, int(doc["chunks"])),
+            "errors": errors,
+        }
         results = [p["result"] for p in parts if "result" in p]
         if results:
             view["result"] = results[0]
@@ -228,7 +261,9 @@ class Jobs:
             _log.error("dropping a malformed job message %s", delivery.message.id)
             await delivery.ack()
             return
-        with span("server.job", kind=str(body.get("kind")), job=str(body.get("job"))):
+        with span(
+            "server.job", attributes={"job.kind": str(body.get("kind")), "job.id": str(body.get("job"))}
+        ):
             try:
                 outcome = await self._apply(body)
             except InfraError as err:
@@ -252,7 +287,9 @@ class Jobs:
                 vectors=np.asarray([p.get("vector") for p in points], dtype=np.float32),
                 metadatas=[p.get("metadata") for p in points],
             )
-            errors = [{"id": f.item_id, "code": f.error.code, "detail": str(f.error)} for f in result.failures]
+            errors = [
+                {"id": f.item_id, "code": f.error.code, "detail": str(f.error)} for f in result.failures
+            ]
             return {"points": result.succeeded, "failed": result.failed, "errors": errors[:10]}
         options = dict(body.get("options") or {})
         if kind == "snapshot":
@@ -261,7 +298,10 @@ class Jobs:
             return {"points": 1, "result": {"path": str(dest)}}
         if kind == "verify":
             report = await coll.call("verify", coll.store.verify)
-            return {"points": 1, "result": {"ok": report.ok, "count": report.count, "problems": list(report.problems)}}
+            return {
+                "points": 1,
+                "result": {"ok": report.ok, "count": report.count, "problems": list(report.problems)},
+            }
         if kind == "rebuild":
             await coll.call("rebuild", coll.store.rebuild)
             return {"points": 1, "result": {"rebuilt": True}}

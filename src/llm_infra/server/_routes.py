@@ -27,7 +27,6 @@ from llm_infra.server._models import (
     KeyCreated,
     KeyIn,
     KeyList,
-    KeyOut,
     MetadataIn,
     PointOut,
     PointsIn,
@@ -189,9 +188,13 @@ def _matrix(vectors: list[list[float]], dims: int) -> np.ndarray:
         ) from None
 
 
-async def _upsert(coll: Collection, ids: list[str], vectors: Any, metadatas: list[Any]) -> tuple[int, dict[str, Any]]:
+async def _upsert(
+    coll: Collection, ids: list[str], vectors: Any, metadatas: list[Any]
+) -> tuple[int, dict[str, Any]]:
     try:
-        result = await coll.call("upsert_batch", coll.store.upsert_batch, ids=ids, vectors=vectors, metadatas=metadatas)
+        result = await coll.call(
+            "upsert_batch", coll.store.upsert_batch, ids=ids, vectors=vectors, metadatas=metadatas
+        )
     except BatchError as err:
         failures = [{"id": f.item_id, "code": f.error.code, "detail": str(f.error)} for f in err.failures]
         return 207, {"total": len(ids), "succeeded": 0, "failed": len(failures), "failures": failures}
@@ -316,8 +319,14 @@ async def _search_many(coll: Collection, body: SearchIn, queries: np.ndarray) ->
         )
         return results
     return [
-        await coll.search(q, body.k, body.filter, min_score=body.min_score, with_vectors=body.with_vectors,
-                          ef_search=body.ef_search)
+        await coll.search(
+            q,
+            body.k,
+            body.filter,
+            min_score=body.min_score,
+            with_vectors=body.with_vectors,
+            ef_search=body.ef_search,
+        )
         for q in queries
     ]
 
@@ -349,7 +358,11 @@ async def search(name: str, body: SearchIn, who: Caller = CallerDep) -> JSON:
     else:
         query = body.vector
     results = await coll.search(
-        query, body.k, body.filter, min_score=body.min_score, with_vectors=body.with_vectors,
+        query,
+        body.k,
+        body.filter,
+        min_score=body.min_score,
+        with_vectors=body.with_vectors,
         ef_search=body.ef_search,
     )
     return JSON({"results": _hits(results, body.with_vectors)})
@@ -367,8 +380,12 @@ async def add_documents(name: str, body: DocumentsIn, who: Caller = CallerDep) -
     if coll.embedder is None:
         raise ValidationError("this collection has no embedder", field="texts", code=_codes.NO_EMBEDDER)
     n = len(body.texts)
-    if (body.ids is not None and len(body.ids) != n) or (body.metadatas is not None and len(body.metadatas) != n):
-        raise ValidationError("ids and metadatas must match texts in length", field="ids", code=_codes.INVALID_REQUEST)
+    if (body.ids is not None and len(body.ids) != n) or (
+        body.metadatas is not None and len(body.metadatas) != n
+    ):
+        raise ValidationError(
+            "ids and metadatas must match texts in length", field="ids", code=_codes.INVALID_REQUEST
+        )
     who.service.collections.check_points_quota(who.tenant, n)
     from llm_infra.ids import ulid
 
@@ -433,7 +450,9 @@ async def create_key(body: KeyIn, who: Caller = CallerDep) -> JSON:
     tenant = who.tenant
     if body.tenant and body.tenant != who.tenant:
         if who.tenant != who.service.settings.default_tenant:
-            raise AuthError("tenant admins manage only their own tenant's keys", kind="insufficient_permissions")
+            raise AuthError(
+                "tenant admins manage only their own tenant's keys", kind="insufficient_permissions"
+            )
         tenant = body.tenant
     key, key_id = await who.service.security.issue_key(
         tenant=tenant,
@@ -469,7 +488,9 @@ async def revoke_key(key_id: str, who: Caller = CallerDep) -> JSON:
     except NotFoundError:
         record = None
     if record is None or record.tenant != who.tenant:
-        raise NotFoundError("no such API key", resource_type="api_key", resource_id=key_id, code=_codes.KEY_NOT_FOUND)
+        raise NotFoundError(
+            "no such API key", resource_type="api_key", resource_id=key_id, code=_codes.KEY_NOT_FOUND
+        )
     await keys.arevoke(key_id, actor=who.who)
     who.changed(f"key/{key_id}", "revoked")
     return JSON({"deleted": True})

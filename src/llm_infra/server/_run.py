@@ -44,7 +44,10 @@ def announce(service: Service, out: TextIO | None = None) -> str | None:
     settings = service.settings
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     if key is not None:
-        print("llm-infra serve: first start, created an admin API key (shown only now; stored hashed):", file=out)
+        print(
+            "llm-infra serve: first start, created an admin API key (shown only now; stored hashed):",
+            file=out,
+        )
         print(f"  {key}", file=out)
     print(f"Status page: http://{host}:{settings.port}/  (API docs: /docs)", file=out, flush=True)
     return key

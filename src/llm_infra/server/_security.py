@@ -92,7 +92,9 @@ class Security:
         granted = POLICY.authorize(identity, action, resource)
         if granted and collection and isinstance(allowed_collections, list | tuple) and allowed_collections:
             granted = collection in allowed_collections
-        self.audit.log(AuthorizationCheck(f"{tenant}{SEP}{display_subject(identity)}", resource, action, granted))
+        self.audit.log(
+            AuthorizationCheck(f"{tenant}{SEP}{display_subject(identity)}", resource, action, granted)
+        )
         if not granted:
             raise AuthError(
                 "permission denied", kind="insufficient_permissions", identity=identity.subject, code=None
@@ -129,7 +131,9 @@ class Security:
 
     def changed(self, what: str, who: str, change: str) -> None:
         """Audit an admin action (``what`` created/deleted/revoked by ``who``)."""
-        self.audit.log(ConfigChange.from_values(what, who, None, change, hash_key=self.hash_key, old_missing=True))
+        self.audit.log(
+            ConfigChange.from_values(what, who, None, change, hash_key=self.hash_key, old_missing=True)
+        )
 
     def on_limited(self, event: RateLimitEvent) -> None:
         """Audit a refused request."""
@@ -196,7 +200,9 @@ def _limiters(settings: ServiceSettings) -> tuple[RateLimiter, RateLimiter]:
 
 def build_security(settings: ServiceSettings) -> Security:
     """Build the key store, authenticators, limiters and audit log from the settings."""
-    audit_path = Path(settings.audit_file) if settings.audit_file else settings.data_dir / "audit" / "audit.jsonl"
+    audit_path = (
+        Path(settings.audit_file) if settings.audit_file else settings.data_dir / "audit" / "audit.jsonl"
+    )
     audit_path.parent.mkdir(parents=True, exist_ok=True)
     recent = MemoryAuditSink(200, name="recent")
     chain_key = _audit_key(settings)
@@ -211,4 +217,3 @@ def build_security(settings: ServiceSettings) -> Security:
     authenticator: Authenticator = keys if jwt is None else MultiAuthenticator([keys, jwt])
     per_identity, per_tenant = _limiters(settings)
     return Security(settings, audit, recent, keys, store, authenticator, per_identity, per_tenant, chain_key)
-

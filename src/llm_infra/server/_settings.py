@@ -19,7 +19,9 @@ CONFIG_FILE: Final = "llm-infra.toml"
 SERVER_HOST = Key("server.host", cast=str, default="127.0.0.1", doc="Address the service binds.")
 SERVER_PORT = Key("server.port", cast=int_range(0, 65_535), default=8080, doc="TCP port of the service.")
 SERVER_DATA_DIR = Key("server.data_dir", cast=str, default="./data", doc="Directory of the embedded state.")
-SERVER_TENANT = Key("server.default_tenant", cast=str, default="default", doc="Tenant of the first admin key.")
+SERVER_TENANT = Key(
+    "server.default_tenant", cast=str, default="default", doc="Tenant of the first admin key."
+)
 SERVER_MAX_BODY = Key(
     "server.max_body_bytes", cast=int_range(1_024, 1 << 31), default=64 << 20, doc="Largest request body."
 )
@@ -33,8 +35,12 @@ SERVER_COALESCE = Key(
     "server.coalesce_searches", cast=bool, default=True, doc="Batch concurrent single searches."
 )
 SERVER_ACCESS_LOG = Key("server.access_log", cast=bool, default=True, doc="Log each request.")
-VECTOR_URL = Key("vector.url", cast=str, default="", doc="Vector backend: '' (data dir), a path, postgresql://.")
-AUTH_KEYS_URL = Key("auth.keys_url", cast=str, default="", doc="API key store: '' (data dir), a path, postgresql://.")
+VECTOR_URL = Key(
+    "vector.url", cast=str, default="", doc="Vector backend: '' (data dir), a path, postgresql://."
+)
+AUTH_KEYS_URL = Key(
+    "auth.keys_url", cast=str, default="", doc="API key store: '' (data dir), a path, postgresql://."
+)
 AUTH_JWT_ISSUER = Key("auth.jwt.issuer", cast=str, default="", doc="Accepted JWT issuer ('' disables JWTs).")
 AUTH_JWT_JWKS_URL = Key("auth.jwt.jwks_url", cast=str, default="", doc="JWKS URL of the JWT issuer.")
 AUTH_JWT_AUDIENCE = Key("auth.jwt.audience", cast=str, default="", doc="Required JWT audience.")
@@ -179,7 +185,11 @@ class ServiceSettings:
         )
 
     def with_overrides(
-        self, *, host: str | None = None, port: int | None = None, data_dir: str | os.PathLike[str] | None = None
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
     ) -> ServiceSettings:
         """A copy with the command line's ``--host/--port/--data-dir`` applied."""
         changes: dict[str, Any] = {}

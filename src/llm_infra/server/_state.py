@@ -6,13 +6,14 @@ share the catalog and job progress; the embedded default keeps one SQLite file (
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 from llm_infra._internal._lazy import require
-from llm_infra.errors import IoError
+from llm_infra.errors import ConfigError, IoError
 from llm_infra.errors._foreign import postgres_error
 from llm_infra.json import dumps, loads
 
@@ -111,11 +112,21 @@ class SqliteStateStore:
             self._conn.close()
 
 
+_INSERT_NEW = "INSERT INTO {t} VALUES (%s, %s, %s, %s) ON CONFLICT (kind, tenant, name) DO NOTHING"
+_UPSERT = (
+    "INSERT INTO {t} VALUES (%s, %s, %s, %s) ON CONFLICT (kind, tenant, name) "
+    "DO UPDATE SET doc = EXCLUDED.doc"
+)
+_TABLE = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
+
+
 class PostgresStateStore:
     """``StateStore`` in a PostgreSQL table, shared by every replica."""
 
     def __init__(self, dsn: str, *, table: str = "llm_infra_service_state") -> None:
         psycopg = require("psycopg", "postgres")
+        if not _TABLE.match(table):
+            raise ConfigError("a state table name is a lowercase SQL identifier", key="table")
         self._dsn = dsn
         self._table = table
         self._lock = threading.Lock()
@@ -137,11 +148,8 @@ class PostgresStateStore:
 
     def put(self, kind: str, tenant: str, name: str, doc: dict[str, Any], *, create: bool = False) -> bool:
         """See ``StateStore.put``."""
-        tail = "DO NOTHING" if create else "DO UPDATE SET doc = EXCLUDED.doc"
-        _, n = self._run(
-            "INSERT INTO {t} VALUES (%s, %s, %s, %s) ON CONFLICT (kind, tenant, name) " + tail,
-            (kind, tenant, name, dumps(doc).decode()),
-        )
+        sql = _INSERT_NEW if create else _UPSERT
+        _, n = self._run(sql, (kind, tenant, name, dumps(doc).decode()))
         return n > 0
 
     def get(self, kind: str, tenant: str, name: str) -> dict[str, Any] | None:
