@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -142,11 +141,6 @@ def _problem_response(error: InfraError | dict[str, object], request: Request) -
     return Response(dumps(body), status_code=status, media_type="application/problem+json")
 
 
-def mq_available() -> bool:
-    """Whether ``llm_infra.mq`` is installed."""
-    return importlib.util.find_spec("llm_infra.mq") is not None
-
-
 def create_app(settings: ServiceSettings | None = None, *, service: Service | None = None) -> FastAPI:
     """The retrieval service as an ASGI app (FastAPI), with its ``Service`` in ``app.state.service``.
 
@@ -169,7 +163,7 @@ def create_app(settings: ServiceSettings | None = None, *, service: Service | No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         guard_box.append(_otel(settings))
         async with anyio.create_task_group() as tg:
-            if settings.queue_consumer and mq_available():
+            if svc.consumer_enabled:
                 tg.start_soon(svc.run_consumer)
             try:
                 yield

@@ -18,7 +18,14 @@ from typing import Any, Protocol
 import anyio
 import numpy as np
 
-from llm_infra.errors import ExternalError, InfraError, NotFoundError, ValidationError
+from llm_infra.errors import (
+    BatchError,
+    ExternalError,
+    InfraError,
+    NotFoundError,
+    ValidationError,
+    to_infra_error,
+)
 from llm_infra.ids import ulid
 from llm_infra.json import dumps, loads
 from llm_infra.otel import counter, span
@@ -266,7 +273,8 @@ class Jobs:
         ):
             try:
                 outcome = await self._apply(body)
-            except InfraError as err:
+            except Exception as exc:  # noqa: BLE001 - a bad job fails alone; the consumer goes on
+                err = to_infra_error(exc)
                 if err.retryable:
                     await delivery.nack(requeue=True, delay=1.0)
                     return
@@ -280,17 +288,28 @@ class Jobs:
         coll = self._collections.get(tenant, name)
         if kind == "ingest":
             points = list(body.get("points") or ())
-            result = await coll.call(
-                "upsert_batch",
-                coll.store.upsert_batch,
-                ids=[str(p.get("id")) for p in points],
-                vectors=np.asarray([p.get("vector") for p in points], dtype=np.float32),
-                metadatas=[p.get("metadata") for p in points],
-            )
+            result: Any
+            try:
+                if len({len(p.get("vector") or ()) for p in points}) == 1:
+                    result = await coll.call(
+                        "upsert_batch",
+                        coll.store.upsert_batch,
+                        ids=[str(p.get("id")) for p in points],
+                        vectors=np.asarray([p.get("vector") for p in points], dtype=np.float32),
+                        metadatas=[p.get("metadata") for p in points],
+                    )
+                else:  # vectors of several lengths: the item form fails each bad one alone
+                    items = [
+                        (str(p.get("id")), np.asarray(p.get("vector"), np.float32), p.get("metadata"))
+                        for p in points
+                    ]
+                    result = await coll.call("upsert_batch", coll.store.upsert_batch, items)
+            except BatchError as every:
+                result = every
             errors = [
                 {"id": f.item_id, "code": f.error.code, "detail": str(f.error)} for f in result.failures
             ]
-            return {"points": result.succeeded, "failed": result.failed, "errors": errors[:10]}
+            return {"points": result.succeeded, "failed": len(result.failures), "errors": errors[:10]}
         options = dict(body.get("options") or {})
         if kind == "snapshot":
             dest = self._data_dir / "snapshots" / tenant / name / str(body["job"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import importlib.util
 import logging
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import anyio
 from llm_infra.errors import InfraError
 from llm_infra.resilience import Capabilities, HealthStatus
 from llm_infra.server._collections import Collections
-from llm_infra.server._jobs import Jobs
+from llm_infra.server._jobs import BrokerFactory, Jobs, open_mq_broker
 from llm_infra.server._security import Security, build_security
 from llm_infra.server._settings import ServiceSettings
 from llm_infra.server._state import StateStore, open_state
@@ -52,7 +53,7 @@ class RequestRate:
 class Service:
     """Everything one service process holds; built by ``create_app`` and closed on shutdown."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, *, broker_factory: BrokerFactory | None = None) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.security: Security = build_security(settings)
@@ -66,7 +67,16 @@ class Service:
             quota_collections=settings.quota_collections,
             quota_points=settings.quota_points,
         )
-        self.jobs = Jobs(self.state, self.collections, mq_url=settings.mq_url, data_dir=settings.data_dir)
+        self.jobs = Jobs(
+            self.state,
+            self.collections,
+            mq_url=settings.mq_url,
+            data_dir=settings.data_dir,
+            broker_factory=broker_factory or open_mq_broker,
+        )
+        self.consumer_enabled = settings.queue_consumer and (
+            broker_factory is not None or importlib.util.find_spec("llm_infra.mq") is not None
+        )
         self.rate = RequestRate()
         self.started_at = time.time()
         self._stop = anyio.Event()
