@@ -91,6 +91,12 @@ def store_config(spec: Mapping[str, Any], store_name: str) -> VectorStoreConfig:
             compression=CompressionConfig(**compression),
             indexed_fields=tuple(spec.get("indexed_fields") or ()),
         )
+    except ConfigError as exc:  # the caller's settings, not the server's: a 422
+        raise ValidationError(
+            f"invalid collection settings: {exc.message}",
+            field=exc.key or "collection",
+            code=_codes.INVALID_REQUEST,
+        ) from exc
     except InfraError:
         raise
     except (TypeError, ValueError, KeyError) as exc:
@@ -103,7 +109,7 @@ def make_embedder(spec: Mapping[str, Any] | None, dimensions: int) -> Any:
     """The collection's embedder (``{"kind": "hashing"}`` or ``{"kind": "sentence-transformers", "model"}``).
 
     Raises:
-        ConfigError: the embedder class is not in this installation (``server.embedder_unavailable``).
+        ValidationError: the embedder class is not in this installation (``server.embedder_unavailable``).
     """
     if not spec:
         return None
@@ -113,9 +119,9 @@ def make_embedder(spec: Mapping[str, Any] | None, dimensions: int) -> Any:
     names = {"hashing": "HashingEmbedder", "sentence-transformers": "SentenceTransformerEmbedder"}
     cls = getattr(vector, names.get(kind, ""), None)
     if cls is None:
-        raise ConfigError(
+        raise ValidationError(
             f"embedder {kind!r} is not available in this installation",
-            key="embedder.kind",
+            field="embedder.kind",
             code=_codes.EMBEDDER_UNAVAILABLE,
             remediation=["Use kind 'hashing', or install llm-infra[embeddings] for sentence-transformers."],
         )

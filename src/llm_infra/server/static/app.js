@@ -40,7 +40,7 @@
     health.className = "badge " + data.health.state;
     fill("collections", data.collections, (tr, c) => {
       cell(tr, c.name); cell(tr, c.count); cell(tr, c.dimensions); cell(tr, c.distance);
-      cell(tr, c.indexed); cell(tr, c.pending); cell(tr, c.index_fresh ? "fresh" : "catching up");
+      cell(tr, c.indexed); cell(tr, c.pending); cell(tr, c.pending ? "indexing" : (c.index_fresh ? "indexed, saved" : "indexed"));
       cell(tr, bytes(c.disk_bytes));
     });
     fill("jobs", data.jobs, (tr, j) => {
@@ -56,7 +56,12 @@
       cell(tr, e.timestamp); cell(tr, e.type);
       cell(tr, e.identity || e.accessor || e.changed_by);
       cell(tr, e.resource || e.endpoint || e.secret_id || e.key || e.method);
-      cell(tr, e.success === undefined ? (e.granted === undefined ? (e.operation || e.new_value_hash || "") : (e.granted ? "granted" : "denied")) : (e.success ? "ok" : "refused"));
+      let outcome = e.operation || "";
+      if (e.type === "ConfigChange") outcome = "changed";
+      if (e.granted !== undefined) outcome = e.granted ? "granted" : "denied";
+      if (e.success !== undefined) outcome = e.success ? "ok" : "refused (" + (e.reason || "") + ")";
+      if (e.type === "RateLimitExceeded") outcome = "limited";
+      cell(tr, outcome);
     });
     $("updated").textContent = "Updated " + new Date().toLocaleTimeString() + ".";
   }
