@@ -82,10 +82,10 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
 
-BrokerFactory = Callable[[str], Awaitable[Broker]]
+BrokerFactory = Callable[[str, float], Awaitable[Broker]]
 
 
-async def open_mq_broker(url: str) -> Broker:
+async def open_mq_broker(url: str, ack_wait: float = 30.0) -> Broker:
     """Open ``url`` with ``llm_infra.mq.open_broker``.
 
     Raises:
@@ -99,7 +99,7 @@ async def open_mq_broker(url: str) -> Broker:
             "queued ingest needs llm_infra.mq, which this installation lacks",
             code=_codes.QUEUE_UNAVAILABLE,
         ) from exc
-    broker: Broker = await mq.open_broker(url, max_message_bytes=16 << 20)
+    broker: Broker = await mq.open_broker(url, ack_wait=ack_wait, max_message_bytes=16 << 20)
     return broker
 
 
@@ -119,8 +119,12 @@ class Jobs:
         *,
         mq_url: str,
         data_dir: Path,
+        topic: str = TOPIC,
+        ack_wait: float = 30.0,
         broker_factory: BrokerFactory = open_mq_broker,
     ) -> None:
+        self._topic = topic
+        self._ack_wait = ack_wait
         self._state = state
         self._collections = collections
         self._url = mq_url
@@ -133,7 +137,7 @@ class Jobs:
         """The broker, opened on first use."""
         async with self._lock:
             if self._broker is None:
-                self._broker = await self._factory(self._url)
+                self._broker = await self._factory(self._url, self._ack_wait)
             return self._broker
 
     async def close(self) -> None:
@@ -164,7 +168,7 @@ class Jobs:
                 "points": part,
             }
             await broker.publish(
-                TOPIC, dumps(body), key=f"{tenant}/{collection}", idempotency_key=f"{job_id}:{i}"
+                self._topic, dumps(body), key=f"{tenant}/{collection}", idempotency_key=f"{job_id}:{i}"
             )
         counter("server.jobs.submitted").add(1, {"kind": "ingest"})
         return self.view(tenant, job_id)
@@ -187,7 +191,9 @@ class Jobs:
             "chunk": 0,
             "options": dict(options),
         }
-        await broker.publish(TOPIC, dumps(body), key=f"{tenant}/{collection}", idempotency_key=f"{job_id}:0")
+        await broker.publish(
+            self._topic, dumps(body), key=f"{tenant}/{collection}", idempotency_key=f"{job_id}:0"
+        )
         counter("server.jobs.submitted").add(1, {"kind": kind})
         return self.view(tenant, job_id)
 
@@ -256,7 +262,7 @@ class Jobs:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(watch)
-            async for delivery in broker.subscribe(TOPIC, GROUP, consumer=consumer, prefetch=4):
+            async for delivery in broker.subscribe(self._topic, GROUP, consumer=consumer, prefetch=4):
                 await self.handle(delivery)
             tg.cancel_scope.cancel()
 

@@ -72,6 +72,8 @@ class Service:
             self.collections,
             mq_url=settings.mq_url,
             data_dir=settings.data_dir,
+            topic=settings.mq_topic,
+            ack_wait=settings.mq_ack_wait,
             broker_factory=broker_factory or open_mq_broker,
         )
         self.consumer_enabled = settings.queue_consumer and (

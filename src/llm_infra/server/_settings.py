@@ -51,6 +51,13 @@ RATELIMIT_TENANT_LIMIT = Key(
     "ratelimit.tenant_limit", cast=int_range(1, 10**9), default=60_000, doc="Requests per period per tenant."
 )
 MQ_URL = Key("mq.url", cast=str, default="memory://", doc="Broker of queued ingest and jobs.")
+MQ_TOPIC = Key("mq.topic", cast=str, default="llm-infra.jobs", doc="Topic of queued ingest and jobs.")
+MQ_ACK_WAIT = Key(
+    "mq.ack_wait",
+    cast=float_range(0.1, None),
+    default=30.0,
+    doc="Seconds before an unacked job is redelivered.",
+)
 AUDIT_FILE = Key("audit.file", cast=str, default="", doc="Hash-chained audit file ('' = <data_dir>/audit).")
 AUDIT_KEY = Key("audit.key", cast=str, default="", secret=True, doc="HMAC key of the audit chain.")
 QUOTA_COLLECTIONS = Key(
@@ -79,6 +86,8 @@ SERVICE_KEYS: Final = (
     RATELIMIT_PERIOD,
     RATELIMIT_TENANT_LIMIT,
     MQ_URL,
+    MQ_TOPIC,
+    MQ_ACK_WAIT,
     AUDIT_FILE,
     AUDIT_KEY,
     QUOTA_COLLECTIONS,
@@ -103,6 +112,8 @@ class ServiceSettings:
         rate_limit, rate_period: requests per identity per period.
         tenant_rate_limit: requests per tenant per period.
         mq_url: broker of queued ingest (``memory://`` in-process).
+        mq_topic: the topic jobs travel on.
+        mq_ack_wait: seconds before a job message a dead consumer took is delivered again.
         audit_file: the hash-chained audit file (default ``<data_dir>/audit/audit.jsonl``).
         audit_key: HMAC key of the chain (default: generated once into the data dir).
         quota_collections, quota_points: per-tenant quotas.
@@ -131,6 +142,8 @@ class ServiceSettings:
     rate_period: float = 60.0
     tenant_rate_limit: int = 60_000
     mq_url: str = "memory://"
+    mq_topic: str = "llm-infra.jobs"
+    mq_ack_wait: float = 30.0
     audit_file: str = ""
     audit_key: Secret[str] | None = dataclasses.field(default=None, repr=False)
     quota_collections: int = 1_000
@@ -171,6 +184,8 @@ class ServiceSettings:
             rate_period=cfg.get(RATELIMIT_PERIOD),
             tenant_rate_limit=cfg.get(RATELIMIT_TENANT_LIMIT),
             mq_url=_plain(cfg.get(MQ_URL)),
+            mq_topic=cfg.get(MQ_TOPIC),
+            mq_ack_wait=cfg.get(MQ_ACK_WAIT),
             audit_file=cfg.get(AUDIT_FILE),
             audit_key=secret,
             quota_collections=cfg.get(QUOTA_COLLECTIONS),

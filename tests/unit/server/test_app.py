@@ -40,7 +40,7 @@ def _settings(tmp_path: Path, **kw: Any) -> ServiceSettings:
 def env(tmp_path: Path) -> Iterator[Env]:
     broker = FakeBroker()
 
-    async def factory(url: str) -> FakeBroker:
+    async def factory(url: str, ack_wait: float) -> FakeBroker:
         return broker
 
     service = Service(_settings(tmp_path), broker_factory=factory)
