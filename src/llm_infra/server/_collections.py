@@ -127,7 +127,7 @@ def make_embedder(spec: Mapping[str, Any] | None, dimensions: int) -> Any:
         )
     if kind == "hashing":
         return cls(dimensions=dimensions)
-    return cls(str(spec.get("model", "sentence-transformers/all-MiniLM-L6-v2")))
+    return cls()  # the bundled local model: a client never names a path on the server
 
 
 def embed(embedder: Any, texts: Sequence[str]) -> np.ndarray:

@@ -262,8 +262,14 @@ class Jobs:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(watch)
-            async for delivery in broker.subscribe(self._topic, GROUP, consumer=consumer, prefetch=4):
-                await self.handle(delivery)
+            subscription: Any = broker.subscribe(self._topic, GROUP, consumer=consumer, prefetch=4)
+            if hasattr(subscription, "__aenter__"):
+                async with subscription as deliveries:
+                    async for delivery in deliveries:
+                        await self.handle(delivery)
+            else:
+                async for delivery in subscription:
+                    await self.handle(delivery)
             tg.cancel_scope.cancel()
 
     async def handle(self, delivery: Delivery) -> None:
@@ -330,16 +336,38 @@ class Jobs:
         if kind == "rebuild":
             await coll.call("rebuild", coll.store.rebuild)
             return {"points": 1, "result": {"rebuilt": True}}
-        return await self._migrate(coll, options)
+        return await self._migrate(coll, options, str(body["job"]))
 
-    async def _migrate(self, coll: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+    async def _migrate(self, coll: Any, options: Mapping[str, Any], job_id: str) -> dict[str, Any]:
+        from llm_infra import vector
+        from llm_infra.server._collections import store_config
+
         target = str(options.get("target", ""))
-        migrate = getattr(coll.store, "migrate_to", None)
+        migrate = getattr(vector, "migrate", None)
         if not target or migrate is None:
             raise ValidationError(
-                "migrate needs a 'target' vector URL and a store that can export its points",
+                "migrate needs a 'target' vector URL or directory, and llm_infra.vector.migrate",
                 field="target",
                 code=_codes.INVALID_REQUEST,
             )
-        count = await coll.call("migrate", migrate, target)
-        return {"points": 1, "result": {"target": target, "count": count}}
+        opener = getattr(vector, "open_backend", None) if "://" in target else None
+        config = store_config(coll.spec, f"{coll.tenant}.{coll.name}")
+        checkpoint = self._data_dir / "migrations" / f"{job_id}.checkpoint"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+
+        def run() -> Any:
+            dst = (opener or vector.open_store)(target, config)
+            try:
+                return migrate(coll.store, dst, checkpoint=checkpoint)
+            finally:
+                dst.close()
+
+        report = await coll.call("migrate", run)
+        return {
+            "points": 1,
+            "result": {
+                "target": target,
+                "copied": getattr(report, "copied", None),
+                "problems": list(getattr(report, "problems", ())),
+            },
+        }
