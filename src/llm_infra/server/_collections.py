@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import importlib
 import importlib.util
 import re
 import shutil
@@ -78,6 +79,24 @@ def pgvector_available() -> bool:
     )
 
 
+def vector_api(name: str) -> Any:
+    """A public name of ``llm_infra.vector`` (``open_backend``, ``migrate``, ``HashingEmbedder``...).
+
+    Falls back to the backend modules while the package does not export the name yet.
+    """
+    from llm_infra import vector
+
+    found = getattr(vector, name, None)
+    if found is not None:
+        return found
+    for module in ("_backends", "_migrate", "_embed"):
+        if importlib.util.find_spec(f"llm_infra.vector.{module}") is not None:
+            found = getattr(importlib.import_module(f"llm_infra.vector.{module}"), name, None)
+            if found is not None:
+                return found
+    return None
+
+
 def store_config(spec: Mapping[str, Any], store_name: str) -> VectorStoreConfig:
     """The ``VectorStoreConfig`` of a catalog entry."""
     hnsw = spec.get("hnsw") or {}
@@ -113,11 +132,9 @@ def make_embedder(spec: Mapping[str, Any] | None, dimensions: int) -> Any:
     """
     if not spec:
         return None
-    from llm_infra import vector
-
     kind = str(spec.get("kind", "hashing"))
     names = {"hashing": "HashingEmbedder", "sentence-transformers": "SentenceTransformerEmbedder"}
-    cls = getattr(vector, names.get(kind, ""), None)
+    cls = vector_api(names[kind]) if kind in names else None
     if cls is None:
         raise ValidationError(
             f"embedder {kind!r} is not available in this installation",
@@ -280,9 +297,9 @@ class Collections:
         store_name = f"{tenant}.{name}"
         config = store_config(spec, store_name)
         if is_postgres(self._url):
-            store: VectorStore = open_store(
-                self._url, config
-            )  # the pgvector backend keys tables by collection
+            # the pgvector backend keys its tables by the config's collection name
+            opener = vector_api("open_backend") or open_store
+            store: VectorStore = opener(self._url, config)
             return store
         path = self._root / tenant / name
         if create and path.exists():

@@ -339,24 +339,24 @@ class Jobs:
         return await self._migrate(coll, options, str(body["job"]))
 
     async def _migrate(self, coll: Any, options: Mapping[str, Any], job_id: str) -> dict[str, Any]:
-        from llm_infra import vector
-        from llm_infra.server._collections import store_config
+        from llm_infra.server._collections import store_config, vector_api
+        from llm_infra.vector import open_store
 
         target = str(options.get("target", ""))
-        migrate = getattr(vector, "migrate", None)
+        migrate = vector_api("migrate")
         if not target or migrate is None:
             raise ValidationError(
                 "migrate needs a 'target' vector URL or directory, and llm_infra.vector.migrate",
                 field="target",
                 code=_codes.INVALID_REQUEST,
             )
-        opener = getattr(vector, "open_backend", None) if "://" in target else None
+        opener = vector_api("open_backend") if "://" in target else None
         config = store_config(coll.spec, f"{coll.tenant}.{coll.name}")
         checkpoint = self._data_dir / "migrations" / f"{job_id}.checkpoint"
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
 
         def run() -> Any:
-            dst = (opener or vector.open_store)(target, config)
+            dst = (opener or open_store)(target, config)
             try:
                 return migrate(coll.store, dst, checkpoint=checkpoint)
             finally:
