@@ -156,6 +156,16 @@ class ServiceSettings:
     otel: bool = False
     config: Config | None = dataclasses.field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65_535:
+            raise ConfigError(
+                f"server.port must be 0-65535, got {self.port!r}",
+                key="server.port",
+                code=_codes.INVALID_SETTING,
+            )
+        _name(self.default_tenant, "server.default_tenant")
+
     @classmethod
     def from_config(cls, cfg: Config) -> ServiceSettings:
         """Bind the service keys of ``cfg`` (see ``SERVICE_KEYS``).
