@@ -142,9 +142,16 @@ def make_embedder(spec: Mapping[str, Any] | None, dimensions: int) -> Any:
             code=_codes.EMBEDDER_UNAVAILABLE,
             remediation=["Use kind 'hashing', or install llm-infra[embeddings] for sentence-transformers."],
         )
-    if kind == "hashing":
-        return cls(dimensions=dimensions)
-    return cls()  # the bundled local model: a client never names a path on the server
+    try:
+        if kind == "hashing":
+            return cls(dimensions=dimensions)
+        return cls()  # the bundled local model: a client never names a path on the server
+    except InfraError as exc:
+        raise ValidationError(
+            f"embedder {kind!r} cannot be used here: {exc.message}",
+            field="embedder.kind",
+            code=_codes.EMBEDDER_UNAVAILABLE,
+        ) from exc
 
 
 def embed(embedder: Any, texts: Sequence[str]) -> np.ndarray:

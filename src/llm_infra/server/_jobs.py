@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import anyio
 import numpy as np
@@ -99,8 +99,8 @@ async def open_mq_broker(url: str, ack_wait: float = 30.0) -> Broker:
             "queued ingest needs llm_infra.mq, which this installation lacks",
             code=_codes.QUEUE_UNAVAILABLE,
         ) from exc
-    broker: Broker = await mq.open_broker(url, ack_wait=ack_wait, max_message_bytes=16 << 20)
-    return broker
+    broker: Any = await mq.open_broker(url, ack_wait=ack_wait, max_message_bytes=16 << 20)
+    return cast("Broker", broker)
 
 
 def _job_not_found(job_id: str) -> NotFoundError:

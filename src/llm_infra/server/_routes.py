@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
 import numpy as np
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.routing import APIRoute
 
 from llm_infra.auth import Identity
 from llm_infra.errors import AuthError, BatchError, InfraError, NotFoundError, ValidationError
@@ -75,6 +78,28 @@ class Caller:
         self.service.security.changed(f"tenant/{self.tenant}/{what}", self.who, change)
 
 
+class _OrjsonRequest(Request):
+    """A request whose JSON body is parsed by orjson (about 10x faster on vector payloads)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            # orjson.JSONDecodeError is a json.JSONDecodeError: FastAPI still answers 422.
+            self._json = orjson.loads(await self.body())
+        return self._json
+
+
+class OrjsonRoute(APIRoute):
+    """Routes of the API: request bodies parsed by orjson."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_OrjsonRequest(request.scope, request.receive))
+
+        return route
+
+
 def caller(request: Request) -> Caller:
     """FastAPI dependency: the authenticated caller (the auth middleware guarantees one on /v1)."""
     service: Service = request.app.state.service
@@ -84,7 +109,7 @@ def caller(request: Request) -> Caller:
     return Caller(service, identity)
 
 
-router = APIRouter(prefix="/v1", default_response_class=JSON)
+router = APIRouter(prefix="/v1", default_response_class=JSON, route_class=OrjsonRoute)
 CallerDep = Depends(caller)
 
 
