@@ -196,7 +196,7 @@ class Collection:
         start = time.perf_counter()
         with span(f"server.store.{op}", collection=self.name, tenant=self.tenant):
             try:
-                if self.inline and op in ("search", "get", "count", "stats"):
+                if self.inline and op in ("search", "get"):
                     return fn(*args, **kwargs)
                 return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
             finally:

@@ -32,7 +32,10 @@ SERVER_QUEUE_CONSUMER = Key(
     "server.queue_consumer", cast=bool, default=True, doc="Run the queued-ingest consumer inside serve."
 )
 SERVER_COALESCE = Key(
-    "server.coalesce_searches", cast=bool, default=True, doc="Batch concurrent single searches."
+    "server.coalesce_searches",
+    cast=bool,
+    default=False,
+    doc="Batch concurrent single searches (off: no consistent gain measured on 2 cores).",
 )
 SERVER_ACCESS_LOG = Key("server.access_log", cast=bool, default=True, doc="Log each request.")
 VECTOR_URL = Key(
@@ -151,7 +154,7 @@ class ServiceSettings:
     max_body_bytes: int = 64 << 20
     request_timeout: float = 30.0
     queue_consumer: bool = True
-    coalesce_searches: bool = True
+    coalesce_searches: bool = False
     access_log: bool = True
     otel: bool = False
     config: Config | None = dataclasses.field(default=None, repr=False, compare=False)
