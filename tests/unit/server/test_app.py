@@ -201,3 +201,29 @@ def test_request_deadline_answers_504(tmp_path: Path) -> None:
         r = client.get("/v1/slow", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 504
         assert r.json()["code"] == "server.request_timeout"
+
+
+def test_documents_and_text_search_with_an_embedder(env: Env) -> None:
+    from llm_infra.server._collections import vector_api
+
+    if vector_api("HashingEmbedder") is None:
+        pytest.skip("llm_infra.vector has no HashingEmbedder in this tree yet")
+    made = env.req(
+        "POST", "/v1/collections", json={"name": "t", "dimensions": 64, "embedder": {"kind": "hashing"}}
+    )
+    assert made.status_code == 201, made.text
+    texts = ["the cat sat on the mat", "stock markets fell sharply", "a kitten naps on a rug"]
+    added = env.req(
+        "POST",
+        "/v1/collections/t/documents",
+        json={"texts": texts, "ids": ["a", "b", "c"], "metadatas": [{"n": 1}, None, {"n": 3}]},
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["ids"] == ["a", "b", "c"]
+    hits = env.req("POST", "/v1/collections/t/search", json={"text": "the cat sat on a mat", "k": 1}).json()
+    assert hits["results"][0]["id"] == "a"
+    assert hits["results"][0]["metadata"] == {"n": 1, "text": texts[0]}
+    mismatch = env.req("POST", "/v1/collections/t/documents", json={"texts": ["x"], "ids": ["1", "2"]})
+    assert mismatch.json()["code"] == "server.invalid_request"
+    generated = env.req("POST", "/v1/collections/t/documents", json={"texts": ["no ids given"]}).json()
+    assert len(generated["ids"]) == 1
