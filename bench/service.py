@@ -215,11 +215,14 @@ class Server:
 
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < timeout:
-            stats = httpx.get(
-                self.url + "/v1/collections/bench/stats",
-                headers={"Authorization": f"Bearer {self.key}"},
-                timeout=30,
-            ).json()
+            try:  # stats() may wait behind the indexer: poll patiently
+                stats = httpx.get(
+                    self.url + "/v1/collections/bench/stats",
+                    headers={"Authorization": f"Bearer {self.key}"},
+                    timeout=timeout,
+                ).json()
+            except httpx.TimeoutException:
+                continue
             if stats["pending"] == 0:
                 break
             time.sleep(0.2)
