@@ -224,3 +224,32 @@ def test_embedder_vectors_are_float32() -> None:
     with pytest.raises(ConfigError) as err:
         embed(object(), ["a"])
     assert err.value.code == "server.embedder_unavailable"
+
+
+def test_run_and_run_worker_wire_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llm_infra.server import _run
+
+    served: list[Any] = []
+    monkeypatch.setattr(
+        _run, "serve", lambda app, *, config, middleware: served.append((app, config, middleware))
+    )
+    monkeypatch.chdir(tmp_path)
+    _run.run(port=0, data_dir=tmp_path / "d")
+    app, config, middleware = served[0]
+    assert (config.port, middleware) == (0, False)
+    assert app.state.service.settings.data_dir == tmp_path / "d"
+    out = capsys.readouterr().out
+    assert "lli_" in out
+    assert "Status page: http://127.0.0.1:0/" in out
+    asyncio.run(app.state.service.aclose())
+
+    consumed: list[bool] = []
+
+    async def consume(self: Service) -> None:
+        consumed.append(True)
+
+    monkeypatch.setattr(Service, "run_consumer", consume)
+    _run.run_worker(data_dir=tmp_path / "d")
+    assert consumed == [True]
