@@ -74,10 +74,13 @@ def exact_topk(data: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:
 class Api:
     """The calls the bench makes, for one engine."""
 
-    def __init__(self, engine: str, url: str, key: str | None, collection: str) -> None:
+    def __init__(
+        self, engine: str, url: str, key: str | None, collection: str, ef: int | None = None
+    ) -> None:
         import httpx
 
         self.engine = engine
+        self.ef = ef or int(os.environ.get("LLM_BENCH_EF", "0")) or None
         headers = {"content-type": "application/json"}
         if key:
             headers["Authorization"] = f"Bearer {key}"
@@ -100,7 +103,8 @@ class Api:
     def search(self, vector: np.ndarray) -> list[str] | None:
         if self.engine == "serve":
             r = self.http.post(
-                f"/v1/collections/{self.collection}/search", content=_dumps({"vector": vector, "k": K})
+                f"/v1/collections/{self.collection}/search",
+                content=_dumps({"vector": vector, "k": K, **({"ef_search": self.ef} if self.ef else {})}),
             )
             if r.status_code != 200:
                 return None
@@ -114,6 +118,14 @@ class Api:
 
 def _dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _chroma_meta() -> dict[str, Any]:
+    meta: dict[str, Any] = {"hnsw:space": "cosine"}
+    ef = int(os.environ.get("LLM_BENCH_EF", "0"))
+    if ef:
+        meta["hnsw:search_ef"] = ef
+    return meta
 
 
 def _chroma_base(collection_id: str) -> str:
@@ -201,7 +213,7 @@ class Server:
             return "bench"
         r = httpx.post(
             self.url + "/api/v2/tenants/default_tenant/databases/default_database/collections",
-            json={"name": "bench", "metadata": {"hnsw:space": "cosine"}, "get_or_create": True},
+            json={"name": "bench", "metadata": _chroma_meta(), "get_or_create": True},
             timeout=60,
         )
         r.raise_for_status()
@@ -390,11 +402,16 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=50_000)
     parser.add_argument("--dims", type=int, default=384)
     parser.add_argument("--engines", default="serve,chroma")
+    parser.add_argument(
+        "--ef-search", type=int, default=0, help="search beam for both engines (default theirs)"
+    )
     parser.add_argument("--quick", action="store_true", help="10k points, 8 s")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     if args.quick:
         args.points, args.seconds = 10_000, 8.0
+    if args.ef_search:
+        os.environ["LLM_BENCH_EF"] = str(args.ef_search)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     if "chroma" in engines and not (
         shutil.which("chroma") or (Path(sys.executable).parent / "chroma").exists()
