@@ -327,6 +327,14 @@ EXPORTS: dict[str, list[str]] = {
         "is_secret_name",
         "reveal",
     ],
+    "llm_infra.server": [
+        "SERVICE_KEYS",
+        "ServiceSettings",
+        "create_app",
+        "load_settings",
+        "run",
+        "run_worker",
+    ],
     "llm_infra.testing": [
         "AuditCapture",
         "FakeClock",
