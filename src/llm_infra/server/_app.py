@@ -18,7 +18,8 @@ from llm_infra._internal._asgi import ASGIApp, Message, Receive, Scope, Send
 from llm_infra.auth import AuthMiddleware, Identity
 from llm_infra.errors import ConfigError, InfraError, NotFoundError, OperationTimeout, ValidationError
 from llm_infra.errors._problem import problem_body
-from llm_infra.http import ServerConfig, middleware_specs
+from llm_infra.http import ServerConfig
+from llm_infra.http._stack import middleware_specs
 from llm_infra.json import dumps
 from llm_infra.otel import ExporterConfig, OtelConfig, OtelGuard, counter, init_otel, metrics_exposition
 from llm_infra.ratelimit import RateLimitMiddleware

@@ -242,7 +242,7 @@ class Collection:
                 try:
                     results = await self.call(
                         "search_batch",
-                        self.store.search_batch,  # type: ignore[attr-defined]
+                        self.store.search_batch,
                         np.asarray([p.vector for p in group], dtype=np.float32),
                         k,
                         flt,

@@ -26,8 +26,8 @@ from llm_infra.errors import (
 )
 from llm_infra.vector import _backend_codes as codes
 from llm_infra.vector._config import Distance, VectorStoreConfig
-from llm_infra.vector._store import MAX_ID_LENGTH, MAX_K, check_id, dimension_mismatch, encode_metadata
 from llm_infra.vector._types import VectorRecord
+from llm_infra.vector._validate import MAX_ID_LENGTH, MAX_K, check_id, dimension_mismatch, encode_metadata
 
 if TYPE_CHECKING:
     from llm_infra.vector._protocols import VectorStore

@@ -29,13 +29,13 @@ from llm_infra.vector._pgvector import (
     _write_snapshot,
 )
 from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection
-from llm_infra.vector._store import check_id, encode_metadata
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
+from llm_infra.vector._validate import check_id, encode_metadata
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
     from llm_infra.vector._query import AsyncSearchQuery
-    from llm_infra.vector._store import Progress
+    from llm_infra.vector._types import Progress
 
 
 @final

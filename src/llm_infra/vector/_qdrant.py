@@ -34,13 +34,13 @@ from llm_infra.vector._backends import (
 from llm_infra.vector._config import Distance, VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._qdrant_filters import TOKENS, derive, path_key, to_qdrant
-from llm_infra.vector._store import check_id, encode_metadata
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
+from llm_infra.vector._validate import check_id, encode_metadata
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
     from llm_infra.vector._query import SearchQuery
-    from llm_infra.vector._store import Progress
+    from llm_infra.vector._types import Progress
 
 _NAMESPACE: Final = uuid.UUID("6f1c4a52-0d7e-4c0e-9a55-7e0f3c1b2a9d")
 _META_KEY: Final = "llm_infra"

@@ -30,11 +30,12 @@ from llm_infra.errors import (
     AlreadyExistsError,
     BatchError,
     BatchResult,
+    ConfigError,
     InfraError,
     NotFoundError,
     VectorError,
 )
-from llm_infra.vector import _codes, _files
+from llm_infra.vector import _backend_codes, _codes, _files
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._indexer import WorkerControl
@@ -56,6 +57,7 @@ from llm_infra.vector._verify import verify_store
 
 if TYPE_CHECKING:
     from llm_infra.vector._planner import Hits
+    from llm_infra.vector._protocols import VectorStore
     from llm_infra.vector._query import SearchQuery
 
 _TRACER = trace.get_tracer("llm_infra.vector")
@@ -716,24 +718,55 @@ def open_store(
     config: VectorStoreConfig | None = None,
     *,
     progress: Progress | None = None,
-) -> LocalVectorStore:
-    """Open (or create) the embedded vector store at ``path`` (a directory) or ``":memory:"``.
+    **options: Any,
+) -> VectorStore:
+    """Open (or create) a vector store: the embedded engine at a directory or ``":memory:"``, or
+    a scale-out backend named by URL.
 
+    - a directory (created if missing) or ``":memory:"``: the embedded store (``LocalVectorStore``);
+    - ``postgresql://...`` / ``postgres://...``: ``PgVectorStore`` (pgvector; ``vector-pg`` extra);
+    - ``qdrant://host:port/collection``: ``QdrantVectorStore`` on a Qdrant server, and
+      ``qdrant+local:///path`` (or ``qdrant+local://:memory:``) for qdrant-client's local mode
+      (``vector-qdrant`` extra).
+
+    The same application code runs on every backend: they all pass ``VectorStoreContract``.
     Reopening an existing store needs no config: it is stored with the data. With a config,
     collection, dimensions and distance must match (and ``embedder_model``, when both name
     one); other options take the new values (changed graph parameters rebuild the index).
 
     Args:
-        path: a directory (created if missing) or ``":memory:"``.
+        path: a directory, ``":memory:"`` or a backend URL.
         config: required to create a store.
-        progress: ``progress(done, total)`` while an index is rebuilt on open.
+        progress: ``progress(done, total)`` while an embedded index is rebuilt on open.
+        options: backend options passed to the URL's store (e.g. ``collection=`` for pgvector).
 
     Raises:
-        ConfigError: no store at ``path`` and no config, or a config that contradicts the store.
+        ConfigError: no store at ``path`` and no config, a config that contradicts the store,
+            ``vector.invalid_url`` for a URL no backend serves, or a missing extra (with the
+            ``pip install`` line).
         VectorError: ``vector.locked`` when another store object holds the directory;
             ``vector.embedder_mismatch``; ``vector.storage_missing`` when the database is
             missing beside an existing index.
 
     .. versionadded:: 0.1.0
     """
+    location = os.fspath(path)
+    if isinstance(location, str) and "://" in location:
+        from llm_infra.vector._backends import open_backend
+
+        store = open_backend(location, config, **options)
+        if store is None:
+            raise ConfigError(
+                f"no vector backend serves {location.split('://', 1)[0]}:// URLs "
+                "(use a directory, ':memory:', postgresql://, qdrant:// or qdrant+local://)",
+                key="vector.url",
+                code=_backend_codes.INVALID_URL,
+            )
+        return store
+    if options:
+        raise ConfigError(
+            f"unknown option(s) for the embedded store: {', '.join(sorted(options))}",
+            key="vector.options",
+            code=_backend_codes.INVALID_URL,
+        )
     return LocalVectorStore(path, config, progress=progress)

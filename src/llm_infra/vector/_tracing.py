@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
     from llm_infra.vector._filters import MetadataFilter
     from llm_infra.vector._query import SearchQuery
-    from llm_infra.vector._store import Progress
-    from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
+    from llm_infra.vector._types import Progress, SearchResult, StoreStats, VectorRecord, VerifyReport
 
 OPERATION_DURATION: Final = "vector.operation.duration"
 OPERATION_ERRORS: Final = "vector.operation.errors"
