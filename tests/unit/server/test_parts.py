@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
+import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from llm_infra.crypto import JwtSigner
+from llm_infra.crypto import Ed25519Signer, JwtSigner
 from llm_infra.errors import ConfigError, ValidationError
 from llm_infra.resilience import Capabilities, HealthStatus
 from llm_infra.server import ServiceSettings, create_app, load_settings
@@ -149,20 +149,17 @@ def test_request_rate_window() -> None:
     assert rate.total == 3
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def test_jwt_bearer_tokens_carry_tenant_and_roles(tmp_path: Path) -> None:
-    secret = secrets.token_bytes(32)
+    # A JWKS is a public document: it carries the issuer's public key (symmetric keys are refused).
+    issuer_key = Ed25519Signer.generate()
     jwks = tmp_path / "jwks.json"
-    jwks.write_text(f'{{"keys": [{{"kty": "oct", "k": "{_b64(secret)}", "kid": "k1", "alg": "HS256"}}]}}')
+    jwks.write_text(json.dumps({"keys": [{**issuer_key.public_jwk(), "kid": "k1", "alg": "EdDSA"}]}))
     settings = ServiceSettings(
         data_dir=tmp_path / "data", access_log=False, jwt_issuer="https://idp.test", jwt_jwks_url=str(jwks)
     )
     service = Service(settings)
     key = service.bootstrap_admin()
-    signer = JwtSigner("HS256", secret, kid="k1", issuer="https://idp.test")
+    signer = JwtSigner("EdDSA", issuer_key, kid="k1", issuer="https://idp.test")
     with TestClient(create_app(settings, service=service)) as client:
         h = {"Authorization": f"Bearer {key}"}
         assert (
@@ -176,7 +173,7 @@ def test_jwt_bearer_tokens_carry_tenant_and_roles(tmp_path: Path) -> None:
         assert (
             client.get("/v1/collections/c", headers={"Authorization": f"Bearer {other}"}).status_code == 404
         )
-        forged = JwtSigner("HS256", secrets.token_bytes(32), kid="k1", issuer="https://idp.test").sign(
+        forged = JwtSigner("EdDSA", Ed25519Signer.generate(), kid="k1", issuer="https://idp.test").sign(
             {"sub": "x"}
         )
         bad = client.get("/v1/collections", headers={"Authorization": f"Bearer {forged}"})
