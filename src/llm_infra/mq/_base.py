@@ -130,6 +130,8 @@ class BrokerBase:
     """Shared publish path and bookkeeping; backends implement ``_send`` and ``_subscription``."""
 
     system = "memory"
+    #: Whether the server times ack_wait (then local deadlines use real time, not ``clock``).
+    server_timed = True
 
     def __init__(self, options: BrokerOptions | None = None, *, clock: Clock | None = None) -> None:
         self.options = options or BrokerOptions()
@@ -152,6 +154,11 @@ class BrokerBase:
     def closed(self) -> bool:
         """Whether ``close()`` was called."""
         return self._closed
+
+    @property
+    def timer(self) -> Clock:
+        """The clock of ack deadlines: ``clock`` for in-process brokers, real time for servers."""
+        return SYSTEM_CLOCK if self.server_timed else self.clock
 
     def _check_open(self, operation: str) -> None:
         if self._closed:
@@ -383,7 +390,7 @@ class Subscription(AsyncIterator[Delivery]):
     async def in_progress(self, delivery: Delivery) -> None:
         """Settler hook: extend the ack deadline."""
         if delivery in self._unsettled:
-            self._unsettled[delivery] = self.broker.clock.monotonic() + self.broker.options.ack_wait
+            self._unsettled[delivery] = self.broker.timer.monotonic() + self.broker.options.ack_wait
         await self._touch(delivery)
 
     # -- iteration -----------------------------------------------------------------------------
@@ -442,7 +449,7 @@ class Subscription(AsyncIterator[Delivery]):
                 delivery, f"not acknowledged within ack_wait ({options.ack_wait:g} s) on the last delivery"
             )
             return False
-        self._unsettled[delivery] = self.broker.clock.monotonic() + options.ack_wait
+        self._unsettled[delivery] = self.broker.timer.monotonic() + options.ack_wait
         _delivered.add(1, self._attrs)
         if message.delivery_count > 1:
             _redelivered.add(1, self._attrs)
@@ -452,7 +459,7 @@ class Subscription(AsyncIterator[Delivery]):
     async def _wait_capacity(self) -> None:
         """Block while ``prefetch`` deliveries are unsettled (forgetting those past ack_wait)."""
         while len(self._unsettled) >= self.prefetch and not self._closed:
-            now = self.broker.clock.monotonic()
+            now = self.broker.timer.monotonic()
             for delivery, deadline in list(self._unsettled.items()):
                 if deadline <= now:
                     del self._unsettled[delivery]  # the broker redelivers it; stop counting it here

@@ -71,6 +71,7 @@ class MemoryBroker(BrokerBase):
     """
 
     system = "memory"
+    server_timed = False
 
     def __init__(
         self,

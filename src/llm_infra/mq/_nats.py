@@ -13,6 +13,7 @@ import hashlib
 import re
 from typing import Any
 
+from llm_infra._internal._clock import Clock
 from llm_infra._internal._lazy import require
 from llm_infra.errors import MessageQueueError
 from llm_infra.mq import _codes
@@ -113,7 +114,7 @@ class NatsBroker(BrokerBase):
     @classmethod
     async def connect(
         cls, url: str, options: BrokerOptions | None = None, *, stream_max_msgs: int = 1_000_000,
-        max_ack_pending: int = 10_000, **client_options: Any,
+        max_ack_pending: int = 10_000, clock: Clock | None = None, **client_options: Any,
     ) -> NatsBroker:
         """Connect to ``url``; the client reconnects by itself after a drop."""
         nats = require("nats", "nats")
@@ -129,7 +130,9 @@ class NatsBroker(BrokerBase):
             nc = await nats.connect(url, allow_reconnect=True, **client_options)
         except Exception as exc:  # noqa: BLE001
             raise _error(exc, "connect") from None
-        return cls(nc, options, stream_max_msgs=stream_max_msgs, max_ack_pending=max_ack_pending)
+        broker = cls(nc, options, stream_max_msgs=stream_max_msgs, max_ack_pending=max_ack_pending)
+        broker.clock = clock or broker.clock
+        return broker
 
     @staticmethod
     def stream_name(topic: str) -> str:

@@ -16,6 +16,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from llm_infra._internal._clock import Clock
 from llm_infra._internal._lazy import require
 from llm_infra.errors import MessageQueueError
 from llm_infra.mq import _codes
@@ -67,7 +68,8 @@ class RabbitMqBroker(BrokerBase):
 
     @classmethod
     async def connect(
-        cls, url: str, options: BrokerOptions | None = None, *, quorum: bool = True, **client_options: Any
+        cls, url: str, options: BrokerOptions | None = None, *, quorum: bool = True, clock: Clock | None = None,
+        **client_options: Any,
     ) -> RabbitMqBroker:
         """Connect (robustly: the client reconnects and restores consumers by itself)."""
         aio_pika = require("aio_pika", "rabbitmq")
@@ -77,7 +79,9 @@ class RabbitMqBroker(BrokerBase):
             channel = await connection.channel(publisher_confirms=True)
         except Exception as exc:  # noqa: BLE001
             raise _error(exc, "connect") from None
-        return cls(connection, channel, options, quorum=quorum)
+        broker = cls(connection, channel, options, quorum=quorum)
+        broker.clock = clock or broker.clock
+        return broker
 
     async def exchange(self, topic: str) -> Any:
         """Declare (once) and return the fanout exchange of ``topic``."""
@@ -143,7 +147,7 @@ class RabbitMqBroker(BrokerBase):
 
     async def _send(self, topic: str, messages: list[Message], dedup: list[str | None]) -> list[str]:
         self._check_open("publish")
-        now = self.clock.monotonic()
+        now = self.timer.monotonic()
         if len(self._dedup) > 100_000:
             self._dedup = {k: v for k, v in self._dedup.items() if v[1] > now}
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from llm_infra import json as _json
+from llm_infra._internal._clock import Clock
 from llm_infra._internal._lazy import require
 from llm_infra.errors import MessageQueueError
 from llm_infra.errors._foreign import redis_error
@@ -104,12 +105,11 @@ class RedisStreamsBroker(BrokerBase):
         self.maxlen = maxlen
         self.prefix = prefix
         self._redis = require("redis.asyncio", "redis")
-        self._dedup = client.register_script(_DEDUP_SCRIPT)
 
     @classmethod
     async def connect(
         cls, url: str, options: BrokerOptions | None = None, *, maxlen: int | None = 1_000_000,
-        prefix: str = "mq:", **client_options: Any,
+        prefix: str = "mq:", clock: Clock | None = None, **client_options: Any,
     ) -> RedisStreamsBroker:
         """Connect to ``url`` and check the server answers."""
         redis = require("redis.asyncio", "redis")
@@ -119,7 +119,9 @@ class RedisStreamsBroker(BrokerBase):
         except Exception as exc:  # noqa: BLE001 - every driver failure becomes MessageQueueError
             await client.aclose()
             raise _error(exc, "connect") from None
-        return cls(client, options, maxlen=maxlen, prefix=prefix)
+        broker = cls(client, options, maxlen=maxlen, prefix=prefix)
+        broker.clock = clock or broker.clock
+        return broker
 
     def stream(self, topic: str) -> str:
         """The stream key of ``topic``."""
@@ -141,10 +143,9 @@ class RedisStreamsBroker(BrokerBase):
                     pipe.xadd(key, fields, maxlen=maxlen, approximate=True)
                 else:
                     flat = [item for pair in fields.items() for item in pair]
-                    self._dedup(
-                        keys=[key, f"{self.prefix}dedup:{topic}:{marker}"],
-                        args=[maxlen or 0, message.id, window_ms, *flat],
-                        client=pipe,
+                    pipe.eval(
+                        _DEDUP_SCRIPT, 2, key, f"{self.prefix}dedup:{topic}:{marker}",
+                        maxlen or 0, message.id, window_ms, *flat,
                     )
             results = await pipe.execute()
         except Exception as exc:  # noqa: BLE001
@@ -190,7 +191,7 @@ class _RedisSubscription(Subscription):
 
     async def _claim(self, count: int) -> list[Delivery]:
         client = self.broker.client
-        self._last_claim = self.broker.clock.monotonic()
+        self._last_claim = self.broker.timer.monotonic()
         self._claim_now = False
         reply = await client.xautoclaim(
             self.key, self.group, self.consumer, self._ack_wait_ms, start_id=self._cursor, count=count
@@ -215,7 +216,7 @@ class _RedisSubscription(Subscription):
     async def _fetch(self, count: int) -> list[Delivery]:
         try:
             out: list[Delivery] = []
-            now = self.broker.clock.monotonic()
+            now = self.broker.timer.monotonic()
             if self._claim_now or now - self._last_claim >= self._claim_every:
                 out = await self._claim(count)
             if len(out) < count:
