@@ -28,13 +28,13 @@ from llm_infra.mq._message import DEAD_LETTER_REASON as DEAD_LETTER_REASON
 from llm_infra.mq._message import Delivery as Delivery
 from llm_infra.mq._message import Message as Message
 from llm_infra.mq._message import json_payload as json_payload
-from llm_infra.mq._open import open_broker as open_broker
-from llm_infra.mq._sync import SyncBroker as SyncBroker
 
 # Network backends import their client library lazily (extras: redis, nats, rabbitmq).
-from llm_infra.mq._nats import NatsBroker as NatsBroker  # noqa: E402
-from llm_infra.mq._rabbit import RabbitMqBroker as RabbitMqBroker  # noqa: E402
-from llm_infra.mq._redis import RedisStreamsBroker as RedisStreamsBroker  # noqa: E402
+from llm_infra.mq._nats import NatsBroker as NatsBroker
+from llm_infra.mq._open import open_broker as open_broker
+from llm_infra.mq._rabbit import RabbitMqBroker as RabbitMqBroker
+from llm_infra.mq._redis import RedisStreamsBroker as RedisStreamsBroker
+from llm_infra.mq._sync import SyncBroker as SyncBroker
 
 __all__ = [
     "Broker",

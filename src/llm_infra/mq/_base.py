@@ -3,13 +3,14 @@ and the subscription loop (prefetch bound, TTL, delivery limit, dead letters, re
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
 import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -102,7 +103,6 @@ class BrokerOptions:
     publish_retry: RetryPolicy | None = None
     dedup_window: float = 120.0
     poll_interval: float = 1.0
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> ConfigError:
@@ -183,7 +183,15 @@ class BrokerBase:
                 ``mq.unavailable`` (retryable) while the broker is unreachable, ``mq.closed``.
         """
         ids = await self._publish(
-            topic, [payload], headers, key, idempotency_key, correlation_id, reply_to, ttl, batch=False
+            topic,
+            [payload],
+            headers=headers,
+            key=key,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+            reply_to=reply_to,
+            ttl=ttl,
+            batch=False,
         )
         return ids[0]
 
@@ -205,20 +213,28 @@ class BrokerBase:
         gets the key ``f"{idempotency_key}#{i}"``.
         """
         return await self._publish(
-            topic, list(payloads), headers, key, idempotency_key, correlation_id, reply_to, ttl, batch=True
+            topic,
+            list(payloads),
+            headers=headers,
+            key=key,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+            reply_to=reply_to,
+            ttl=ttl,
+            batch=True,
         )
 
     async def _publish(
         self,
         topic: str,
         payloads: list[bytes],
+        *,
         headers: Mapping[str, str] | None,
         key: str | None,
         idempotency_key: str | None,
         correlation_id: str | None,
         reply_to: str | None,
         ttl: float | None,
-        *,
         batch: bool,
     ) -> list[str]:
         self._check_open("publish")
@@ -427,7 +443,7 @@ class Subscription(AsyncIterator[Delivery]):
             room = self.prefetch - len(self._unsettled)
             if room <= 0:
                 continue
-            fetched = await self._retrying(lambda: self._fetch(room))
+            fetched = await self._retrying(functools.partial(self._fetch, room))
             if self._closed:
                 await self._release(fetched)
                 break
@@ -480,8 +496,12 @@ class Subscription(AsyncIterator[Delivery]):
                     raise
                 delay = next(delays, self.broker.options.reconnect.max_delay)
                 _logger.warning(
-                    "mq %s %s/%s: %s; retrying in %.2f s", self.broker.system, self.topic, self.group,
-                    exc.code, delay,
+                    "mq %s %s/%s: %s; retrying in %.2f s",
+                    self.broker.system,
+                    self.topic,
+                    self.group,
+                    exc.code,
+                    delay,
                 )
                 await anyio.sleep(delay)
 
@@ -499,7 +519,9 @@ class Subscription(AsyncIterator[Delivery]):
                     await self._release(buffered)
                 await self._stop()
         except InfraError as exc:
-            _logger.warning("mq %s: closing %s/%s failed: %s", self.broker.system, self.topic, self.group, exc)
+            _logger.warning(
+                "mq %s: closing %s/%s failed: %s", self.broker.system, self.topic, self.group, exc
+            )
         finally:
             self.broker._subscriptions.discard(self)
 

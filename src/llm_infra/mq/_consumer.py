@@ -71,7 +71,9 @@ async def run_consumer(
             except Exception as exc:  # noqa: BLE001 - any handler failure means redelivery
                 _logger.warning(
                     "mq handler failed on %s (delivery %d): %s",
-                    delivery.message.id, delivery.message.delivery_count, type(exc).__qualname__,
+                    delivery.message.id,
+                    delivery.message.delivery_count,
+                    type(exc).__qualname__,
                 )
                 await delivery.nack(requeue=True, reason=failure_reason(exc))
             else:

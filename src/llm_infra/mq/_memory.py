@@ -83,9 +83,7 @@ class MemoryBroker(BrokerBase):
     ) -> None:
         super().__init__(options, clock=clock)
         if max_pending < 1 or retain < 0:
-            raise MessageQueueError(
-                "max_pending must be >= 1 and retain >= 0", code=_codes.INVALID_OPTION
-            )
+            raise MessageQueueError("max_pending must be >= 1 and retain >= 0", code=_codes.INVALID_OPTION)
         self.max_pending = max_pending
         self.retain = retain
         self._topics: dict[str, _Topic] = {}
@@ -122,7 +120,9 @@ class MemoryBroker(BrokerBase):
             self._dedup.popitem(last=False)
         state = self._topic(topic)
         fresh = [
-            (m, k) for m, k in zip(messages, dedup, strict=True) if k is None or f"{topic}\0{k}" not in self._dedup
+            (m, k)
+            for m, k in zip(messages, dedup, strict=True)
+            if k is None or f"{topic}\0{k}" not in self._dedup
         ]
         for group in state.groups.values():
             if group.pending + len(fresh) > self.max_pending:
@@ -205,7 +205,7 @@ class MemoryBroker(BrokerBase):
         """Forget ``topic``, its groups and its dead-letter topic."""
         for name in (topic, topic + ".dlq"):
             state = self._topics.pop(name, None)
-            for group in (state.groups.values() if state else ()):
+            for group in state.groups.values() if state else ():
                 group.wake()
 
     async def _close(self) -> None:

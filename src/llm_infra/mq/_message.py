@@ -129,9 +129,7 @@ class Delivery:
             reason: why it failed; recorded in the dead letter's headers.
         """
         if delay is not None and delay < 0:
-            raise MessageQueueError(
-                "nack delay must be >= 0", code=_codes.INVALID_OPTION, operation="nack"
-            )
+            raise MessageQueueError("nack delay must be >= 0", code=_codes.INVALID_OPTION, operation="nack")
         if self._settle():
             text = (reason or ("rejected" if not requeue else "nacked"))[:MAX_REASON]
             await self._settler.nack(self, requeue, delay, text)

@@ -100,7 +100,11 @@ class NatsBroker(BrokerBase):
     system = "nats"
 
     def __init__(
-        self, nc: Any, options: BrokerOptions | None = None, *, stream_max_msgs: int = 1_000_000,
+        self,
+        nc: Any,
+        options: BrokerOptions | None = None,
+        *,
+        stream_max_msgs: int = 1_000_000,
         max_ack_pending: int = 10_000,
     ) -> None:
         super().__init__(options)
@@ -113,8 +117,14 @@ class NatsBroker(BrokerBase):
 
     @classmethod
     async def connect(
-        cls, url: str, options: BrokerOptions | None = None, *, stream_max_msgs: int = 1_000_000,
-        max_ack_pending: int = 10_000, clock: Clock | None = None, **client_options: Any,
+        cls,
+        url: str,
+        options: BrokerOptions | None = None,
+        *,
+        stream_max_msgs: int = 1_000_000,
+        max_ack_pending: int = 10_000,
+        clock: Clock | None = None,
+        **client_options: Any,
     ) -> NatsBroker:
         """Connect to ``url``; the client reconnects by itself after a drop."""
         nats = require("nats", "nats")
@@ -156,7 +166,7 @@ class NatsBroker(BrokerBase):
         try:
             try:
                 await self.js.stream_info(name)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if type(exc).__name__ != "NotFoundError":
                     raise
                 await self.js.add_stream(config)
@@ -173,7 +183,9 @@ class NatsBroker(BrokerBase):
         js = self.js
 
         async def one(message: Message, marker: str | None) -> str:
-            ack = await js.publish(topic, message.payload, stream=stream, headers=_headers(message, marker or message.id))
+            ack = await js.publish(
+                topic, message.payload, stream=stream, headers=_headers(message, marker or message.id)
+            )
             if not ack.duplicate or marker is None:
                 return message.id
             original = await js.get_msg(stream, ack.seq)
@@ -237,7 +249,7 @@ class _NatsSubscription(Subscription):
         try:
             try:
                 await broker.js.consumer_info(stream, durable)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if type(exc).__name__ != "NotFoundError":
                     raise
                 await broker.js.add_consumer(stream, config)
@@ -256,9 +268,7 @@ class _NatsSubscription(Subscription):
                 await self._start()
                 return []
             raise _error(exc, "fetch", self.topic) from None
-        return [
-            self.make_delivery(_decode(self.topic, m, int(m.metadata.num_delivered)), m) for m in raw
-        ]
+        return [self.make_delivery(_decode(self.topic, m, int(m.metadata.num_delivered)), m) for m in raw]
 
     async def _ack(self, delivery: Delivery) -> None:
         try:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from llm_infra.errors import MessageQueueError
 from llm_infra.mq import _codes
-from llm_infra.mq._base import BrokerBase, BrokerOptions
+from llm_infra.mq._base import DEFAULT_RECONNECT, BrokerBase, BrokerOptions
 from llm_infra.resilience import RetryPolicy
 
 _SCHEMES = ("memory", "redis", "rediss", "nats", "tls", "amqp", "amqps")
@@ -116,9 +116,9 @@ def open_broker(
         max_deliveries=max_deliveries,
         ack_wait=ack_wait,
         max_message_bytes=max_message_bytes,
+        reconnect=reconnect or DEFAULT_RECONNECT,
         publish_retry=publish_retry,
         dedup_window=dedup_window,
         poll_interval=poll_interval,
-        **({"reconnect": reconnect} if reconnect is not None else {}),
     )
     return _Opening(url, opts, dict(options))

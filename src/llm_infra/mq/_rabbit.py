@@ -68,7 +68,12 @@ class RabbitMqBroker(BrokerBase):
 
     @classmethod
     async def connect(
-        cls, url: str, options: BrokerOptions | None = None, *, quorum: bool = True, clock: Clock | None = None,
+        cls,
+        url: str,
+        options: BrokerOptions | None = None,
+        *,
+        quorum: bool = True,
+        clock: Clock | None = None,
         **client_options: Any,
     ) -> RabbitMqBroker:
         """Connect (robustly: the client reconnects and restores consumers by itself)."""
@@ -166,12 +171,17 @@ class RabbitMqBroker(BrokerBase):
                 if isinstance(result, commands.Basic.Nack):
                     raise MessageQueueError(
                         f"rabbitmq refused message {message.id} on {topic!r}",
-                        code=_codes.PUBLISH_REJECTED, queue=topic, operation="publish", retryable=True,
+                        code=_codes.PUBLISH_REJECTED,
+                        queue=topic,
+                        operation="publish",
+                        retryable=True,
                     )
                 raise MessageQueueError(
                     f"no group subscribes to {topic!r} yet, so RabbitMQ would drop the message; "
                     "subscribe a group first",
-                    code=_codes.NO_ROUTE, queue=topic, operation="publish",
+                    code=_codes.NO_ROUTE,
+                    queue=topic,
+                    operation="publish",
                 )
             if marker is not None:
                 self._dedup[f"{topic}\0{marker}"] = (message.id, now + self.options.dedup_window)
@@ -242,7 +252,9 @@ class _RabbitSubscription(Subscription):
         stamp = headers.pop(_H_TS, None)
         headers.pop("x-idempotency-key", None)
         headers.pop("x-death", None)
-        timestamp = float(stamp) if stamp is not None else (raw.timestamp.timestamp() if raw.timestamp else 0.0)
+        timestamp = (
+            float(stamp) if stamp is not None else (raw.timestamp.timestamp() if raw.timestamp else 0.0)
+        )
         return Message(
             id=raw.message_id or "",
             topic=self.topic,

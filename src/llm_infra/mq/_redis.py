@@ -95,7 +95,11 @@ class RedisStreamsBroker(BrokerBase):
     system = "redis"
 
     def __init__(
-        self, client: Any, options: BrokerOptions | None = None, *, maxlen: int | None = 1_000_000,
+        self,
+        client: Any,
+        options: BrokerOptions | None = None,
+        *,
+        maxlen: int | None = 1_000_000,
         prefix: str = "mq:",
     ) -> None:
         super().__init__(options)
@@ -108,8 +112,14 @@ class RedisStreamsBroker(BrokerBase):
 
     @classmethod
     async def connect(
-        cls, url: str, options: BrokerOptions | None = None, *, maxlen: int | None = 1_000_000,
-        prefix: str = "mq:", clock: Clock | None = None, **client_options: Any,
+        cls,
+        url: str,
+        options: BrokerOptions | None = None,
+        *,
+        maxlen: int | None = 1_000_000,
+        prefix: str = "mq:",
+        clock: Clock | None = None,
+        **client_options: Any,
     ) -> RedisStreamsBroker:
         """Connect to ``url`` and check the server answers."""
         redis = require("redis.asyncio", "redis")
@@ -144,8 +154,14 @@ class RedisStreamsBroker(BrokerBase):
                 else:
                     flat = [item for pair in fields.items() for item in pair]
                     pipe.eval(
-                        _DEDUP_SCRIPT, 2, key, f"{self.prefix}dedup:{topic}:{marker}",
-                        maxlen or 0, message.id, window_ms, *flat,
+                        _DEDUP_SCRIPT,
+                        2,
+                        key,
+                        f"{self.prefix}dedup:{topic}:{marker}",
+                        maxlen or 0,
+                        message.id,
+                        window_ms,
+                        *flat,
                     )
             results = await pipe.execute()
         except Exception as exc:  # noqa: BLE001
@@ -172,7 +188,9 @@ class RedisStreamsBroker(BrokerBase):
 class _RedisSubscription(Subscription):
     broker: RedisStreamsBroker
 
-    def __init__(self, broker: RedisStreamsBroker, topic: str, group: str, consumer: str, prefetch: int) -> None:
+    def __init__(
+        self, broker: RedisStreamsBroker, topic: str, group: str, consumer: str, prefetch: int
+    ) -> None:
         super().__init__(broker, topic, group, consumer, prefetch)
         self.key = broker.stream(topic)
         self._cursor = b"0-0"

@@ -37,7 +37,9 @@ from llm_infra.testing._clock import FakeClock
 _WAIT = 20.0
 
 
-async def collect(sub: Subscription, count: int, *, timeout: float = _WAIT, ack: bool = True) -> list[Delivery]:
+async def collect(
+    sub: Subscription, count: int, *, timeout: float = _WAIT, ack: bool = True
+) -> list[Delivery]:
     """Receive ``count`` deliveries (fewer when ``timeout`` passes first), acking them by default."""
     out: list[Delivery] = []
     if count <= 0:
@@ -112,14 +114,18 @@ class BrokerContract:
     # ---------------------------------------------------------------- tests
 
     async def test_publish_then_consume_keeps_every_field(self) -> None:
-        async with self.opened() as (broker, topic, _):
-            async with broker.subscribe(topic, self.group()) as sub:
-                payload = bytes(range(256))
-                mid = await broker.publish(
-                    topic, payload, headers={"tenant": "t1"}, key="k1", correlation_id="c1",
-                    reply_to="replies", ttl=3600.0,
-                )
-                [delivery] = await collect(sub, 1)
+        async with self.opened() as (broker, topic, _), broker.subscribe(topic, self.group()) as sub:
+            payload = bytes(range(256))
+            mid = await broker.publish(
+                topic,
+                payload,
+                headers={"tenant": "t1"},
+                key="k1",
+                correlation_id="c1",
+                reply_to="replies",
+                ttl=3600.0,
+            )
+            [delivery] = await collect(sub, 1)
         m = delivery.message
         assert (m.id, m.topic, m.payload, m.key) == (mid, topic, payload, "k1")
         assert (m.correlation_id, m.reply_to, m.ttl, m.delivery_count) == ("c1", "replies", 3600.0, 1)
@@ -136,23 +142,21 @@ class BrokerContract:
         assert delivery.message.payload == b"early"
 
     async def test_batch_ids_and_order(self) -> None:
-        async with self.opened() as (broker, topic, _):
-            async with broker.subscribe(topic, self.group()) as sub:
-                ids = await broker.publish_batch(topic, [f"m{i}".encode() for i in range(20)])
-                got = await collect(sub, 20)
-                assert await broker.publish_batch(topic, []) == []
+        async with self.opened() as (broker, topic, _), broker.subscribe(topic, self.group()) as sub:
+            ids = await broker.publish_batch(topic, [f"m{i}".encode() for i in range(20)])
+            got = await collect(sub, 20)
+            assert await broker.publish_batch(topic, []) == []
         assert len(set(ids)) == 20
         assert sorted(d.message.id for d in got) == sorted(ids)
 
     async def test_json_payload_roundtrip(self) -> None:
-        async with self.opened() as (broker, topic, _):
-            async with broker.subscribe(topic, self.group()) as sub:
-                await broker.publish(topic, json_payload({"doc": 1, "tags": ["a"]}))
-                [delivery] = await collect(sub, 1)
+        async with self.opened() as (broker, topic, _), broker.subscribe(topic, self.group()) as sub:
+            await broker.publish(topic, json_payload({"doc": 1, "tags": ["a"]}))
+            [delivery] = await collect(sub, 1)
         assert delivery.message.json() == {"doc": 1, "tags": ["a"]}
 
     async def test_message_too_large_names_the_limit_and_sends_nothing(self) -> None:
-        async with self.opened(max_message_bytes=1024) as (broker, topic, _):
+        async with self.opened(max_message_bytes=1024) as (broker, topic, _):  # noqa: SIM117 - the inner block needs the outer's values
             async with broker.subscribe(topic, self.group()) as sub:
                 with pytest.raises(MessageQueueError) as info:
                     await broker.publish(topic, b"x" * 2048)
@@ -188,18 +192,17 @@ class BrokerContract:
         assert [d.message.payload for d in got] == [b"sentinel"]
 
     async def test_nack_redelivers_with_count(self) -> None:
-        async with self.opened() as (broker, topic, _):
-            async with broker.subscribe(topic, self.group()) as sub:
-                await broker.publish(topic, b"retry")
-                [first] = await collect(sub, 1, ack=False)
-                await first.nack()
-                [second] = await collect(sub, 1)
+        async with self.opened() as (broker, topic, _), broker.subscribe(topic, self.group()) as sub:
+            await broker.publish(topic, b"retry")
+            [first] = await collect(sub, 1, ack=False)
+            await first.nack()
+            [second] = await collect(sub, 1)
         assert first.message.delivery_count == 1
         assert second.message.delivery_count == 2
         assert second.message.id == first.message.id
 
     async def test_nack_with_delay_redelivers(self) -> None:
-        async with self.opened() as (broker, topic, clock):
+        async with self.opened() as (broker, topic, clock):  # noqa: SIM117 - the inner block needs the outer's values
             async with broker.subscribe(topic, self.group()) as sub:
                 await broker.publish(topic, b"later")
                 [first] = await collect(sub, 1, ack=False)
@@ -242,7 +245,7 @@ class BrokerContract:
         assert dead.message.headers["x-mq-deliveries"] == "1"
 
     async def test_unacked_redelivered_after_ack_wait(self) -> None:
-        async with self.opened() as (broker, topic, clock):
+        async with self.opened() as (broker, topic, clock):  # noqa: SIM117 - the inner block needs the outer's values
             async with broker.subscribe(topic, self.group(), prefetch=4) as sub:
                 await broker.publish(topic, b"stall")
                 [first] = await collect(sub, 1, ack=False)
@@ -254,7 +257,7 @@ class BrokerContract:
         assert second.message.delivery_count == 2, second.message
 
     async def test_ttl_expired_is_not_delivered(self) -> None:
-        async with self.opened() as (broker, topic, clock):
+        async with self.opened() as (broker, topic, clock):  # noqa: SIM117 - the inner block needs the outer's values
             async with broker.subscribe(topic, self.group()) as sub:
                 await broker.publish(topic, b"stale", ttl=5.0)
                 clock.advance(10.0)
@@ -265,7 +268,7 @@ class BrokerContract:
     async def test_each_group_gets_each_message_once(self) -> None:
         async with self.opened() as (broker, topic, _):
             g1, g2 = self.group("g1"), self.group("g2")
-            async with broker.subscribe(topic, g1) as a1, broker.subscribe(topic, g1) as a2:
+            async with broker.subscribe(topic, g1) as a1, broker.subscribe(topic, g1) as a2:  # noqa: SIM117 - the inner block needs the outer's values
                 async with broker.subscribe(topic, g2) as b:
                     ids = await broker.publish_batch(topic, [b"%d" % i for i in range(30)])
                     got_b = await collect(b, 30)
@@ -273,28 +276,28 @@ class BrokerContract:
                     with anyio.move_on_after(_WAIT):
                         while len(seen) < 30:
                             for sub in (a1, a2):
-                                seen.extend(d.message.id for d in await collect(sub, 30 - len(seen), timeout=0.1))
+                                seen.extend(
+                                    d.message.id for d in await collect(sub, 30 - len(seen), timeout=0.1)
+                                )
         assert sorted(d.message.id for d in got_b) == sorted(ids)
         assert sorted(seen) == sorted(ids)
 
     async def test_idempotency_key_publishes_once(self) -> None:
-        async with self.opened() as (broker, topic, _):
-            async with broker.subscribe(topic, self.group()) as sub:
-                first = await broker.publish(topic, b"a", idempotency_key="doc-1")
-                again = await broker.publish(topic, b"a", idempotency_key="doc-1")
-                await broker.publish(topic, b"sentinel")
-                got = await collect(sub, 3, timeout=1.0)
+        async with self.opened() as (broker, topic, _), broker.subscribe(topic, self.group()) as sub:
+            first = await broker.publish(topic, b"a", idempotency_key="doc-1")
+            again = await broker.publish(topic, b"a", idempotency_key="doc-1")
+            await broker.publish(topic, b"sentinel")
+            got = await collect(sub, 3, timeout=1.0)
         assert first == again
         assert [d.message.payload for d in got] == [b"a", b"sentinel"]
 
     async def test_settling_twice_is_a_no_op(self) -> None:
-        async with self.opened() as (broker, topic, _):
-            async with broker.subscribe(topic, self.group()) as sub:
-                await broker.publish(topic, b"x")
-                [d] = await collect(sub, 1)
-                await d.ack()
-                await d.nack()
-                await d.in_progress()
+        async with self.opened() as (broker, topic, _), broker.subscribe(topic, self.group()) as sub:
+            await broker.publish(topic, b"x")
+            [d] = await collect(sub, 1)
+            await d.ack()
+            await d.nack()
+            await d.in_progress()
         assert d.settled
 
     async def test_run_consumer_graceful_shutdown(self) -> None:

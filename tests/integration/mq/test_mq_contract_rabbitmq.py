@@ -15,6 +15,7 @@ pytestmark = pytest.mark.integration
 
 class TestBroker(BrokerContract):
     retains_before_subscribe = False
+
     @pytest.fixture(autouse=True)
     def _server(self, rabbitmq_url: str) -> None:
         self.url = rabbitmq_url
