@@ -247,12 +247,12 @@ class _NatsSubscription(Subscription):
             filter_subject=self.topic,
         )
         try:
-            try:
-                await broker.js.consumer_info(stream, durable)
-            except Exception as exc:
-                if type(exc).__name__ != "NotFoundError":
-                    raise
+            try:  # create, or update ack_wait/max_deliver of an existing group: the newest wins
                 await broker.js.add_consumer(stream, config)
+            except Exception as exc:
+                if type(exc).__name__ != "BadRequestError":
+                    raise
+                await broker.js.consumer_info(stream, durable)  # not updatable: keep the old one
             self._psub = await broker.js.pull_subscribe_bind(durable=durable, stream=stream)
         except Exception as exc:  # noqa: BLE001
             broker._streams.discard(stream)
