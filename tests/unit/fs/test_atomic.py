@@ -39,6 +39,7 @@ def test_keeps_existing_mode_and_sets_explicit_mode(tmp_path: Path) -> None:
 def test_failure_inside_block_leaves_old_content(tmp_path: Path) -> None:
     target = tmp_path / "f"
     target.write_bytes(b"old")
+
     def write_then_fail() -> None:
         with atomic_writer(target) as fh:
             fh.write(b"partial")
