@@ -111,14 +111,16 @@ def test_root_itself_and_pathlike_parts(tmp_path: Path) -> None:
     assert safe_join(tmp_path, Path("a") / "b") == tmp_path.resolve() / "a" / "b"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(alphabet="./\\\x00aé.\uff0e\u2025~%2:C", max_size=12), max_size=4))
 def test_no_input_escapes_the_root(parts: list[str]) -> None:
     root = Path(os.environ.get("TMPDIR", "/tmp")).resolve() / "safe-join-root"
     try:
         joined = safe_join(root, *parts)
     except ValidationError as exc:
-        assert exc.code.startswith("fs.")
+        codes = {"fs.invalid_path", "fs.absolute_path", "fs.path_traversal", "fs.symlink_escape"}
+        if exc.code not in codes:
+            raise
         return
     resolved = Path(os.path.normpath(joined))
     assert resolved == root or root in resolved.parents
