@@ -136,8 +136,9 @@ class NatsBroker(BrokerBase):
         client_options.setdefault("reconnect_time_wait", 0.2)
         client_options.setdefault("connect_timeout", 2)
         client_options.setdefault("error_cb", quiet)
-        try:
-            nc = await nats.connect(url, allow_reconnect=True, **client_options)
+        wait = float(client_options.pop("initial_connect_timeout", 5.0))
+        try:  # the client retries forever once connected; the first connection is bounded
+            nc = await asyncio.wait_for(nats.connect(url, allow_reconnect=True, **client_options), wait)
         except Exception as exc:  # noqa: BLE001
             raise _error(exc, "connect") from None
         broker = cls(nc, options, stream_max_msgs=stream_max_msgs, max_ack_pending=max_ack_pending)
