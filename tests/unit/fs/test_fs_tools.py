@@ -184,6 +184,7 @@ def test_walk_and_glob_stay_inside(tmp_path: Path) -> None:
 
 
 def test_remote_memory_filesystem_same_error_mapping() -> None:
+    pytest.importorskip("fsspec")  # the fs-remote extra
     base = f"memory://llm-infra-test-{uuid.uuid4().hex[:8]}"
     assert is_remote(base)
     assert not is_remote("/tmp/x")
