@@ -3,6 +3,7 @@ and the subscription loop (prefetch bound, TTL, delivery limit, dead letters, re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -15,6 +16,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
 import anyio
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
@@ -43,6 +45,20 @@ _nacked = counter("mq.nacked", unit="{message}", description="deliveries given b
 _dead = counter("mq.dead_lettered", unit="{message}", description="messages moved to <topic>.dlq")
 _expired = counter("mq.expired", unit="{message}", description="messages dropped because their TTL ran out")
 _lag = histogram("mq.lag", unit="s", description="seconds from publish to delivery")
+
+
+class _Tracing:
+    """Whether an OpenTelemetry SDK may record spans (until one is installed, spans are skipped)."""
+
+    seen = False
+
+    @classmethod
+    def active(cls) -> bool:
+        if not cls.seen:
+            # A global provider, once set, cannot be replaced: remember it and stop checking.
+            cls.seen = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        return cls.seen
+
 
 DEFAULT_RECONNECT = RetryPolicy(max_attempts=1_000_000, base_delay=0.05, max_delay=2.0, jitter="full")
 
@@ -244,13 +260,18 @@ class BrokerBase:
         if not payloads:
             return []
         base = check_headers(headers)
-        attrs = {
+        attrs: dict[str, object] = {
             "messaging.system": self.system,
             "messaging.operation.type": "publish",
             "messaging.destination.name": topic,
             "messaging.batch.message_count": len(payloads),
         }
-        with span("mq.publish", kind=SpanKind.PRODUCER, attributes=attrs):
+        scope = (
+            span("mq.publish", kind=SpanKind.PRODUCER, attributes=attrs)
+            if _Tracing.active()
+            else contextlib.nullcontext()
+        )
+        with scope:
             inject(base)
             limit = self.options.max_message_bytes
             for payload in payloads:
@@ -351,6 +372,7 @@ class Subscription(AsyncIterator[Delivery]):
         self._buffer: deque[Delivery] = deque()
         self._unsettled: dict[Delivery, float] = {}
         self._settled_event = anyio.Event()
+        self._waiting = False
         self._started = False
         self._closed = False
         self._attrs = {"messaging.destination.name": topic, "messaging.consumer.group.name": group}
@@ -387,7 +409,7 @@ class Subscription(AsyncIterator[Delivery]):
         return Delivery(message, self, handle, self._on_settled)
 
     def _on_settled(self, delivery: Delivery) -> None:
-        if self._unsettled.pop(delivery, None) is not None:
+        if self._unsettled.pop(delivery, None) is not None and self._waiting:
             self._settled_event.set()
 
     async def ack(self, delivery: Delivery) -> None:
@@ -454,7 +476,8 @@ class Subscription(AsyncIterator[Delivery]):
         """Decide whether to hand out ``delivery``: drop expired, dead-letter over-delivered."""
         message = delivery.message
         options = self.broker.options
-        if message.expired(self.broker.clock.time()):
+        now = self.broker.clock.time()
+        if message.expired(now):
             delivery._settle()
             await self._ack(delivery)
             _expired.add(1, self._attrs)
@@ -469,7 +492,7 @@ class Subscription(AsyncIterator[Delivery]):
         _delivered.add(1, self._attrs)
         if message.delivery_count > 1:
             _redelivered.add(1, self._attrs)
-        _lag.record(max(0.0, self.broker.clock.time() - message.timestamp), self._attrs)
+        _lag.record(max(0.0, now - message.timestamp), self._attrs)
         return True
 
     async def _wait_capacity(self) -> None:
@@ -482,8 +505,12 @@ class Subscription(AsyncIterator[Delivery]):
             if len(self._unsettled) < self.prefetch:
                 return
             self._settled_event = anyio.Event()
-            with anyio.move_on_after(min(self.broker.options.poll_interval, 0.25)):
-                await self._settled_event.wait()
+            self._waiting = True
+            try:
+                with anyio.move_on_after(min(self.broker.options.poll_interval, 0.25)):
+                    await self._settled_event.wait()
+            finally:
+                self._waiting = False
 
     async def _retrying(self, op: Callable[[], Any]) -> Any:
         """Run ``op``; on retryable errors back off with the broker's reconnect policy and retry."""
@@ -531,10 +558,12 @@ class Subscription(AsyncIterator[Delivery]):
         return self._closed
 
 
-def subscription_span(delivery: Delivery, system: str, group: str) -> span:
+def subscription_span(delivery: Delivery, system: str, group: str) -> span | contextlib.nullcontext[None]:
     """The ``mq.process`` span of ``delivery``, parented on the producer's trace context."""
     from llm_infra.otel import extract
 
+    if not _Tracing.active():
+        return contextlib.nullcontext()
     message = delivery.message
     return span(
         "mq.process",
