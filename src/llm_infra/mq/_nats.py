@@ -59,10 +59,13 @@ def _safe(name: str) -> str:
 
 
 def _headers(message: Message, msg_id: str) -> dict[str, str]:
+    # Few headers, as parsing them is most of a consumer's cost: the id travels as Nats-Msg-Id
+    # (Mq-Id only when an idempotency key takes that place), the timestamp as the stream's own
+    # (Mq-Ts only when a TTL needs the publisher's clock).
     headers = {k: v for k, v in message.headers.items() if not k.startswith(("Mq-", "Nats-"))}
-    headers[_H_ID] = message.id
-    headers[_H_TS] = repr(message.timestamp)
     headers["Nats-Msg-Id"] = msg_id
+    if msg_id != message.id:
+        headers[_H_ID] = message.id
     if message.key is not None:
         headers[_H_KEY] = message.key
     if message.correlation_id is not None:
@@ -71,20 +74,22 @@ def _headers(message: Message, msg_id: str) -> dict[str, str]:
         headers[_H_REPLY] = message.reply_to
     if message.ttl is not None:
         headers[_H_TTL] = repr(message.ttl)
+        headers[_H_TS] = repr(message.timestamp)
     return headers
 
 
-def _decode(topic: str, raw: Any, count: int) -> Message:
-    headers: dict[str, str] = dict(raw.headers or {})
+def _decode(topic: str, raw: Any, metadata: Any) -> Message:
+    headers: dict[str, str] = raw.headers or {}
     ttl = headers.get(_H_TTL)
+    stamp = headers.get(_H_TS)
     return Message(
-        id=headers.get(_H_ID, ""),
+        id=headers.get(_H_ID) or headers.get("Nats-Msg-Id", ""),
         topic=topic,
         payload=raw.data or b"",
         headers={k: v for k, v in headers.items() if not k.startswith(("Mq-", "Nats-"))},
         key=headers.get(_H_KEY),
-        timestamp=float(headers.get(_H_TS, "0")),
-        delivery_count=count,
+        timestamp=float(stamp) if stamp is not None else metadata.timestamp.timestamp(),
+        delivery_count=int(metadata.num_delivered),
         correlation_id=headers.get(_H_CORR),
         reply_to=headers.get(_H_REPLY),
         ttl=None if ttl is None else float(ttl),
@@ -190,7 +195,8 @@ class NatsBroker(BrokerBase):
             if not ack.duplicate or marker is None:
                 return message.id
             original = await js.get_msg(stream, ack.seq)
-            return str((original.headers or {}).get(_H_ID, message.id))
+            headers = original.headers or {}
+            return str(headers.get(_H_ID) or headers.get("Nats-Msg-Id") or message.id)
 
         try:
             if len(messages) == 1:
@@ -269,7 +275,7 @@ class _NatsSubscription(Subscription):
                 await self._start()
                 return []
             raise _error(exc, "fetch", self.topic) from None
-        return [self.make_delivery(_decode(self.topic, m, int(m.metadata.num_delivered)), m) for m in raw]
+        return [self.make_delivery(_decode(self.topic, m, m.metadata), m) for m in raw]
 
     async def _ack(self, delivery: Delivery) -> None:
         try:
