@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import secrets
 import socket
@@ -280,7 +281,7 @@ async def bench_backend(
     for r in range(rounds):
         for op, raw_fn in raw.items():
             ours_fn = ours_publish if op == "publish" else ours_consume
-            pair = [("ours", lambda: ours_fn(url, n)), ("raw", lambda: raw_fn(n))]
+            pair = [("ours", functools.partial(ours_fn, url, n)), ("raw", functools.partial(raw_fn, n))]
             if r % 2:
                 pair.reverse()
             for who, fn in pair:
