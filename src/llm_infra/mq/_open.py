@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import Any, final
 from urllib.parse import urlsplit
 
-from llm_infra.errors import MessageQueueError
+from llm_infra.errors import ConfigError, MessageQueueError
 from llm_infra.mq import _codes
 from llm_infra.mq._base import DEFAULT_RECONNECT, BrokerBase, BrokerOptions
 from llm_infra.resilience import RetryPolicy
@@ -31,21 +31,26 @@ async def _connect(url: str, options: BrokerOptions, extra: dict[str, Any]) -> B
             "use memory://, redis://, nats:// or amqp://",
             code=_codes.INVALID_URL,
         )
-    if scheme == "memory":
-        from llm_infra.mq._memory import MemoryBroker
+    try:
+        if scheme == "memory":
+            from llm_infra.mq._memory import MemoryBroker
 
-        return MemoryBroker(options, **extra)
-    if scheme in ("redis", "rediss"):
-        from llm_infra.mq._redis import RedisStreamsBroker
+            return MemoryBroker(options, **extra)
+        if scheme in ("redis", "rediss"):
+            from llm_infra.mq._redis import RedisStreamsBroker
 
-        return await RedisStreamsBroker.connect(url, options, **extra)
-    if scheme in ("nats", "tls"):
-        from llm_infra.mq._nats import NatsBroker
+            return await RedisStreamsBroker.connect(url, options, **extra)
+        if scheme in ("nats", "tls"):
+            from llm_infra.mq._nats import NatsBroker
 
-        return await NatsBroker.connect(url, options, **extra)
-    from llm_infra.mq._rabbit import RabbitMqBroker
+            return await NatsBroker.connect(url, options, **extra)
+        from llm_infra.mq._rabbit import RabbitMqBroker
 
-    return await RabbitMqBroker.connect(url, options, **extra)
+        return await RabbitMqBroker.connect(url, options, **extra)
+    except TypeError as exc:  # an option this backend does not know
+        raise ConfigError(
+            f"invalid option for a {scheme}:// broker: {exc}", code=_codes.INVALID_OPTION
+        ) from None
 
 
 @final

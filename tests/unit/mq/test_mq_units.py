@@ -69,6 +69,12 @@ def test_bad_options(kw: dict[str, float], key: str) -> None:
     assert info.value.key == key
 
 
+async def test_unknown_backend_option() -> None:
+    with pytest.raises(ConfigError) as info:
+        await open_broker("memory://", maxlen=5)
+    assert info.value.code == "mq.invalid_option"
+
+
 async def test_bad_url_hides_the_password() -> None:
     with pytest.raises(MessageQueueError) as info:
         await open_broker("kafka://user:hunter2@host/")
