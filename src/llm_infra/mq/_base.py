@@ -154,6 +154,7 @@ class BrokerBase:
         self.clock: Clock = clock or SYSTEM_CLOCK
         self._closed = False
         self._subscriptions: set[Subscription] = set()
+        self._topics_seen: set[str] = set()
 
     # -- backend hooks -------------------------------------------------------------------------
     async def _send(self, topic: str, messages: list[Message], dedup: list[str | None]) -> list[str]:
@@ -254,7 +255,10 @@ class BrokerBase:
         batch: bool,
     ) -> list[str]:
         self._check_open("publish")
-        check_name(topic)
+        if topic not in self._topics_seen:
+            check_name(topic)
+            if len(self._topics_seen) < 10_000:
+                self._topics_seen.add(topic)
         if ttl is not None and not ttl > 0:
             raise MessageQueueError("ttl must be > 0 seconds", code=_codes.INVALID_OPTION, queue=topic)
         if not payloads:

@@ -188,6 +188,8 @@ class RabbitMqBroker(BrokerBase):
             return message.id
 
         try:
+            if len(messages) == 1:  # no task per message for the common case
+                return [await one(messages[0], dedup[0])]
             return list(await asyncio.gather(*(one(m, k) for m, k in zip(messages, dedup, strict=True))))
         except MessageQueueError:
             raise
