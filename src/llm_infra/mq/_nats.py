@@ -78,18 +78,33 @@ def _headers(message: Message, msg_id: str) -> dict[str, str]:
     return headers
 
 
-def _decode(topic: str, raw: Any, metadata: Any) -> Message:
+def _ack_info(raw: Any) -> tuple[int, float]:
+    """(delivery count, stream timestamp in s) from the JetStream ack subject, cheaper than
+    ``msg.metadata`` (v1: ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ns>.<pending>``,
+    v2 adds domain and account hash after ``ACK``)."""
+    tokens = (raw.reply or "").split(".")
+    try:
+        if len(tokens) == 9:
+            return int(tokens[4]), int(tokens[7]) / 1e9
+        return int(tokens[6]), int(tokens[9]) / 1e9
+    except (IndexError, ValueError):
+        metadata = raw.metadata
+        return int(metadata.num_delivered), metadata.timestamp.timestamp()
+
+
+def _decode(topic: str, raw: Any) -> Message:
     headers: dict[str, str] = raw.headers or {}
     ttl = headers.get(_H_TTL)
     stamp = headers.get(_H_TS)
+    delivered, stream_time = _ack_info(raw)
     return Message(
         id=headers.get(_H_ID) or headers.get("Nats-Msg-Id", ""),
         topic=topic,
         payload=raw.data or b"",
         headers={k: v for k, v in headers.items() if not k.startswith(("Mq-", "Nats-"))},
         key=headers.get(_H_KEY),
-        timestamp=float(stamp) if stamp is not None else metadata.timestamp.timestamp(),
-        delivery_count=int(metadata.num_delivered),
+        timestamp=float(stamp) if stamp is not None else stream_time,
+        delivery_count=delivered,
         correlation_id=headers.get(_H_CORR),
         reply_to=headers.get(_H_REPLY),
         ttl=None if ttl is None else float(ttl),
@@ -275,7 +290,7 @@ class _NatsSubscription(Subscription):
                 await self._start()
                 return []
             raise _error(exc, "fetch", self.topic) from None
-        return [self.make_delivery(_decode(self.topic, m, m.metadata), m) for m in raw]
+        return [self.make_delivery(_decode(self.topic, m), m) for m in raw]
 
     async def _ack(self, delivery: Delivery) -> None:
         try:

@@ -331,3 +331,17 @@ def test_sync_broker_open_failure_stops_the_thread() -> None:
     with pytest.raises(MessageQueueError) as info:
         SyncBroker.open("bogus://x")
     assert info.value.code == "mq.invalid_url"
+
+
+def test_nats_ack_subject_parsing() -> None:
+    from types import SimpleNamespace
+
+    from llm_infra.mq._nats import _ack_info
+
+    v1 = SimpleNamespace(reply="$JS.ACK.MQ_x.g.3.10.5.1700000000500000000.0")
+    v2 = SimpleNamespace(reply="$JS.ACK._.ACC.MQ_x.g.2.10.5.1700000000500000000.0.tok")
+    assert _ack_info(v1) == (3, 1700000000.5)
+    assert _ack_info(v2) == (2, 1700000000.5)
+    stamp = SimpleNamespace(timestamp=lambda: 5.0)
+    odd = SimpleNamespace(reply="x.y", metadata=SimpleNamespace(num_delivered=4, timestamp=stamp))
+    assert _ack_info(odd) == (4, 5.0)
