@@ -366,6 +366,7 @@ EXPORTS: dict[str, list[str]] = {
     ],
     "llm_infra.testing": [
         "AuditCapture",
+        "BrokerContract",
         "FakeClock",
         "MockHttpServer",
         "MockResponse",

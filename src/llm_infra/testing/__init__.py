@@ -7,6 +7,7 @@
   restores the global providers (needs the ``otel`` extra).
 - ``MockHttpServer`` is a real loopback HTTP server with scripted ``MockResponse``s.
 - ``VectorStoreContract`` is the pytest mixin every vector backend passes (needs pytest).
+- ``BrokerContract`` is the pytest mixin every message-queue backend passes (needs pytest).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from llm_infra.testing._http import RecordedRequest as RecordedRequest
 from llm_infra.testing._http import unused_port as unused_port
 
 if TYPE_CHECKING:
+    from llm_infra.testing._mq import BrokerContract as BrokerContract
     from llm_infra.testing._otel import capture_spans as capture_spans
     from llm_infra.testing._otel import reset_otel as reset_otel
     from llm_infra.testing._vector import VectorStoreContract as VectorStoreContract
@@ -33,6 +35,7 @@ _LAZY = {
     "capture_spans": "llm_infra.testing._otel",
     "reset_otel": "llm_infra.testing._otel",
     "VectorStoreContract": "llm_infra.testing._vector",
+    "BrokerContract": "llm_infra.testing._mq",
 }
 
 
@@ -47,6 +50,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AuditCapture",
+    "BrokerContract",
     "FakeClock",
     "MockHttpServer",
     "MockResponse",

@@ -8,7 +8,7 @@ import pytest
 
 from llm_infra.mq import open_broker
 from llm_infra.mq._base import BrokerBase
-from llm_infra.testing._mq import BrokerContract
+from llm_infra.testing import BrokerContract
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from llm_infra.mq import MemoryBroker, open_broker
 from llm_infra.mq._base import BrokerBase
-from llm_infra.testing._mq import BrokerContract
+from llm_infra.testing import BrokerContract
 
 
 class TestMemoryBroker(BrokerContract):
