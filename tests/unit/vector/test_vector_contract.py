@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from llm_infra.testing._vector import VectorStoreContract
+from llm_infra.testing import VectorStoreContract
 from llm_infra.vector import CompressionConfig, VectorStore, VectorStoreConfig, open_store
 
 
