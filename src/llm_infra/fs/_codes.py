@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Final
 
-DISK_FULL: Final = "io.disk_full"
-PERMISSION_DENIED: Final = "io.permission_denied"
-FAILED: Final = "io.failed"
+# Operating-system failures keep the generic ``io.*`` codes, defined (and described) in errors.
+from llm_infra.errors._codes import IO_DISK_FULL as DISK_FULL
+from llm_infra.errors._codes import IO_FAILED as FAILED
+from llm_infra.errors._codes import IO_PERMISSION_DENIED as PERMISSION_DENIED
+
 PATH_TRAVERSAL: Final = "fs.path_traversal"
 ABSOLUTE_PATH: Final = "fs.absolute_path"
 INVALID_PATH: Final = "fs.invalid_path"
@@ -17,9 +19,6 @@ CHECKSUM_MISSING: Final = "fs.checksum_missing"
 NOT_FOUND: Final = "fs.not_found"
 
 DESCRIPTIONS: Final[dict[str, str]] = {
-    DISK_FULL: "the volume is full; nothing was replaced",
-    PERMISSION_DENIED: "the operating system refused access to the path",
-    FAILED: "a filesystem operation failed (the message names the operation and path)",
     PATH_TRAVERSAL: "a path part climbs out of the root ('..', or a look-alike of it)",
     ABSOLUTE_PATH: "a path part is absolute (/x, \\x, C:, //host) where a relative one is required",
     INVALID_PATH: "a path part is empty, not a string, or holds a NUL byte or a backslash",
@@ -29,3 +28,18 @@ DESCRIPTIONS: Final[dict[str, str]] = {
     CHECKSUM_MISSING: "a checksummed file has no sidecar checksum",
     NOT_FOUND: "the file or directory does not exist",
 }
+
+__all__ = [
+    "ABSOLUTE_PATH",
+    "CHECKSUM_MISMATCH",
+    "CHECKSUM_MISSING",
+    "DESCRIPTIONS",
+    "DISK_FULL",
+    "FAILED",
+    "INVALID_PATH",
+    "LOCK_TIMEOUT",
+    "NOT_FOUND",
+    "PATH_TRAVERSAL",
+    "PERMISSION_DENIED",
+    "SYMLINK_ESCAPE",
+]
