@@ -8,7 +8,6 @@ of caches that were garbage collected are kept, so the cumulative sums never go 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from opentelemetry import metrics
 
@@ -38,20 +37,9 @@ def _instrument(meter: metrics.Meter) -> None:
     )
 
 
-def _name_of(cache: Any) -> str:
-    return str(cache.name)
-
-
-def _stats(cache: Any) -> tuple[int, ...]:
-    return tuple(cache.stats())
-
-
 # Per cache name: ``[hits, misses, evictions, expirations, size]`` (retired caches included).
-_counters = ObservedCounters(METER_NAME, 5, read=_stats, name_of=_name_of, instrument=_instrument)
-_lock = _counters.lock
-track = _counters.track
-retire = _counters.retire
-totals = _counters.totals
+_counters = ObservedCounters(METER_NAME, 5, read="stats", instrument=_instrument)
+_lock, track, retire, totals = _counters.lock, _counters.track, _counters.retire, _counters.totals
 
 
 def register_cache_metrics(meter_provider: metrics.MeterProvider | None = None) -> None:

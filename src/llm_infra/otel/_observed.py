@@ -7,6 +7,7 @@ per name; counts of objects that were garbage collected are kept, so cumulative 
 
 from __future__ import annotations
 
+import operator
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -21,25 +22,18 @@ class ObservedCounters:
     Args:
         meter_name: the meter the instruments are created on.
         width: how many counters a row has (retired rows are padded with zeros to it).
-        read: an object's counters (only the first ``width`` are used).
-        name_of: an object's name (the row it adds to).
+        read: the name of the method returning an object's counters (only the first ``width``
+            are used); the object's ``name`` attribute names the row it adds to.
         instrument: creates the area's instruments on a meter (called once per provider).
     """
 
     def __init__(
-        self,
-        meter_name: str,
-        width: int,
-        *,
-        read: Callable[[Any], Sequence[int]],
-        name_of: Callable[[Any], str],
-        instrument: Callable[[metrics.Meter], None],
+        self, meter_name: str, width: int, *, read: str, instrument: Callable[[metrics.Meter], None]
     ) -> None:
         self.meter_name = meter_name
         self.lock = threading.Lock()
         self._width = width
-        self._read = read
-        self._name_of = name_of
+        self._read: Callable[[Any], Sequence[int]] = operator.methodcaller(read)
         self._instrument = instrument
         self._live: weakref.WeakSet[Any] = weakref.WeakSet()
         self._retired: dict[str, list[int]] = {}
@@ -80,7 +74,7 @@ class ObservedCounters:
             result = {name: list(counts) for name, counts in self._retired.items()}
         for obj in live:
             values = self._read(obj)
-            row = result.setdefault(self._name_of(obj), [0] * self._width)
+            row = result.setdefault(obj.name, [0] * self._width)
             for i in range(self._width):
                 row[i] += values[i]
         return result
