@@ -34,27 +34,38 @@ def encode_ulid(v: int, t: tuple[str, ...] = _PAIRS) -> str:
     )
 
 
-class UlidGenerator:
+class MonotonicMillis:
+    """The lock and last (millisecond, sequence) pair of a generator of time-ordered ids."""
+
+    __slots__ = ("_last_ms", "_last_seq", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_seq = 0
+
+    @staticmethod
+    def millis(now_ms: int | None) -> int:
+        """``now_ms``, or the current Unix time in milliseconds."""
+        return time.time_ns() // 1_000_000 if now_ms is None else now_ms
+
+
+class UlidGenerator(MonotonicMillis):
     """Monotonic ULIDs: within one millisecond the random part is incremented.
 
     Thread-safe. When the 80-bit random part would overflow inside one millisecond the
     generator moves to the next millisecond (it never repeats an id).
     """
 
-    __slots__ = ("_last_ms", "_last_rand", "_lock")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last_ms = -1
-        self._last_rand = 0
+    __slots__ = ()
 
     def new_int(self, now_ms: int | None = None) -> int:
         """Return the next ULID as an integer."""
-        ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        ms = self.millis(now_ms)
         with self._lock:
             if ms <= self._last_ms:
                 ms = self._last_ms
-                rand = self._last_rand + 1
+                rand = self._last_seq + 1
                 if rand > _RANDOM_MAX:
                     ms += 1
                     rand = int.from_bytes(os.urandom(10), "big") >> 1
@@ -62,7 +73,7 @@ class UlidGenerator:
                 # The top bit is left clear so increments have room before overflow.
                 rand = int.from_bytes(os.urandom(10), "big") >> 1
             self._last_ms = ms
-            self._last_rand = rand
+            self._last_seq = rand
         return (ms << 80) | rand
 
     def new(self, now_ms: int | None = None) -> str:

@@ -10,8 +10,8 @@ INVALID_OPTION: Final = "audit.invalid_option"
 CHAIN_CORRUPT: Final = "audit.chain_corrupt"
 CHAIN_TRUNCATED: Final = "audit.chain_truncated"
 HEAD_MISSING: Final = "audit.head_missing"
-READ: Final = "audit.read"
-WRITE: Final = "audit.write"
+POSTGRES_UNAVAILABLE: Final = "audit.postgres_unavailable"
+POSTGRES_ERROR: Final = "audit.postgres_error"
 
 DESCRIPTIONS: Final[dict[str, str]] = {
     WEAK_KEY: "An audit HMAC key is shorter than 32 bytes.",
@@ -23,6 +23,6 @@ DESCRIPTIONS: Final[dict[str, str]] = {
         "The audit chain file exists without its .head file; verify it, then reseal it with "
         "python -m llm_infra.audit reseal PATH."
     ),
-    READ: "Reading audit events from the database failed.",
-    WRITE: "Writing audit events to the database failed.",
+    POSTGRES_UNAVAILABLE: "The audit database is unreachable or busy (retryable).",
+    POSTGRES_ERROR: "The audit database rejected a statement (not retryable).",
 }

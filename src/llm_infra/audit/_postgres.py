@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._lazy import require
 from llm_infra.audit._events import SecurityEvent, event_from_dict
-from llm_infra.errors import ConfigError, ExternalError
+from llm_infra.errors import ConfigError
+from llm_infra.errors._foreign import postgres_error
 from llm_infra.secrets import Secret
 
 if TYPE_CHECKING:
@@ -34,19 +35,6 @@ def table_identifier(table: str) -> Any:
         )
     sql = require("psycopg.sql", "postgres")
     return sql.Identifier(*parts)
-
-
-def _failure(operation: str, exc: Exception) -> ExternalError:
-    # The driver's message may quote the DSN's host or user; only the class and SQLSTATE go out.
-    state = getattr(exc, "sqlstate", None)
-    detail = type(exc).__name__ + (f" (SQLSTATE {state})" if state else "")
-    import psycopg
-
-    # Connection trouble is worth retrying; a rejected statement is not.
-    transient = isinstance(exc, psycopg.OperationalError | psycopg.errors.SerializationFailure)
-    return ExternalError(
-        f"postgres {operation} failed: {detail}", service="postgres", operation=operation, retryable=transient
-    )
 
 
 @final
@@ -151,7 +139,7 @@ class PostgresAuditSink:
                     cur.executemany(self._insert(), self._rows(events))
             except psycopg.Error as exc:
                 self._drop_connection()
-                raise _failure("audit.write", exc) from exc
+                raise postgres_error(exc, "audit.write", area="audit") from exc
 
     async def awrite(self, events: Sequence[SecurityEvent]) -> None:
         """Async twin of ``write`` (``psycopg.AsyncConnection``)."""
@@ -178,7 +166,7 @@ class PostgresAuditSink:
                 if self._aconn is not None:
                     await self._aconn.close()
                     self._aconn = None
-                raise _failure("audit.write", exc) from exc
+                raise postgres_error(exc, "audit.write", area="audit") from exc
 
     def read(self, *, event_type: str | None = None, limit: int = 1000) -> list[SecurityEvent]:
         """Read stored events back, oldest first (by ``occurred_at``, then ``event_id``).
@@ -205,7 +193,7 @@ class PostgresAuditSink:
                     rows = cur.fetchall()
             except psycopg.Error as exc:
                 self._drop_connection()
-                raise _failure("audit.read", exc) from exc
+                raise postgres_error(exc, "audit.read", area="audit") from exc
         return [event_from_dict(row[0]) for row in rows]
 
     def close(self) -> None:

@@ -152,10 +152,7 @@ class RedisCache:
             raw = await self._client.get(full)
         except self._errors as exc:
             raise _redis_error(exc, "get") from exc
-        found, value = self._load(full, raw)
-        if not found and raw is not None:
-            await self._drop(full)
-        self._count(found)
+        found, value = await self._lookup(full, raw)
         return value if found else default
 
     async def get_with_ttl(self, key: str) -> tuple[Any, float | None] | None:
@@ -168,10 +165,7 @@ class RedisCache:
                 raw, pttl = await pipe.execute()
         except self._errors as exc:
             raise _redis_error(exc, "get") from exc
-        found, value = self._load(full, raw)
-        if not found and raw is not None:
-            await self._drop(full)
-        self._count(found)
+        found, value = await self._lookup(full, raw)
         if not found:
             return None
         return value, (None if pttl is None or pttl < 0 else pttl / 1000.0)
@@ -198,6 +192,14 @@ class RedisCache:
 
     insert = set
     """Alias of ``set``."""
+
+    async def _lookup(self, full: str, raw: bytes | str | None) -> tuple[bool, Any]:
+        """Decode ``raw``, drop an undecodable entry and count the hit or miss."""
+        found, value = self._load(full, raw)
+        if not found and raw is not None:
+            await self._drop(full)
+        self._count(found)
+        return found, value
 
     async def _drop(self, full: str) -> bool:
         try:

@@ -150,6 +150,15 @@ def one_of(*choices: str, aliases: Mapping[str, str] | None = None) -> OneOf:
     return OneOf(tuple(choices), dict(aliases or {}))
 
 
+def _range_name(kind: str, lo: float | None, hi: float | None) -> str:
+    """``int in [1, 65536]``, ``float in [-inf, 1.0]``: an open bound is shown as infinite."""
+    return f"{kind} in [{'-inf' if lo is None else repr(lo)}, {'inf' if hi is None else repr(hi)}]"
+
+
+def _outside(number: float, lo: float | None, hi: float | None) -> bool:
+    return (lo is not None and number < lo) or (hi is not None and number > hi)
+
+
 @final
 @dataclass(frozen=True, slots=True)
 class IntRange:
@@ -161,13 +170,11 @@ class IntRange:
     @property
     def type_name(self) -> str:
         """``int in [1, 65536]``."""
-        lo = "-inf" if self.min is None else str(self.min)
-        hi = "inf" if self.max is None else str(self.max)
-        return f"int in [{lo}, {hi}]"
+        return _range_name("int", self.min, self.max)
 
     def __call__(self, value: object) -> int:
         number = to_int(value)
-        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+        if _outside(number, self.min, self.max):
             raise CastError(self.type_name, f"expected {self.type_name}, got {number}")
         return number
 
@@ -188,17 +195,15 @@ class FloatRange:
     @property
     def type_name(self) -> str:
         """``float in [0.0, 1.0]``."""
-        lo = "-inf" if self.min is None else repr(float(self.min))
-        hi = "inf" if self.max is None else repr(float(self.max))
-        return f"float in [{lo}, {hi}]"
+        return _range_name(
+            "float",
+            None if self.min is None else float(self.min),
+            None if self.max is None else float(self.max),
+        )
 
     def __call__(self, value: object) -> float:
         number = to_float(value)
-        if (
-            math.isnan(number)
-            or (self.min is not None and number < self.min)
-            or (self.max is not None and number > self.max)
-        ):
+        if math.isnan(number) or _outside(number, self.min, self.max):
             raise CastError(self.type_name, f"expected {self.type_name}, got {number!r}")
         return number
 

@@ -163,16 +163,7 @@ def _parse_yaml(text: str, path: str, secret_names: Collection[str]) -> dict[str
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        mark = node.start_mark
-        parse_error(
-            path,
-            "yaml",
-            text,
-            mark.line + 1,
-            mark.column + 1,
-            "the top level must be a mapping",
-            secret_names,
-        )
+        _yaml_node_error(node, "the top level must be a mapping", path, text, secret_names)
     return _string_keys(data) if needs_key_fix else data
 
 
@@ -201,37 +192,18 @@ def _check_yaml_graph(root: Any, path: str, text: str, secret_names: Collection[
             size = 1 + sum(sizes[id(child)] for child in children)
             visiting.discard(ident)
             if size > YAML_MAX_NODES:
-                mark = node.start_mark
-                parse_error(
-                    path,
-                    "yaml",
-                    text,
-                    mark.line + 1,
-                    mark.column + 1,
-                    f"the document expands to more than {YAML_MAX_NODES} nodes (alias bomb?)",
-                    secret_names,
-                    code=codes.YAML_LIMITS,
-                )
+                problem = f"the document expands to more than {YAML_MAX_NODES} nodes (alias bomb?)"
+                _yaml_node_error(node, problem, path, text, secret_names, code=codes.YAML_LIMITS)
             sizes[ident] = size
             continue
         if ident in sizes:
             aliases += 1
             if aliases > YAML_MAX_ALIASES:
-                mark = node.start_mark
-                parse_error(
-                    path,
-                    "yaml",
-                    text,
-                    mark.line + 1,
-                    mark.column + 1,
-                    f"more than {YAML_MAX_ALIASES} aliases (this one refers to the anchor here)",
-                    secret_names,
-                    code=codes.YAML_LIMITS,
-                )
+                problem = f"more than {YAML_MAX_ALIASES} aliases (this one refers to the anchor here)"
+                _yaml_node_error(node, problem, path, text, secret_names, code=codes.YAML_LIMITS)
             continue
         if ident in visiting:
-            mark = node.start_mark
-            parse_error(path, "yaml", text, mark.line + 1, mark.column + 1, "recursive alias", secret_names)
+            _yaml_node_error(node, "recursive alias", path, text, secret_names)
         visiting.add(ident)
         if isinstance(node, yaml.MappingNode):
             for key_node, _ in node.value:
@@ -247,16 +219,21 @@ def _check_yaml_graph(root: Any, path: str, text: str, secret_names: Collection[
 
 
 def _bad_key(node: Any, what: str, path: str, text: str, secret_names: Collection[str]) -> NoReturn:
+    problem = f"a mapping key here is read as {what}; quote it to make it a string"
+    _yaml_node_error(node, problem, path, text, secret_names)
+
+
+def _yaml_node_error(
+    node: Any,
+    problem: str,
+    path: str,
+    text: str,
+    secret_names: Collection[str],
+    *,
+    code: str = codes.PARSE_ERROR,
+) -> NoReturn:
     mark = node.start_mark
-    parse_error(
-        path,
-        "yaml",
-        text,
-        mark.line + 1,
-        mark.column + 1,
-        f"a mapping key here is read as {what}; quote it to make it a string",
-        secret_names,
-    )
+    parse_error(path, "yaml", text, mark.line + 1, mark.column + 1, problem, secret_names, code=code)
 
 
 def _string_keys(value: Any) -> Any:

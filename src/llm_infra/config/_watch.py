@@ -50,6 +50,15 @@ class ConfigReload:
         return f"ConfigReload(changed={sorted(self.changed)!r})"
 
 
+def _call_each(callbacks: list[Any], value: object, failure: str) -> None:
+    """Call every callback with ``value``; one that raises is logged and does not stop the rest."""
+    for callback in tuple(callbacks):
+        try:
+            callback(value)
+        except Exception:
+            logger.exception(failure)
+
+
 @final
 class ConfigWatcher:
     """Keeps a current ``Config`` and replaces it when the loader's files change.
@@ -136,25 +145,20 @@ class ConfigWatcher:
 
     def subscribe(self, callback: Callable[[ConfigReload], object]) -> Callable[[], None]:
         """Call ``callback`` with each change; returns a function that unsubscribes it."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._add_callback(self._subscribers, callback)
 
     def on_error(self, callback: Callable[[ConfigError], object]) -> Callable[[], None]:
         """Call ``callback`` with the error of each failed reload; returns an unsubscribe function."""
+        return self._add_callback(self._error_handlers, callback)
+
+    def _add_callback(self, callbacks: list[Any], callback: Any) -> Callable[[], None]:
         with self._lock:
-            self._error_handlers.append(callback)
+            callbacks.append(callback)
 
         def unsubscribe() -> None:
             with self._lock:
-                if callback in self._error_handlers:
-                    self._error_handlers.remove(callback)
+                if callback in callbacks:
+                    callbacks.remove(callback)
 
         return unsubscribe
 
@@ -190,11 +194,7 @@ class ConfigWatcher:
                 logger.warning(
                     "configuration reload failed; keeping the last good configuration: %s", exc.message
                 )
-                for handler in tuple(self._error_handlers):
-                    try:
-                        handler(exc)
-                    except Exception:
-                        logger.exception("a configuration error handler failed")
+                _call_each(self._error_handlers, exc, "a configuration error handler failed")
                 return None
             self._last_error = None
             changed = old.changed_keys(new)
@@ -204,11 +204,7 @@ class ConfigWatcher:
             self._generation += 1
             change = ConfigReload(old, new, changed)
             logger.info("configuration reloaded; changed keys: %s", ", ".join(sorted(changed)))
-            for callback in tuple(self._subscribers):
-                try:
-                    callback(change)
-                except Exception:
-                    logger.exception("a configuration change subscriber failed")
+            _call_each(self._subscribers, change, "a configuration change subscriber failed")
             return change
 
     # ------------------------------------------------------------------ watching
@@ -229,6 +225,23 @@ class ConfigWatcher:
             )
         return dirs, frozenset(targets)
 
+    def _watch_options(self, stop_event: Any) -> tuple[list[str], dict[str, Any]]:
+        """The watched directories and the options shared by ``watchfiles.watch`` and ``awatch``."""
+        dirs, targets = self._targets()
+        # yield_on_timeout makes the watch yield (an empty set) once the OS watch is armed.
+        options: dict[str, Any] = {
+            "watch_filter": self._filter(targets),
+            "debounce": self._debounce_ms,
+            "step": 50,
+            "stop_event": stop_event,
+            "rust_timeout": _ARM_TIMEOUT_MS,
+            "yield_on_timeout": True,
+            "recursive": False,
+            "force_polling": self._force_polling,
+            "poll_delay_ms": self._poll_delay_ms,
+        }
+        return dirs, options
+
     def _filter(self, targets: frozenset[str]) -> Callable[[Any, str], bool]:
         def accept(_change: Any, path: str) -> bool:
             # "..data"-style names are the symlinks Kubernetes swaps to update a mounted ConfigMap.
@@ -243,28 +256,16 @@ class ConfigWatcher:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return self
-            dirs, targets = self._targets()
-            self._stop = threading.Event()
+            stop = threading.Event()
+            dirs, options = self._watch_options(stop)
+            self._stop = stop
             ready = threading.Event()
-            stop = self._stop
 
             def run() -> None:
                 # yield_on_timeout makes the generator yield (an empty set) once the OS watch is
                 # armed, so start() returns only when no later change can be missed.
                 try:
-                    for changes in watchfiles.watch(
-                        *dirs,
-                        watch_filter=self._filter(targets),
-                        debounce=self._debounce_ms,
-                        step=50,
-                        stop_event=stop,
-                        rust_timeout=_ARM_TIMEOUT_MS,
-                        yield_on_timeout=True,
-                        recursive=False,
-                        raise_interrupt=False,
-                        force_polling=self._force_polling,
-                        poll_delay_ms=self._poll_delay_ms,
-                    ):
+                    for changes in watchfiles.watch(*dirs, raise_interrupt=False, **options):
                         ready.set()
                         if changes:
                             self.reload()
@@ -302,20 +303,9 @@ class ConfigWatcher:
         """
         watchfiles = self._watchfiles
 
-        dirs, targets = self._targets()
+        dirs, options = self._watch_options(stop_event)
         armed = False
-        async for changes in watchfiles.awatch(
-            *dirs,
-            watch_filter=self._filter(targets),
-            debounce=self._debounce_ms,
-            step=50,
-            stop_event=stop_event,
-            rust_timeout=_ARM_TIMEOUT_MS,
-            yield_on_timeout=True,
-            recursive=False,
-            force_polling=self._force_polling,
-            poll_delay_ms=self._poll_delay_ms,
-        ):
+        async for changes in watchfiles.awatch(*dirs, **options):
             if not changes and armed:
                 continue
             # The first yield means the watch is armed: reload once to catch up with any change

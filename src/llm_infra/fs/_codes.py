@@ -18,6 +18,7 @@ CHECKSUM_MISMATCH: Final = "fs.checksum_mismatch"
 CHECKSUM_MISSING: Final = "fs.checksum_missing"
 NOT_FOUND: Final = "fs.not_found"
 
+# The io.* codes are described with the generic codes in llm_infra.errors._codes.
 DESCRIPTIONS: Final[dict[str, str]] = {
     PATH_TRAVERSAL: "a path part climbs out of the root ('..', or a look-alike of it)",
     ABSOLUTE_PATH: "a path part is absolute (/x, \\x, C:, //host) where a relative one is required",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import NamedTuple, final
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
-from llm_infra._internal._ulid import DEFAULT_ULID, encode_ulid
+from llm_infra._internal._ulid import DEFAULT_ULID, MonotonicMillis, encode_ulid
 from llm_infra.errors import ConfigError, InfraError
 from llm_infra.ids import _codes
 
@@ -49,34 +49,29 @@ def _format_uuid(value: int) -> str:
     return _hyphenate(f"{value:032x}")
 
 
-class _Uuid7Generator:
+class _Uuid7Generator(MonotonicMillis):
     """UUIDv7 with a 42-bit counter seeded randomly each millisecond (RFC 9562 §6.2 method 1).
 
     When the counter would overflow, or the clock steps backwards, the timestamp of the previous
     id is reused or bumped by one millisecond, so ids never go backwards within the process.
     """
 
-    __slots__ = ("_counter", "_last_ms", "_lock")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last_ms = -1
-        self._counter = 0
+    __slots__ = ()
 
     def new_int(self, now_ms: int | None = None) -> int:
-        ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        ms = self.millis(now_ms)
         tail = os.urandom(10)
         with self._lock:
             if ms > self._last_ms:
                 counter = int.from_bytes(tail[4:10], "big") & _COUNTER_SEED_MASK
             else:
                 ms = self._last_ms
-                counter = self._counter + 1
+                counter = self._last_seq + 1
                 if counter > _COUNTER_MAX:
                     ms += 1
                     counter = int.from_bytes(tail[4:10], "big") & _COUNTER_SEED_MASK
             self._last_ms = ms
-            self._counter = counter
+            self._last_seq = counter
         rand = int.from_bytes(tail[:4], "big")
         return (
             ((ms & 0xFFFF_FFFF_FFFF) << 80)

@@ -17,7 +17,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import (
@@ -48,6 +48,7 @@ __all__ = [
     "install_globals",
 ]
 
+_T = TypeVar("_T")
 _NOOP_TRACER = trace.NoOpTracer()
 _NOOP_METER = metrics.NoOpMeter("llm_infra.noop")
 
@@ -93,6 +94,27 @@ class _Runtime:
 
 
 RUNTIME = _Runtime()
+
+
+class _PerName(Generic[_T]):
+    """Switch tracers or meters, cached per name/version/schema (those with attributes are not)."""
+
+    __slots__ = ("_items", "_lock", "_make")
+
+    def __init__(self, make: Callable[[str, str | None, str | None, Attributes], _T]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str | None, str | None], _T] = {}
+
+    def get(self, name: str, version: str | None, schema_url: str | None, attributes: Attributes) -> _T:
+        if attributes:
+            return self._make(name, version, schema_url, attributes)
+        key = (name, version, schema_url)
+        item = self._items.get(key)
+        if item is None:
+            with self._lock:
+                item = self._items.setdefault(key, self._make(*key, None))
+        return item
 
 
 def _fallback_tracer(args: tuple[Any, ...]) -> trace.Tracer:
@@ -178,8 +200,7 @@ class SwitchTracerProvider(trace.TracerProvider):
     """The tracer provider ``init_otel`` installs as the process global (once)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tracers: dict[tuple[str, str | None, str | None], SwitchTracer] = {}
+        self._tracers = _PerName(SwitchTracer)
 
     def get_tracer(
         self,
@@ -189,16 +210,9 @@ class SwitchTracerProvider(trace.TracerProvider):
         attributes: Attributes = None,
     ) -> trace.Tracer:
         """A switchable tracer; tracers without attributes are cached per name/version/schema."""
-        if attributes:
-            return SwitchTracer(
-                instrumenting_module_name, instrumenting_library_version, schema_url, attributes
-            )
-        key = (instrumenting_module_name, instrumenting_library_version, schema_url)
-        tracer = self._tracers.get(key)
-        if tracer is None:
-            with self._lock:
-                tracer = self._tracers.setdefault(key, SwitchTracer(*key, None))
-        return tracer
+        return self._tracers.get(
+            instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+        )
 
 
 SWITCH_TRACER_PROVIDER = SwitchTracerProvider()
@@ -368,8 +382,7 @@ class SwitchMeterProvider(metrics.MeterProvider):
     """The meter provider ``init_otel`` installs as the process global (once)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._meters: dict[tuple[str, str | None, str | None], SwitchMeter] = {}
+        self._meters = _PerName(SwitchMeter)
 
     def get_meter(
         self,
@@ -379,14 +392,7 @@ class SwitchMeterProvider(metrics.MeterProvider):
         attributes: Attributes = None,
     ) -> metrics.Meter:
         """A switchable meter; meters without attributes are cached per name/version/schema."""
-        if attributes:
-            return SwitchMeter(name, version, schema_url, attributes)
-        key = (name, version, schema_url)
-        meter = self._meters.get(key)
-        if meter is None:
-            with self._lock:
-                meter = self._meters.setdefault(key, SwitchMeter(*key, None))
-        return meter
+        return self._meters.get(name, version, schema_url, attributes)
 
 
 SWITCH_METER_PROVIDER = SwitchMeterProvider()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib
 import logging
 import sys
 import threading
@@ -51,38 +52,28 @@ def _console_stream(exporter: ExporterConfig) -> Any:
     return exporter.stream if exporter.stream is not None else sys.stdout
 
 
+# signal -> (module, console exporter class).
+_CONSOLE_EXPORTERS = {
+    "traces": ("opentelemetry.sdk.trace.export", "ConsoleSpanExporter"),
+    "metrics": ("opentelemetry.sdk.metrics.export", "ConsoleMetricExporter"),
+    "logs": ("opentelemetry.sdk._logs.export", "ConsoleLogRecordExporter"),
+}
+
+
+def _exporter(exporter: ExporterConfig, signal: Literal["traces", "metrics", "logs"]) -> Any:
+    """The console or OTLP exporter of ``signal`` (``traces``, ``metrics`` or ``logs``)."""
+    if exporter.kind == "console":
+        module, name = _CONSOLE_EXPORTERS[signal]
+        indent = 4 if exporter.pretty else None
+        return getattr(importlib.import_module(module), name)(
+            out=_console_stream(exporter), formatter=lambda item: item.to_json(indent=indent) + "\n"
+        )
+    return _otlp_exporter(exporter, signal)
+
+
 def _span_exporter(exporter: ExporterConfig) -> SpanExporter:
-    if exporter.kind == "console":
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-        indent = 4 if exporter.pretty else None
-        return ConsoleSpanExporter(
-            out=_console_stream(exporter), formatter=lambda span: span.to_json(indent=indent) + "\n"
-        )
-    exporter_: SpanExporter = _otlp_exporter(exporter, "traces")
-    return exporter_
-
-
-def _metric_exporter(exporter: ExporterConfig) -> Any:
-    if exporter.kind == "console":
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
-
-        indent = 4 if exporter.pretty else None
-        return ConsoleMetricExporter(
-            out=_console_stream(exporter), formatter=lambda data: data.to_json(indent=indent) + "\n"
-        )
-    return _otlp_exporter(exporter, "metrics")
-
-
-def _log_exporter(exporter: ExporterConfig) -> Any:
-    if exporter.kind == "console":
-        from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
-
-        indent = 4 if exporter.pretty else None
-        return ConsoleLogRecordExporter(
-            out=_console_stream(exporter), formatter=lambda record: record.to_json(indent=indent) + "\n"
-        )
-    return _otlp_exporter(exporter, "logs")
+    span_exporter: SpanExporter = _exporter(exporter, "traces")
+    return span_exporter
 
 
 # signal -> (module suffix, exporter class); the grpc and http packages use the same names.
@@ -172,7 +163,7 @@ class OtelGuard:
         elif exporter.kind in ("otlp", "console"):
             readers.append(
                 PeriodicExportingMetricReader(
-                    _metric_exporter(exporter),
+                    _exporter(exporter, "metrics"),
                     export_interval_millis=config.metric_export_interval * 1000.0,
                     export_timeout_millis=exporter.timeout * 1000.0,
                 )
@@ -238,9 +229,9 @@ class OtelGuard:
             self._log_memory = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # untyped SDK init
             provider.add_log_record_processor(SimpleLogRecordProcessor(self._log_memory))
         elif exporter.kind == "console":
-            provider.add_log_record_processor(SimpleLogRecordProcessor(_log_exporter(exporter)))
+            provider.add_log_record_processor(SimpleLogRecordProcessor(_exporter(exporter, "logs")))
         elif exporter.kind == "otlp":
-            provider.add_log_record_processor(BatchLogRecordProcessor(_log_exporter(exporter)))
+            provider.add_log_record_processor(BatchLogRecordProcessor(_exporter(exporter, "logs")))
         return provider
 
     def _activate(self) -> None:

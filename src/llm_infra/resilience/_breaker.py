@@ -6,7 +6,8 @@ import functools
 import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ParamSpec, TypeAlias, TypeVar, cast, final
@@ -292,6 +293,21 @@ class CircuitBreaker:
         elif self._failures:
             self.record(True, 0.0, ticket)
 
+    @contextmanager
+    def _admitted(self) -> Iterator[None]:
+        """The guarded (not closed) path of a call: admit it or raise, then record its outcome."""
+        clock = self._clock
+        ticket = self.before_call(clock.monotonic())
+        try:
+            yield
+        except Exception as exc:
+            self.record(not self._counts(exc), clock.monotonic(), ticket)
+            raise
+        except BaseException:
+            self.release(ticket)
+            raise
+        self.record(True, clock.monotonic(), ticket)
+
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call ``fn(*args, **kwargs)`` through the breaker.
 
@@ -309,18 +325,8 @@ class CircuitBreaker:
             if self._failures:
                 self.record(True, 0.0, ticket)
             return result
-        clock = self._clock
-        ticket = self.before_call(clock.monotonic())
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            self.record(not self._counts(exc), clock.monotonic(), ticket)
-            raise
-        except BaseException:
-            self.release(ticket)
-            raise
-        self.record(True, clock.monotonic(), ticket)
-        return result
+        with self._admitted():
+            return fn(*args, **kwargs)
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Await ``fn(*args, **kwargs)`` through the breaker (async twin of ``call``)."""
@@ -334,18 +340,8 @@ class CircuitBreaker:
             if self._failures:
                 self.record(True, 0.0, ticket)
             return result
-        clock = self._clock
-        ticket = self.before_call(clock.monotonic())
-        try:
-            result = await fn(*args, **kwargs)
-        except Exception as exc:
-            self.record(not self._counts(exc), clock.monotonic(), ticket)
-            raise
-        except BaseException:
-            self.release(ticket)
-            raise
-        self.record(True, clock.monotonic(), ticket)
-        return result
+        with self._admitted():
+            return await fn(*args, **kwargs)
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Use the breaker as a decorator of a sync or async function."""

@@ -377,6 +377,14 @@ def _anyio_sleep(seconds: float) -> Awaitable[None]:
     return anyio.sleep(seconds)
 
 
+def _delay_or_raise(state: RetryState, error: BaseException) -> float:
+    """The delay before the next attempt, or ``error`` raised when the state gives up."""
+    delay = state.on_error(error)
+    if delay is None:
+        raise error
+    return delay
+
+
 def retry(
     policy: RetryPolicy | None = None,
     *,
@@ -440,6 +448,9 @@ def retry(
     timed = pol.deadline is not None or on_retry is not None
     monotonic = clk.monotonic
 
+    def new_state(start: float) -> RetryState:
+        return RetryState(pol, clock=clk, rng=rng, on_retry=on_retry, start=start)
+
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         if inspect.iscoroutinefunction(fn):
             afn: Callable[P, Coroutine[Any, Any, Any]] = fn
@@ -451,12 +462,9 @@ def retry(
                     return await afn(*args, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - the policy decides what is retried
                     error: BaseException = exc
-                state = RetryState(pol, clock=clk, rng=rng, on_retry=on_retry, start=start)
+                state = new_state(start)
                 while True:
-                    delay = state.on_error(error)
-                    if delay is None:
-                        raise error
-                    if delay > 0:
+                    if (delay := _delay_or_raise(state, error)) > 0:
                         await do_asleep(delay)
                     try:
                         return await afn(*args, **kwargs)
@@ -472,12 +480,9 @@ def retry(
                 return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the policy decides what is retried
                 error: BaseException = exc
-            state = RetryState(pol, clock=clk, rng=rng, on_retry=on_retry, start=start)
+            state = new_state(start)
             while True:
-                delay = state.on_error(error)
-                if delay is None:
-                    raise error
-                if delay > 0:
+                if (delay := _delay_or_raise(state, error)) > 0:
                     do_sleep(delay)
                 try:
                     return fn(*args, **kwargs)

@@ -235,6 +235,6 @@ async def test_audit_sink_async_outage(audit_table: str) -> None:
     sink = PostgresAuditSink("postgresql://postgres@127.0.0.1:1/test", table=audit_table, connect_timeout=1)
     with pytest.raises(ExternalError) as info:
         await sink.awrite([AuthorizationCheck("a", "r", "x:y", True)])
-    assert info.value.code == "external.error"
+    assert info.value.code == "audit.postgres_unavailable"
     assert info.value.retryable
     await sink.aclose()

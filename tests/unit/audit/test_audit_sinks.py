@@ -187,3 +187,30 @@ def test_chain_sink_through_the_log(tmp_path: object) -> None:
         for i in range(5):
             log.log(ev(i))
     assert verify_chain(path, b"k" * 32).records == 5
+
+
+def test_postgres_sink_outage_uses_the_audit_postgres_codes() -> None:
+    """An unreachable database is a retryable ``audit.postgres_unavailable`` that hides the DSN."""
+    pytest.importorskip("psycopg")
+    from llm_infra.audit import PostgresAuditSink
+    from llm_infra.errors import ExternalError
+
+    sink = PostgresAuditSink("postgresql://u:CANARYPASS@127.0.0.1:1/none", connect_timeout=1)
+    with pytest.raises(ExternalError) as info:
+        sink.write([ev()])
+    assert info.value.code == "audit.postgres_unavailable"
+    assert info.value.retryable
+    assert "CANARYPASS" not in repr(info.value) + repr(info.value.to_dict())
+    sink.close()
+
+
+def test_postgres_sink_rejected_statement_is_audit_postgres_error() -> None:
+    """A non-transient driver error maps to the non-retryable ``audit.postgres_error``."""
+    from llm_infra.errors._foreign import postgres_error
+
+    class ProgrammingError(Exception):
+        sqlstate = "42601"
+
+    err = postgres_error(ProgrammingError("syntax"), "audit.read", area="audit")
+    assert err.code == "audit.postgres_error"
+    assert not err.retryable

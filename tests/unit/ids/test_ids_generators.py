@@ -64,7 +64,7 @@ def test_uuid7_counter_overflow_moves_to_next_millisecond() -> None:
     """When the 42-bit counter is exhausted the timestamp is bumped by one ms."""
     gen = _Uuid7Generator()
     gen.new_int(now_ms=100)
-    gen._counter = (1 << 42) - 1
+    gen._last_seq = (1 << 42) - 1
     value = gen.new_int(now_ms=100)
     assert value >> 80 == 101
 
