@@ -232,32 +232,32 @@ class RedisBackend:
         self.prefix = prefix
 
     def _sync_client(self) -> redis.Redis:
-        if self._sync is None:
-            with self._lock:
-                if self._sync is None:
-                    if not self._url:
-                        raise ConfigError(
-                            "this RedisBackend has only an async client: use acheck/aacquire",
-                            key="client",
-                            code=_codes.NO_SYNC_CLIENT,
-                        )
-                    self._sync = require("redis", "redis").Redis.from_url(self._url)
-                    self._owns_sync = True
-        return self._sync
+        if self._sync is not None:
+            return self._sync
+        message = "this RedisBackend has only an async client: use acheck/aacquire"
+        client: redis.Redis = self._connect("_sync", "redis", message, "client", _codes.NO_SYNC_CLIENT)
+        return client
 
     def _async_client(self) -> redis.asyncio.Redis:
-        if self._async is None:
-            with self._lock:
-                if self._async is None:
-                    if not self._url:
-                        raise ConfigError(
-                            "this RedisBackend has only a sync client: use check/acquire",
-                            key="async_client",
-                            code=_codes.NO_ASYNC_CLIENT,
-                        )
-                    self._async = require("redis.asyncio", "redis").Redis.from_url(self._url)
-                    self._owns_async = True
-        return self._async
+        if self._async is not None:
+            return self._async
+        message = "this RedisBackend has only a sync client: use check/acquire"
+        client: redis.asyncio.Redis = self._connect(
+            "_async", "redis.asyncio", message, "async_client", _codes.NO_ASYNC_CLIENT
+        )
+        return client
+
+    def _connect(self, attr: str, module: str, message: str, key: str, code: str) -> Any:
+        """Create (once, under the lock) the client kept in ``attr`` from the URL; this backend owns it."""
+        with self._lock:
+            client = getattr(self, attr)
+            if client is None:
+                if not self._url:
+                    raise ConfigError(message, key=key, code=code)
+                client = require(module, "redis").Redis.from_url(self._url)
+                setattr(self, attr, client)
+                setattr(self, f"_owns{attr}", True)
+        return client
 
     def _key(self, spec: LimitSpec, key: str) -> str:
         return self.prefix + spec.storage_key(key)
