@@ -34,7 +34,13 @@ else
   now = tonumber(ARGV[1])
 end
 local eps = 1e-9
+local cost = tonumber(ARGV[4])
 local function fmt(x) return string.format('%.17g', x) end
+local function left(x)
+  local n = math.floor(x + eps)
+  if n < 0 then n = 0 end
+  return n
+end
 """
 
 GCRA_SCRIPT = (
@@ -42,22 +48,17 @@ GCRA_SCRIPT = (
     + """
 local interval = tonumber(ARGV[2])
 local tolerance = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
 local new_tat = tat + cost * interval
 local allow_at = new_tat - tolerance
 if allow_at - now > 0.001 then
-  local remaining = math.floor((tolerance - (tat - now)) / interval + eps)
-  if remaining < 0 then remaining = 0 end
-  return {0, remaining, fmt(allow_at - now), fmt(tat - now)}
+  return {0, left((tolerance - (tat - now)) / interval), fmt(allow_at - now), fmt(tat - now)}
 end
 if cost > 0 then
   redis.call('SET', KEYS[1], fmt(new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
 end
-local remaining = math.floor((tolerance - (new_tat - now)) / interval + eps)
-if remaining < 0 then remaining = 0 end
-return {1, remaining, '0', fmt(new_tat - now)}
+return {1, left((tolerance - (new_tat - now)) / interval), '0', fmt(new_tat - now)}
 """
 )
 
@@ -66,7 +67,6 @@ TOKEN_BUCKET_SCRIPT = (
     + """
 local rate = tonumber(ARGV[2])
 local capacity = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 't', 'l')
 local tokens = capacity
 if state[1] then
@@ -85,9 +85,7 @@ if cost > 0 then
   redis.call('HSET', KEYS[1], 't', fmt(tokens), 'l', fmt(now))
   redis.call('PEXPIRE', KEYS[1], math.ceil(empty / rate / 1000) + 1)
 end
-local remaining = math.floor(tokens + eps)
-if remaining < 0 then remaining = 0 end
-return {1, remaining, '0', fmt(empty / rate)}
+return {1, left(tokens), '0', fmt(empty / rate)}
 """
 )
 
@@ -96,7 +94,6 @@ SLIDING_WINDOW_SCRIPT = (
     + """
 local period = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
 local window = math.floor(now / period)
 local elapsed = now - window * period
 local state = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
@@ -122,9 +119,7 @@ if count + cost > limit + eps then
   end
   local reset = period - elapsed
   if curr > 0 then reset = 2 * period - elapsed end
-  local remaining = math.floor(limit - count + eps)
-  if remaining < 0 then remaining = 0 end
-  return {0, remaining, fmt(retry), fmt(reset)}
+  return {0, left(limit - count), fmt(retry), fmt(reset)}
 end
 if cost > 0 then
   curr = curr + cost
@@ -134,9 +129,7 @@ if cost > 0 then
 end
 local reset = 0
 if curr > 0 then reset = 2 * period - elapsed elseif prev > 0 then reset = period - elapsed end
-local remaining = math.floor(limit - count + eps)
-if remaining < 0 then remaining = 0 end
-return {1, remaining, '0', fmt(reset)}
+return {1, left(limit - count), '0', fmt(reset)}
 """
 )
 
