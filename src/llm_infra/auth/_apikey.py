@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast, final
+from typing import TypedDict, Unpack, cast, final
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.audit import SecretAccess, SecretOperation, SecurityAuditLog
@@ -103,6 +103,17 @@ class IssuedKey:
     record: ApiKeyRecord
 
 
+class _KeyOptions(TypedDict, total=False):
+    """The keyword arguments of ``ApiKeyAuthenticator.issue`` (and its twins)."""
+
+    scopes: Iterable[str]
+    tenant: str | None
+    attributes: Mapping[str, object] | None
+    expires_in: float | timedelta | None
+    name: str | None
+    actor: str
+
+
 @final
 class ApiKeyAuthenticator:
     """Issues and verifies API keys of the form ``lli_<key id>_<secret>``.
@@ -181,25 +192,21 @@ class ApiKeyAuthenticator:
     # -- issuing -------------------------------------------------------------------------------
 
     def _new_record(
-        self,
-        subject: str,
-        *,
-        roles: Iterable[str],
-        scopes: Iterable[str],
-        tenant: str | None,
-        attributes: Mapping[str, object] | None,
-        expires_in: float | timedelta | None,
-        name: str | None,
+        self, subject: str, roles: Iterable[str], options: _KeyOptions
     ) -> tuple[Secret[str], ApiKeyRecord]:
         from llm_infra.json import dumps
 
         # Validate the identity fields now, so a bad call fails before anything is stored.
         # Identity accepts any iterable of strings at runtime (and refuses a bare str).
         checked = Identity(
-            subject, cast("frozenset[str]", roles), cast("frozenset[str]", scopes), tenant, attributes or {}
+            subject,
+            cast("frozenset[str]", roles),
+            cast("frozenset[str]", options.get("scopes", ())),
+            options.get("tenant"),
+            options.get("attributes") or {},
         )
         dumps(dict(checked.attributes))
-        ttl = _seconds(expires_in)
+        ttl = _seconds(options.get("expires_in"))
         now = self._clock.time()
         key_id, secret = _b32(KEY_ID_BYTES), Secret(_b32(KEY_SECRET_BYTES))
         record = ApiKeyRecord(
@@ -208,9 +215,9 @@ class ApiKeyAuthenticator:
             key_hash=self._hash(key_id, secret),
             roles=checked.roles,
             scopes=checked.scopes,
-            tenant=tenant,
+            tenant=checked.tenant,
             attributes=dict(checked.attributes),
-            name=name,
+            name=options.get("name"),
             created_at=now,
             expires_at=None if ttl is None else now + ttl,
         )
@@ -248,102 +255,44 @@ class ApiKeyAuthenticator:
             ValidationError: bad subject, roles, scopes or ``expires_in``.
             SerializationError: ``attributes`` is not JSON-serializable.
         """
-        key, record = self._new_record(
-            subject,
-            roles=roles,
-            scopes=scopes,
-            tenant=tenant,
-            attributes=attributes,
-            expires_in=expires_in,
-            name=name,
-        )
+        options: _KeyOptions = {
+            "scopes": scopes,
+            "tenant": tenant,
+            "attributes": attributes,
+            "expires_in": expires_in,
+            "name": name,
+        }
+        key, record = self._new_record(subject, roles, options)
         self._store.put(record)
         self._record_access(record.key_id, actor, SecretOperation.WRITE)
         return IssuedKey(key, record.key_id, record)
 
     async def aissue(
-        self,
-        subject: str,
-        roles: Iterable[str] = (),
-        *,
-        scopes: Iterable[str] = (),
-        tenant: str | None = None,
-        attributes: Mapping[str, object] | None = None,
-        expires_in: float | timedelta | None = None,
-        name: str | None = None,
-        actor: str = "system",
+        self, subject: str, roles: Iterable[str] = (), **options: Unpack[_KeyOptions]
     ) -> IssuedKey:
-        """Async twin of ``issue``."""
-        key, record = self._new_record(
-            subject,
-            roles=roles,
-            scopes=scopes,
-            tenant=tenant,
-            attributes=attributes,
-            expires_in=expires_in,
-            name=name,
-        )
+        """Async twin of ``issue`` (same arguments)."""
+        key, record = self._new_record(subject, roles, options)
         if self._astore is not None:
             await self._astore.aput(record)
         else:
             self._store.put(record)
-        await self._arecord_access(record.key_id, actor, SecretOperation.WRITE)
+        await self._arecord_access(record.key_id, options.get("actor", "system"), SecretOperation.WRITE)
         return IssuedKey(key, record.key_id, record)
 
     async def _arecord_access(self, key_id: str, actor: str, operation: SecretOperation) -> None:
         if self._audit is not None:
             await self._audit.alog(SecretAccess(f"api_key:{key_id}", actor, operation))
 
-    def create(
-        self,
-        subject: str,
-        roles: Iterable[str] = (),
-        *,
-        scopes: Iterable[str] = (),
-        tenant: str | None = None,
-        attributes: Mapping[str, object] | None = None,
-        expires_in: float | timedelta | None = None,
-        name: str | None = None,
-        actor: str = "system",
-    ) -> str:
+    def create(self, subject: str, roles: Iterable[str] = (), **options: Unpack[_KeyOptions]) -> str:
         """Create a key and return the full key string (shown once; only its hash is stored).
 
         Same arguments as ``issue``.
         """
-        return self.issue(
-            subject,
-            roles,
-            scopes=scopes,
-            tenant=tenant,
-            attributes=attributes,
-            expires_in=expires_in,
-            name=name,
-            actor=actor,
-        ).key.reveal()
+        return self.issue(subject, roles, **options).key.reveal()
 
-    async def acreate(
-        self,
-        subject: str,
-        roles: Iterable[str] = (),
-        *,
-        scopes: Iterable[str] = (),
-        tenant: str | None = None,
-        attributes: Mapping[str, object] | None = None,
-        expires_in: float | timedelta | None = None,
-        name: str | None = None,
-        actor: str = "system",
-    ) -> str:
+    async def acreate(self, subject: str, roles: Iterable[str] = (), **options: Unpack[_KeyOptions]) -> str:
         """Async twin of ``create``."""
-        issued = await self.aissue(
-            subject,
-            roles,
-            scopes=scopes,
-            tenant=tenant,
-            attributes=attributes,
-            expires_in=expires_in,
-            name=name,
-            actor=actor,
-        )
+        issued = await self.aissue(subject, roles, **options)
         return issued.key.reveal()
 
     # -- verifying -----------------------------------------------------------------------------

@@ -100,13 +100,16 @@ class PostgresKeyStore:
         row = record_to_row(record)
         return tuple(row[c] for c in COLUMNS)
 
+    def _connect_timeout(self) -> int:
+        return max(1, int(self._timeout))
+
     # -- sync ----------------------------------------------------------------------------------
 
     def _connection(self) -> psycopg.Connection[Any]:
         import psycopg
 
         if self._conn is None or self._conn.closed:
-            conn = psycopg.connect(self._dsn.reveal(), connect_timeout=max(1, int(self._timeout)))
+            conn = psycopg.connect(self._dsn.reveal(), connect_timeout=self._connect_timeout())
             with conn.transaction():
                 conn.execute(self._ddl())
             self._conn = conn
@@ -170,6 +173,18 @@ class PostgresKeyStore:
 
     # -- async ---------------------------------------------------------------------------------
 
+    async def _aconnection(self) -> psycopg.AsyncConnection[Any]:
+        import psycopg
+
+        if self._aconn is None or self._aconn.closed:
+            aconn = await psycopg.AsyncConnection.connect(
+                self._dsn.reveal(), connect_timeout=self._connect_timeout()
+            )
+            async with aconn.transaction():
+                await aconn.execute(self._ddl())
+            self._aconn = aconn
+        return self._aconn
+
     async def _aexecute(
         self, operation: str, query: Any, params: tuple[Any, ...]
     ) -> tuple[int, builtins.list[tuple[Any, ...]]]:
@@ -181,14 +196,8 @@ class PostgresKeyStore:
             self._alock = asyncio.Lock()
         async with self._alock:
             try:
-                if self._aconn is None or self._aconn.closed:
-                    aconn = await psycopg.AsyncConnection.connect(
-                        self._dsn.reveal(), connect_timeout=max(1, int(self._timeout))
-                    )
-                    async with aconn.transaction():
-                        await aconn.execute(self._ddl())
-                    self._aconn = aconn
-                async with self._aconn.transaction(), self._aconn.cursor() as cur:
+                aconn = await self._aconnection()
+                async with aconn.transaction(), aconn.cursor() as cur:
                     await cur.execute(query, params)
                     rows = await cur.fetchall() if cur.description is not None else []
                     return cur.rowcount, rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, final
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast, final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from llm_infra.crypto import _codes
 from llm_infra.crypto._keys import (
     KeyInput,
+    PrivateKey,
+    PublicKey,
     jwk_thumbprint,
     load_private_key,
     load_public_key,
@@ -58,8 +60,80 @@ def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
     raise TypeError(f"expected bytes or str, got {type(data).__name__}")
 
 
+_KeyT = TypeVar("_KeyT", bound=PublicKey | PrivateKey)
+_PubT = TypeVar("_PubT", bound=PublicKey)
+_PrivT = TypeVar("_PrivT", bound=PrivateKey)
+
+
+class _KeyHolder(Generic[_KeyT]):
+    """What every signer and verifier shares: one key and the exports of its public half."""
+
+    __slots__ = ("_key",)
+    _key: _KeyT
+
+    def public_pem(self) -> bytes:
+        """The public key as SubjectPublicKeyInfo PEM."""
+        return public_key_to_pem(self._key)
+
+    def public_jwk(self) -> dict[str, str]:
+        """The public key as a JWK (RFC 8037 ``OKP`` for Ed25519, ``EC`` for P-256)."""
+        return public_key_to_jwk(self._key)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(thumbprint={jwk_thumbprint(self._key)!r})"
+
+
+class _PublicKeyHolder(_KeyHolder[_PubT]):
+    __slots__ = ()
+
+    @property
+    def public_key(self) -> _PubT:
+        """The ``cryptography`` public key object."""
+        return self._key
+
+
+class _PrivateKeyHolder(_KeyHolder[_PrivT]):
+    __slots__ = ()
+    _key_type: ClassVar[type]
+    _label: ClassVar[str]
+
+    def __init__(self, private_key: KeyInput, *, password: bytes | Secret[bytes] | None = None) -> None:
+        self._key = _checked(load_private_key(private_key, password=password), self._key_type, self._label)
+
+    @property
+    def private_key(self) -> _PrivT:
+        """The ``cryptography`` private key object."""
+        return self._key
+
+    def private_pem(self, *, password: bytes | Secret[bytes] | None = None) -> Secret[bytes]:
+        """The private key as PKCS#8 PEM (encrypted with ``password`` if given), in a ``Secret``."""
+        return private_key_to_pem(self._key, password=password)
+
+    def private_jwk(self) -> Secret[dict[str, str]]:
+        """The private key as a JWK with ``d`` (``OKP`` or ``EC``), in a ``Secret``."""
+        return private_key_to_jwk(self._key)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a signer holds a private key and cannot be pickled")
+
+
+def _unwrap(value: object, verifier_type: type, signer_type: type) -> KeyInput:
+    """The key inside a verifier of ``verifier_type`` or a signer of ``signer_type``; else ``value``."""
+    if isinstance(value, verifier_type) and isinstance(value, _PublicKeyHolder):
+        return cast("KeyInput", value.public_key)
+    if isinstance(value, signer_type) and isinstance(value, _PrivateKeyHolder):
+        return cast("KeyInput", value.private_key)
+    return cast("KeyInput", value)
+
+
+def _checked(key: PublicKey | PrivateKey, key_type: type, label: str) -> Any:
+    if not isinstance(key, key_type):
+        raise _wrong_type(label)
+    return key
+
+
 @final
-class Ed25519Verifier:
+class Ed25519Verifier(_PublicKeyHolder[ed25519.Ed25519PublicKey]):
     """Verify Ed25519 signatures (RFC 8032) with one public key.
 
     Args:
@@ -72,17 +146,14 @@ class Ed25519Verifier:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_key",)
+    __slots__ = ()
 
     def __init__(self, public_key: KeyInput | Ed25519Signer | Ed25519Verifier) -> None:
-        if isinstance(public_key, Ed25519Verifier):
-            public_key = public_key.public_key
-        elif isinstance(public_key, Ed25519Signer):
-            public_key = public_key.private_key
-        key = load_public_key(public_key)
-        if not isinstance(key, ed25519.Ed25519PublicKey):
-            raise _wrong_type("Ed25519")
-        self._key = key
+        self._key = _checked(
+            load_public_key(_unwrap(public_key, Ed25519Verifier, Ed25519Signer)),
+            ed25519.Ed25519PublicKey,
+            "Ed25519",
+        )
 
     @classmethod
     def from_public_bytes(cls, raw: bytes) -> Ed25519Verifier:
@@ -93,22 +164,9 @@ class Ed25519Verifier:
             )
         return cls(ed25519.Ed25519PublicKey.from_public_bytes(raw))
 
-    @property
-    def public_key(self) -> ed25519.Ed25519PublicKey:
-        """The ``cryptography`` public key object."""
-        return self._key
-
     def public_bytes(self) -> bytes:
         """The 32-byte raw public key."""
         return self._key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-    def public_pem(self) -> bytes:
-        """The public key as SubjectPublicKeyInfo PEM."""
-        return public_key_to_pem(self._key)
-
-    def public_jwk(self) -> dict[str, str]:
-        """The public key as an RFC 8037 ``OKP`` JWK."""
-        return public_key_to_jwk(self._key)
 
     def verify(self, signature: bytes, data: bytes | str) -> None:
         """Check that ``signature`` is a valid signature of ``data``.
@@ -136,12 +194,9 @@ class Ed25519Verifier:
             return False
         return True
 
-    def __repr__(self) -> str:
-        return f"Ed25519Verifier(thumbprint={jwk_thumbprint(self._key)!r})"
-
 
 @final
-class Ed25519Signer:
+class Ed25519Signer(_PrivateKeyHolder[ed25519.Ed25519PrivateKey]):
     """Sign with an Ed25519 private key (deterministic, 64-byte signatures).
 
     Args:
@@ -154,13 +209,9 @@ class Ed25519Signer:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_key",)
-
-    def __init__(self, private_key: KeyInput, *, password: bytes | Secret[bytes] | None = None) -> None:
-        key = load_private_key(private_key, password=password)
-        if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise _wrong_type("Ed25519")
-        self._key = key
+    __slots__ = ()
+    _key_type = ed25519.Ed25519PrivateKey
+    _label = "Ed25519"
 
     @classmethod
     def generate(cls) -> Ed25519Signer:
@@ -177,11 +228,6 @@ class Ed25519Signer:
             )
         return cls(ed25519.Ed25519PrivateKey.from_private_bytes(value))
 
-    @property
-    def private_key(self) -> ed25519.Ed25519PrivateKey:
-        """The ``cryptography`` private key object."""
-        return self._key
-
     def verifier(self) -> Ed25519Verifier:
         """The matching verifier."""
         return Ed25519Verifier(self._key.public_key())
@@ -190,28 +236,6 @@ class Ed25519Signer:
         """Sign ``data`` (``str`` is UTF-8 encoded); return the 64-byte signature."""
         return self._key.sign(_as_bytes(data))
 
-    def private_pem(self, *, password: bytes | Secret[bytes] | None = None) -> Secret[bytes]:
-        """The private key as PKCS#8 PEM (encrypted with ``password`` if given), in a ``Secret``."""
-        return private_key_to_pem(self._key, password=password)
-
-    def private_jwk(self) -> Secret[dict[str, str]]:
-        """The private key as an ``OKP`` JWK with ``d``, in a ``Secret``."""
-        return private_key_to_jwk(self._key)
-
-    def public_jwk(self) -> dict[str, str]:
-        """The public key as an ``OKP`` JWK."""
-        return public_key_to_jwk(self._key)
-
-    def public_pem(self) -> bytes:
-        """The public key as SubjectPublicKeyInfo PEM."""
-        return public_key_to_pem(self._key)
-
-    def __repr__(self) -> str:
-        return f"Ed25519Signer(thumbprint={jwk_thumbprint(self._key)!r})"
-
-    def __reduce__(self) -> tuple[object, ...]:
-        raise TypeError("a signer holds a private key and cannot be pickled")
-
 
 def _check_encoding(encoding: str) -> None:
     if encoding not in ("raw", "der"):
@@ -219,7 +243,7 @@ def _check_encoding(encoding: str) -> None:
 
 
 @final
-class EcdsaP256Verifier:
+class EcdsaP256Verifier(_PublicKeyHolder[ec.EllipticCurvePublicKey]):
     """Verify ECDSA P-256/SHA-256 signatures, raw (r||s, 64 bytes) or DER.
 
     Args:
@@ -232,30 +256,14 @@ class EcdsaP256Verifier:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_key",)
+    __slots__ = ()
 
     def __init__(self, public_key: KeyInput | EcdsaP256Signer | EcdsaP256Verifier) -> None:
-        if isinstance(public_key, EcdsaP256Verifier):
-            public_key = public_key.public_key
-        elif isinstance(public_key, EcdsaP256Signer):
-            public_key = public_key.private_key
-        key = load_public_key(public_key)
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise _wrong_type("EC P-256")
-        self._key = key
-
-    @property
-    def public_key(self) -> ec.EllipticCurvePublicKey:
-        """The ``cryptography`` public key object."""
-        return self._key
-
-    def public_pem(self) -> bytes:
-        """The public key as SubjectPublicKeyInfo PEM."""
-        return public_key_to_pem(self._key)
-
-    def public_jwk(self) -> dict[str, str]:
-        """The public key as an ``EC`` JWK."""
-        return public_key_to_jwk(self._key)
+        self._key = _checked(
+            load_public_key(_unwrap(public_key, EcdsaP256Verifier, EcdsaP256Signer)),
+            ec.EllipticCurvePublicKey,
+            "EC P-256",
+        )
 
     def verify(self, signature: bytes, data: bytes | str, *, encoding: SignatureEncoding = "raw") -> None:
         """Check that ``signature`` is a valid signature of ``data``.
@@ -293,12 +301,9 @@ class EcdsaP256Verifier:
             return False
         return True
 
-    def __repr__(self) -> str:
-        return f"EcdsaP256Verifier(thumbprint={jwk_thumbprint(self._key)!r})"
-
 
 @final
-class EcdsaP256Signer:
+class EcdsaP256Signer(_PrivateKeyHolder[ec.EllipticCurvePrivateKey]):
     """Sign with an ECDSA P-256 private key over SHA-256.
 
     Args:
@@ -312,23 +317,14 @@ class EcdsaP256Signer:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_key",)
-
-    def __init__(self, private_key: KeyInput, *, password: bytes | Secret[bytes] | None = None) -> None:
-        key = load_private_key(private_key, password=password)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise _wrong_type("EC P-256")
-        self._key = key
+    __slots__ = ()
+    _key_type = ec.EllipticCurvePrivateKey
+    _label = "EC P-256"
 
     @classmethod
     def generate(cls) -> EcdsaP256Signer:
         """A signer with a fresh random key."""
         return cls(ec.generate_private_key(ec.SECP256R1()))
-
-    @property
-    def private_key(self) -> ec.EllipticCurvePrivateKey:
-        """The ``cryptography`` private key object."""
-        return self._key
 
     def verifier(self) -> EcdsaP256Verifier:
         """The matching verifier."""
@@ -344,25 +340,3 @@ class EcdsaP256Signer:
         if encoding == "der":
             return encode_dss_signature(r, s)
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-
-    def private_pem(self, *, password: bytes | Secret[bytes] | None = None) -> Secret[bytes]:
-        """The private key as PKCS#8 PEM (encrypted with ``password`` if given), in a ``Secret``."""
-        return private_key_to_pem(self._key, password=password)
-
-    def private_jwk(self) -> Secret[dict[str, str]]:
-        """The private key as an ``EC`` JWK with ``d``, in a ``Secret``."""
-        return private_key_to_jwk(self._key)
-
-    def public_jwk(self) -> dict[str, str]:
-        """The public key as an ``EC`` JWK."""
-        return public_key_to_jwk(self._key)
-
-    def public_pem(self) -> bytes:
-        """The public key as SubjectPublicKeyInfo PEM."""
-        return public_key_to_pem(self._key)
-
-    def __repr__(self) -> str:
-        return f"EcdsaP256Signer(thumbprint={jwk_thumbprint(self._key)!r})"
-
-    def __reduce__(self) -> tuple[object, ...]:
-        raise TypeError("a signer holds a private key and cannot be pickled")

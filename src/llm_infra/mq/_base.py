@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, TypedDict, Unpack, runtime_checkable
 
 import anyio
 from opentelemetry import trace
@@ -63,36 +63,37 @@ class _Tracing:
 DEFAULT_RECONNECT = RetryPolicy(max_attempts=1_000_000, base_delay=0.05, max_delay=2.0, jitter="full")
 
 
+class _PublishOptions(TypedDict, total=False):
+    """The keyword options of ``publish`` and ``publish_batch`` (all optional).
+
+    Attributes:
+        headers: string headers carried with the message.
+        key: the ordering/partition key.
+        idempotency_key: a repeat publish with the same key within ``dedup_window`` is dropped
+            and returns the first message's id.
+        correlation_id: ties a reply to its request.
+        reply_to: where a reply should go.
+        ttl: seconds after publishing past which the message is not delivered.
+    """
+
+    headers: Mapping[str, str] | None
+    key: str | None
+    idempotency_key: str | None
+    correlation_id: str | None
+    reply_to: str | None
+    ttl: float | None
+
+
 @runtime_checkable
 class Broker(Protocol):
     """A message broker: publish confirmed messages, consume them in groups with at-least-once delivery."""
 
-    async def publish(
-        self,
-        topic: str,
-        payload: bytes,
-        *,
-        headers: Mapping[str, str] | None = None,
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        correlation_id: str | None = None,
-        reply_to: str | None = None,
-        ttl: float | None = None,
-    ) -> str:
+    async def publish(self, topic: str, payload: bytes, **options: Unpack[_PublishOptions]) -> str:
         """Send one message; return its id once the broker confirmed it."""
         ...
 
     async def publish_batch(
-        self,
-        topic: str,
-        payloads: Sequence[bytes],
-        *,
-        headers: Mapping[str, str] | None = None,
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        correlation_id: str | None = None,
-        reply_to: str | None = None,
-        ttl: float | None = None,
+        self, topic: str, payloads: Sequence[bytes], **options: Unpack[_PublishOptions]
     ) -> list[str]:
         """Send several messages with the same options; return their ids once all are confirmed."""
         ...
@@ -181,79 +182,31 @@ class BrokerBase:
         if self._closed:
             raise MessageQueueError("the broker is closed", code=_codes.CLOSED, operation=operation)
 
-    async def publish(
-        self,
-        topic: str,
-        payload: bytes,
-        *,
-        headers: Mapping[str, str] | None = None,
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        correlation_id: str | None = None,
-        reply_to: str | None = None,
-        ttl: float | None = None,
-    ) -> str:
+    async def publish(self, topic: str, payload: bytes, **options: Unpack[_PublishOptions]) -> str:
         """Send one message and return its id once the broker confirmed it.
 
         Raises:
             MessageQueueError: ``mq.message_too_large`` (nothing sent), ``mq.invalid_topic``,
                 ``mq.unavailable`` (retryable) while the broker is unreachable, ``mq.closed``.
         """
-        ids = await self._publish(
-            topic,
-            [payload],
-            headers=headers,
-            key=key,
-            idempotency_key=idempotency_key,
-            correlation_id=correlation_id,
-            reply_to=reply_to,
-            ttl=ttl,
-            batch=False,
-        )
+        ids = await self._publish(topic, [payload], options, batch=False)
         return ids[0]
 
     async def publish_batch(
-        self,
-        topic: str,
-        payloads: Sequence[bytes],
-        *,
-        headers: Mapping[str, str] | None = None,
-        key: str | None = None,
-        idempotency_key: str | None = None,
-        correlation_id: str | None = None,
-        reply_to: str | None = None,
-        ttl: float | None = None,
+        self, topic: str, payloads: Sequence[bytes], **options: Unpack[_PublishOptions]
     ) -> list[str]:
         """Send ``payloads`` with the same options; return their ids once all are confirmed.
 
         Every message is checked before any is sent. With ``idempotency_key`` the i-th message
         gets the key ``f"{idempotency_key}#{i}"``.
         """
-        return await self._publish(
-            topic,
-            list(payloads),
-            headers=headers,
-            key=key,
-            idempotency_key=idempotency_key,
-            correlation_id=correlation_id,
-            reply_to=reply_to,
-            ttl=ttl,
-            batch=True,
-        )
+        return await self._publish(topic, list(payloads), options, batch=True)
 
     async def _publish(
-        self,
-        topic: str,
-        payloads: list[bytes],
-        *,
-        headers: Mapping[str, str] | None,
-        key: str | None,
-        idempotency_key: str | None,
-        correlation_id: str | None,
-        reply_to: str | None,
-        ttl: float | None,
-        batch: bool,
+        self, topic: str, payloads: list[bytes], options: _PublishOptions, *, batch: bool
     ) -> list[str]:
+        ttl = options.get("ttl")
+        idempotency_key = options.get("idempotency_key")
         self._check_open("publish")
         if topic not in self._topics_seen:
             check_name(topic)
@@ -263,7 +216,7 @@ class BrokerBase:
             raise MessageQueueError("ttl must be > 0 seconds", code=_codes.INVALID_OPTION, queue=topic)
         if not payloads:
             return []
-        base = check_headers(headers)
+        base = check_headers(options.get("headers"))
         attrs: dict[str, object] = {
             "messaging.system": self.system,
             "messaging.operation.type": "publish",
@@ -287,11 +240,11 @@ class BrokerBase:
                     topic=topic,
                     payload=bytes(p),
                     headers=base,
-                    key=key,
+                    key=options.get("key"),
                     timestamp=now,
                     delivery_count=0,
-                    correlation_id=correlation_id,
-                    reply_to=reply_to,
+                    correlation_id=options.get("correlation_id"),
+                    reply_to=options.get("reply_to"),
                     ttl=ttl,
                 )
                 for p in payloads

@@ -196,6 +196,19 @@ def check_size(topic: str, payload: bytes, headers: Mapping[str, str], limit: in
         )
 
 
+def backend_error(
+    system: str, exc: BaseException, operation: str, topic: str | None, *, transient: bool
+) -> MessageQueueError:
+    """A broker client's failure as ``mq.unavailable`` (``transient``, retryable) or ``mq.backend_error``."""
+    return MessageQueueError(
+        f"{system} {operation} failed: {type(exc).__name__}",
+        code=_codes.UNAVAILABLE if transient else _codes.BACKEND_ERROR,
+        queue=topic,
+        operation=operation,
+        connection=transient,
+    )
+
+
 def dead_letter_headers(message: Message, group: str, reason: str, deliveries: int) -> dict[str, str]:
     """The headers of the dead letter of ``message``: its own plus the ``x-mq-*`` reason fields."""
     headers = dict(message.headers)

@@ -16,9 +16,8 @@ from typing import Any
 from llm_infra._internal._clock import Clock
 from llm_infra._internal._lazy import require
 from llm_infra.errors import MessageQueueError
-from llm_infra.mq import _codes
 from llm_infra.mq._base import BrokerBase, BrokerOptions, Subscription
-from llm_infra.mq._message import Delivery, Message
+from llm_infra.mq._message import Delivery, Message, backend_error
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _TRANSIENT = frozenset(
@@ -43,13 +42,7 @@ _PUBLISH_WINDOW = 256
 def _error(exc: BaseException, operation: str, topic: str | None = None) -> MessageQueueError:
     names = {cls.__name__ for cls in type(exc).__mro__}
     transient = bool(names & _TRANSIENT) or isinstance(exc, OSError | asyncio.TimeoutError)
-    return MessageQueueError(
-        f"nats {operation} failed: {type(exc).__name__}",
-        code=_codes.UNAVAILABLE if transient else _codes.BACKEND_ERROR,
-        queue=topic,
-        operation=operation,
-        connection=transient,
-    )
+    return backend_error("nats", exc, operation, topic, transient=transient)
 
 
 def _safe(name: str) -> str:

@@ -21,7 +21,7 @@ from llm_infra._internal._lazy import require
 from llm_infra.errors import MessageQueueError
 from llm_infra.mq import _codes
 from llm_infra.mq._base import BrokerBase, BrokerOptions, Subscription
-from llm_infra.mq._message import DLQ_SUFFIX, Delivery, Message
+from llm_infra.mq._message import DLQ_SUFFIX, Delivery, Message, backend_error
 
 _H_KEY, _H_TTL, _H_TS = "x-mq-key", "x-mq-ttl", "x-mq-ts"
 _BACKEND = frozenset({"ChannelPreconditionFailed", "ChannelAccessRefused", "ChannelNotFoundEntity"})
@@ -30,13 +30,7 @@ _BACKEND = frozenset({"ChannelPreconditionFailed", "ChannelAccessRefused", "Chan
 def _error(exc: BaseException, operation: str, topic: str | None = None) -> MessageQueueError:
     names = {cls.__name__ for cls in type(exc).__mro__}
     transient = not (names & _BACKEND)
-    return MessageQueueError(
-        f"rabbitmq {operation} failed: {type(exc).__name__}",
-        code=_codes.UNAVAILABLE if transient else _codes.BACKEND_ERROR,
-        queue=topic,
-        operation=operation,
-        connection=transient,
-    )
+    return backend_error("rabbitmq", exc, operation, topic, transient=transient)
 
 
 def _exchange(topic: str) -> str:

@@ -18,7 +18,7 @@ from llm_infra.errors import MessageQueueError
 from llm_infra.errors._foreign import redis_error
 from llm_infra.mq import _codes
 from llm_infra.mq._base import BrokerBase, BrokerOptions, Subscription
-from llm_infra.mq._message import Delivery, Message
+from llm_infra.mq._message import Delivery, Message, backend_error
 
 _DEDUP_SCRIPT = """
 local seen = redis.call('GET', KEYS[2])
@@ -36,13 +36,7 @@ return ARGV[2]
 
 def _error(exc: BaseException, operation: str, topic: str | None = None) -> MessageQueueError:
     converted = redis_error(exc, operation, area="mq")
-    return MessageQueueError(
-        f"redis {operation} failed: {type(exc).__name__}",
-        code=_codes.UNAVAILABLE if converted.retryable else _codes.BACKEND_ERROR,
-        queue=topic,
-        operation=operation,
-        connection=converted.retryable,
-    )
+    return backend_error("redis", exc, operation, topic, transient=converted.retryable)
 
 
 def _encode(message: Message) -> dict[bytes, bytes]:

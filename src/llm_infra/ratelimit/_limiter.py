@@ -217,11 +217,10 @@ class RateLimiter:
 
     async def acheck(self, key: str, cost: int = 1) -> Decision:
         """Async ``check`` (Redis: through the async client)."""
+        if self._table is not None:
+            return self.check(key, cost)
         if cost != 1:
             self._spec.check_cost(cost)
-        table = self._table
-        if table is not None:
-            return table.decide(key, cost, self._now())
         assert self._remote is not None
         now = None if self._remote_now is None else self._remote_now()
         try:

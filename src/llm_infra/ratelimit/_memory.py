@@ -80,6 +80,21 @@ class _Table(ABC):
         wait = max(self._full_until - now, EPSILON)
         return _new_decision(Decision, (False, 0, wait, wait, self.spec.limit))
 
+    def decide(self, key: str, cost: int, now: float) -> Decision:
+        lock = self._lock
+        lock.acquire()
+        try:
+            state = self._state.get(key)
+            if state is None and (full := self._admit(key, now)) is not None:
+                return full
+            return self._decide(key, state, cost, now)
+        finally:
+            lock.release()
+
+    @abstractmethod
+    def _decide(self, key: str, state: Any, cost: int, now: float) -> Decision:
+        """Decide with the lock held; ``state`` is None for a key without one (already admitted)."""
+
     def reset(self, key: str) -> None:
         with self._lock:
             self._state.pop(key, None)
@@ -97,33 +112,20 @@ class _GcraTable(_Table):
     def _idle_at(self, state: Any) -> float:
         return float(state)
 
-    def decide(self, key: str, cost: int, now: float) -> Decision:
+    def _decide(self, key: str, state: Any, cost: int, now: float) -> Decision:
         spec = self.spec
         interval = spec.emission_interval
         tolerance = spec.tolerance
-        lock = self._lock
-        lock.acquire()
-        try:
-            tat = self._state.get(key)
-            if tat is None:
-                if (full := self._admit(key, now)) is not None:
-                    return full
-                tat = now
-            if tat < now:  # noqa: PLR1730 - a branch is cheaper than calling max() on the hot path
-                tat = now
-            new_tat = tat + cost * interval
-            allow_at = new_tat - tolerance
-            if allow_at - now > EPSILON:
-                self.denied += 1
-                remaining = _floor((tolerance - (tat - now)) / interval + EPSILON)
-                return _new_decision(
-                    Decision, (False, max(remaining, 0), allow_at - now, tat - now, spec.limit)
-                )
-            if cost:
-                self._state[key] = new_tat
-            self.allowed += 1
-        finally:
-            lock.release()
+        tat = now if state is None or state < now else state
+        new_tat = tat + cost * interval
+        allow_at = new_tat - tolerance
+        if allow_at - now > EPSILON:
+            self.denied += 1
+            remaining = _floor((tolerance - (tat - now)) / interval + EPSILON)
+            return _new_decision(Decision, (False, max(remaining, 0), allow_at - now, tat - now, spec.limit))
+        if cost:
+            self._state[key] = new_tat
+        self.allowed += 1
         remaining = _floor((tolerance - (new_tat - now)) / interval + EPSILON)
         return _new_decision(Decision, (True, max(remaining, 0), 0.0, new_tat - now, spec.limit))
 
@@ -138,35 +140,26 @@ class _TokenBucketTable(_Table):
         tokens, last = state
         return float(last + max(self.spec.capacity - tokens, 0.0) / self.spec.rate)
 
-    def decide(self, key: str, cost: int, now: float) -> Decision:
+    def _decide(self, key: str, state: Any, cost: int, now: float) -> Decision:
         spec = self.spec
         rate = spec.rate
         capacity = spec.capacity
-        lock = self._lock
-        lock.acquire()
-        try:
-            state = self._state.get(key)
-            if state is None:
-                if (full := self._admit(key, now)) is not None:
-                    return full
+        if state is None:
+            tokens = float(capacity)
+        else:
+            tokens = state[0] + (now - state[1]) * rate
+            if tokens > capacity:
                 tokens = float(capacity)
-            else:
-                tokens = state[0] + (now - state[1]) * rate
-                if tokens > capacity:
-                    tokens = float(capacity)
-            if tokens + EPSILON < cost:
-                self.denied += 1
-                remaining = _floor(tokens + EPSILON)
-                return _new_decision(
-                    Decision,
-                    (False, remaining, (cost - tokens) / rate, (capacity - tokens) / rate, spec.limit),
-                )
-            tokens -= cost
-            if cost:
-                self._state[key] = (tokens, now)
-            self.allowed += 1
-        finally:
-            lock.release()
+        if tokens + EPSILON < cost:
+            self.denied += 1
+            remaining = _floor(tokens + EPSILON)
+            return _new_decision(
+                Decision, (False, remaining, (cost - tokens) / rate, (capacity - tokens) / rate, spec.limit)
+            )
+        tokens -= cost
+        if cost:
+            self._state[key] = (tokens, now)
+        self.allowed += 1
         remaining = _floor(tokens + EPSILON)
         return _new_decision(
             Decision, (True, max(remaining, 0), 0.0, max(capacity - tokens, 0.0) / rate, spec.limit)
@@ -196,40 +189,32 @@ class _SlidingWindowTable(_Table):
     def _idle_at(self, state: Any) -> float:
         return float((state[0] + 2) * self.spec.period)
 
-    def decide(self, key: str, cost: int, now: float) -> Decision:
+    def _decide(self, key: str, state: Any, cost: int, now: float) -> Decision:
         spec = self.spec
         period = spec.period
         limit = spec.limit
         window = _floor(now / period)
         elapsed = now - window * period
-        lock = self._lock
-        lock.acquire()
-        try:
-            state = self._state.get(key)
-            if state is None:
-                if (full := self._admit(key, now)) is not None:
-                    return full
-                curr = prev = 0
-            elif state[0] == window:
-                curr, prev = state[1], state[2]
-            elif state[0] == window - 1:
-                curr, prev = 0, state[1]
-            else:
-                curr = prev = 0
-            count = prev * (1.0 - elapsed / period) + curr
-            if count + cost > limit + EPSILON:
-                self.denied += 1
-                retry = sliding_window_retry(limit, period, prev=prev, curr=curr, cost=cost, elapsed=elapsed)
-                reset = (2 * period - elapsed) if curr else (period - elapsed)
-                remaining = max(_floor(limit - count + EPSILON), 0)
-                return _new_decision(Decision, (False, remaining, retry, reset, limit))
-            if cost:
-                curr += cost
-                count += cost
-                self._state[key] = (window, curr, prev)
-            self.allowed += 1
-        finally:
-            lock.release()
+        if state is None:
+            curr = prev = 0
+        elif state[0] == window:
+            curr, prev = state[1], state[2]
+        elif state[0] == window - 1:
+            curr, prev = 0, state[1]
+        else:
+            curr = prev = 0
+        count = prev * (1.0 - elapsed / period) + curr
+        if count + cost > limit + EPSILON:
+            self.denied += 1
+            retry = sliding_window_retry(limit, period, prev=prev, curr=curr, cost=cost, elapsed=elapsed)
+            reset = (2 * period - elapsed) if curr else (period - elapsed)
+            remaining = max(_floor(limit - count + EPSILON), 0)
+            return _new_decision(Decision, (False, remaining, retry, reset, limit))
+        if cost:
+            curr += cost
+            count += cost
+            self._state[key] = (window, curr, prev)
+        self.allowed += 1
         if curr:
             reset = 2 * period - elapsed
         elif prev:

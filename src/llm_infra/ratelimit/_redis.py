@@ -34,7 +34,13 @@ else
   now = tonumber(ARGV[1])
 end
 local eps = 1e-9
+local cost = tonumber(ARGV[4])
 local function fmt(x) return string.format('%.17g', x) end
+local function left(x)
+  local n = math.floor(x + eps)
+  if n < 0 then n = 0 end
+  return n
+end
 """
 
 GCRA_SCRIPT = (
@@ -42,22 +48,17 @@ GCRA_SCRIPT = (
     + """
 local interval = tonumber(ARGV[2])
 local tolerance = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
 local new_tat = tat + cost * interval
 local allow_at = new_tat - tolerance
 if allow_at - now > 0.001 then
-  local remaining = math.floor((tolerance - (tat - now)) / interval + eps)
-  if remaining < 0 then remaining = 0 end
-  return {0, remaining, fmt(allow_at - now), fmt(tat - now)}
+  return {0, left((tolerance - (tat - now)) / interval), fmt(allow_at - now), fmt(tat - now)}
 end
 if cost > 0 then
   redis.call('SET', KEYS[1], fmt(new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
 end
-local remaining = math.floor((tolerance - (new_tat - now)) / interval + eps)
-if remaining < 0 then remaining = 0 end
-return {1, remaining, '0', fmt(new_tat - now)}
+return {1, left((tolerance - (new_tat - now)) / interval), '0', fmt(new_tat - now)}
 """
 )
 
@@ -66,7 +67,6 @@ TOKEN_BUCKET_SCRIPT = (
     + """
 local rate = tonumber(ARGV[2])
 local capacity = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 't', 'l')
 local tokens = capacity
 if state[1] then
@@ -85,9 +85,7 @@ if cost > 0 then
   redis.call('HSET', KEYS[1], 't', fmt(tokens), 'l', fmt(now))
   redis.call('PEXPIRE', KEYS[1], math.ceil(empty / rate / 1000) + 1)
 end
-local remaining = math.floor(tokens + eps)
-if remaining < 0 then remaining = 0 end
-return {1, remaining, '0', fmt(empty / rate)}
+return {1, left(tokens), '0', fmt(empty / rate)}
 """
 )
 
@@ -96,7 +94,6 @@ SLIDING_WINDOW_SCRIPT = (
     + """
 local period = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
 local window = math.floor(now / period)
 local elapsed = now - window * period
 local state = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
@@ -122,9 +119,7 @@ if count + cost > limit + eps then
   end
   local reset = period - elapsed
   if curr > 0 then reset = 2 * period - elapsed end
-  local remaining = math.floor(limit - count + eps)
-  if remaining < 0 then remaining = 0 end
-  return {0, remaining, fmt(retry), fmt(reset)}
+  return {0, left(limit - count), fmt(retry), fmt(reset)}
 end
 if cost > 0 then
   curr = curr + cost
@@ -134,9 +129,7 @@ if cost > 0 then
 end
 local reset = 0
 if curr > 0 then reset = 2 * period - elapsed elseif prev > 0 then reset = period - elapsed end
-local remaining = math.floor(limit - count + eps)
-if remaining < 0 then remaining = 0 end
-return {1, remaining, '0', fmt(reset)}
+return {1, left(limit - count), '0', fmt(reset)}
 """
 )
 
@@ -232,32 +225,32 @@ class RedisBackend:
         self.prefix = prefix
 
     def _sync_client(self) -> redis.Redis:
-        if self._sync is None:
-            with self._lock:
-                if self._sync is None:
-                    if not self._url:
-                        raise ConfigError(
-                            "this RedisBackend has only an async client: use acheck/aacquire",
-                            key="client",
-                            code=_codes.NO_SYNC_CLIENT,
-                        )
-                    self._sync = require("redis", "redis").Redis.from_url(self._url)
-                    self._owns_sync = True
-        return self._sync
+        if self._sync is not None:
+            return self._sync
+        message = "this RedisBackend has only an async client: use acheck/aacquire"
+        client: redis.Redis = self._connect("_sync", "redis", message, "client", _codes.NO_SYNC_CLIENT)
+        return client
 
     def _async_client(self) -> redis.asyncio.Redis:
-        if self._async is None:
-            with self._lock:
-                if self._async is None:
-                    if not self._url:
-                        raise ConfigError(
-                            "this RedisBackend has only a sync client: use check/acquire",
-                            key="async_client",
-                            code=_codes.NO_ASYNC_CLIENT,
-                        )
-                    self._async = require("redis.asyncio", "redis").Redis.from_url(self._url)
-                    self._owns_async = True
-        return self._async
+        if self._async is not None:
+            return self._async
+        message = "this RedisBackend has only a sync client: use check/acquire"
+        client: redis.asyncio.Redis = self._connect(
+            "_async", "redis.asyncio", message, "async_client", _codes.NO_ASYNC_CLIENT
+        )
+        return client
+
+    def _connect(self, attr: str, module: str, message: str, key: str, code: str) -> Any:
+        """Create (once, under the lock) the client kept in ``attr`` from the URL; this backend owns it."""
+        with self._lock:
+            client = getattr(self, attr)
+            if client is None:
+                if not self._url:
+                    raise ConfigError(message, key=key, code=code)
+                client = require(module, "redis").Redis.from_url(self._url)
+                setattr(self, attr, client)
+                setattr(self, f"_owns{attr}", True)
+        return client
 
     def _key(self, spec: LimitSpec, key: str) -> str:
         return self.prefix + spec.storage_key(key)

@@ -9,6 +9,7 @@ only when a broker is opened, so the service starts without it until a job is su
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -124,12 +125,10 @@ class Jobs:
         broker_factory: BrokerFactory = open_mq_broker,
     ) -> None:
         self._topic = topic
-        self._ack_wait = ack_wait
         self._state = state
         self._collections = collections
-        self._url = mq_url
         self._data_dir = data_dir
-        self._factory = broker_factory
+        self._open_broker = functools.partial(broker_factory, mq_url, ack_wait)
         self._broker: Broker | None = None
         self._lock = anyio.Lock()
 
@@ -137,7 +136,7 @@ class Jobs:
         """The broker, opened on first use."""
         async with self._lock:
             if self._broker is None:
-                self._broker = await self._factory(self._url, self._ack_wait)
+                self._broker = await self._open_broker()
             return self._broker
 
     async def close(self) -> None:

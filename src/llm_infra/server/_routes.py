@@ -329,31 +329,19 @@ def _hits(results: Any, with_vectors: bool) -> list[dict[str, Any]]:
     return out
 
 
+def _options(body: SearchIn) -> dict[str, Any]:
+    """The keyword options of a search request, as ``Collection.search`` takes them."""
+    return {"min_score": body.min_score, "with_vectors": body.with_vectors, "ef_search": body.ef_search}
+
+
 async def _search_many(coll: Collection, body: SearchIn, queries: np.ndarray) -> list[Any]:
     batch = getattr(coll.store, "search_batch", None)
     if batch is not None:
         results: list[Any] = await coll.call(
-            "search_batch",
-            batch,
-            queries,
-            body.k,
-            body.filter,
-            min_score=body.min_score,
-            with_vectors=body.with_vectors,
-            ef_search=body.ef_search,
+            "search_batch", batch, queries, body.k, body.filter, **_options(body)
         )
         return results
-    return [
-        await coll.search(
-            q,
-            body.k,
-            body.filter,
-            min_score=body.min_score,
-            with_vectors=body.with_vectors,
-            ef_search=body.ef_search,
-        )
-        for q in queries
-    ]
+    return [await coll.search(q, body.k, body.filter, **_options(body)) for q in queries]
 
 
 @router.post(

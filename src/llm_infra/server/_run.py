@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import sys
-from typing import TextIO
+from typing import TextIO, TypedDict, Unpack
 
 import anyio
 
@@ -19,17 +19,22 @@ from llm_infra.server._settings import ServiceSettings, load_settings
 _log = logging.getLogger("llm_infra.server")
 
 
-def settings_for(
-    config: Config | None = None,
-    *,
-    host: str | None = None,
-    port: int | None = None,
-    data_dir: str | os.PathLike[str] | None = None,
-    config_file: str | os.PathLike[str] | None = None,
-) -> ServiceSettings:
+class _Overrides(TypedDict, total=False):
+    host: str | None
+    port: int | None
+    data_dir: str | os.PathLike[str] | None
+    config_file: str | os.PathLike[str] | None
+
+
+def settings_for(config: Config | None = None, **overrides: Unpack[_Overrides]) -> ServiceSettings:
     """The settings of ``config`` (else ``llm-infra.toml`` / ``config_file`` and ``LLM_*``) plus overrides."""
-    settings = ServiceSettings.from_config(config) if config is not None else load_settings(config_file)
-    return settings.with_overrides(host=host, port=port, data_dir=data_dir)
+    if config is not None:
+        settings = ServiceSettings.from_config(config)
+    else:
+        settings = load_settings(overrides.get("config_file"))
+    return settings.with_overrides(
+        host=overrides.get("host"), port=overrides.get("port"), data_dir=overrides.get("data_dir")
+    )
 
 
 def _logging() -> None:
