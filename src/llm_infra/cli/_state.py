@@ -34,7 +34,7 @@ class State:
     def loader(self) -> ConfigLoader:
         """Defaults < the config file < ``LLM_*`` environment variables.
 
-        The declared keys are the design's plus, when the service is installed, its
+        The declared keys are the shared ones (``DESIGN_KEYS``) plus, when the service is installed, its
         ``SERVICE_KEYS`` (so ``config show`` lists them and masks the ones declared secret).
         """
         keys = [*DESIGN_KEYS, *_service_keys()]

@@ -326,6 +326,7 @@ def test_error_context_adds_attributes_inner_wins() -> None:
     with pytest.raises(ExternalError) as info, error_context(op="publish", topic="outer"):
         with error_context(topic="inner"):
             raise ExternalError("down")
+    assert info.value.code == "external.error"
     assert info.value.attributes == {"topic": "inner", "op": "publish"}
 
 

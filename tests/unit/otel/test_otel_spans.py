@@ -316,8 +316,9 @@ def test_tracers_fall_back_to_a_user_installed_provider() -> None:
 def test_capture_spans_refuses_a_foreign_non_sdk_provider() -> None:
     """A global provider that is not the SDK's cannot be listened to."""
     trace.set_tracer_provider(trace.NoOpTracerProvider())
-    with pytest.raises(ConfigError), capture_spans():
+    with pytest.raises(ConfigError) as info, capture_spans():
         pass
+    assert info.value.code == "otel.global_conflict"
 
 
 def test_capture_spans_nests_and_sees_other_threads() -> None:

@@ -338,6 +338,7 @@ def test_batch_finalize_property(items: list[int], workers: int) -> None:
     if items and not expected_ok:
         with pytest.raises(BatchError) as info:
             ParallelBatchProcessor(workers, square).process(items)
+        assert info.value.code == "batch.all_failed"
         assert len(info.value.failures) == len(items)
         return
     result = ParallelBatchProcessor(workers, square).process(items)
