@@ -26,9 +26,11 @@ def normalize(vector: Any) -> FloatArray:
     """
     arr = np.array(vector, dtype=np.float32)
     if arr.ndim == 1:
-        norm = float(np.linalg.norm(arr.astype(np.float64)))
+        # Divide in float64: for subnormal inputs the norm itself is not representable in float32.
+        wide = arr.astype(np.float64)
+        norm = float(np.linalg.norm(wide))
         if norm > 0.0:
-            arr /= np.float32(norm)
+            arr = (wide / norm).astype(np.float32)
         return arr
     norms = np.linalg.norm(arr.astype(np.float64), axis=-1, keepdims=True)
     norms[norms == 0.0] = 1.0

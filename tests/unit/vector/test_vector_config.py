@@ -357,3 +357,11 @@ def test_import_without_the_vector_extra_names_the_pip_line() -> None:
         )
         assert out.stdout.startswith("config.missing_extra")
         assert "pip install 'llm-infra[vector]'" in out.stdout
+
+
+def test_normalization_of_subnormal_vectors_is_unit_length() -> None:
+    """Regression: two subnormal float32 values normalized to [1, 1] (norm 1.41) when the divisor
+    was rounded to float32; dividing in float64 gives a unit vector."""
+    tiny = np.array([1e-45, 1e-45], dtype=np.float32)
+    v = normalize(tiny)
+    assert abs(float(np.linalg.norm(v.astype(np.float64))) - 1.0) < 1e-5
