@@ -8,10 +8,9 @@ transaction.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._lazy import require
@@ -26,6 +25,7 @@ from llm_infra.vector._backends import (
     closed_error,
     prepare_batch,
 )
+from llm_infra.vector._base import SearchArgs, StoreBase
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection, Stmt
@@ -34,7 +34,6 @@ from llm_infra.vector._validate import check_id, encode_metadata
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
-    from llm_infra.vector._query import SearchQuery
     from llm_infra.vector._types import Progress
 
 
@@ -134,6 +133,16 @@ class _PgBase:
         flt = None if filter is None else parse_filter(filter)
         return flt, self._coll.config.hnsw.ef_search if ef_search is None else ef_search
 
+    def _search_op(self, vector: Any, a: SearchArgs) -> Op:
+        flt, ef = self._search_args(a.k, a.filter, a.ef_search, a.min_score)
+        q = as_vector(vector, self.dimensions, "search")
+        return self._coll.search(q, a.k, flt, ef, a.min_score, a.with_vectors, a.with_metadata)
+
+    def _search_many_op(self, vectors: Any, a: SearchArgs) -> Op:
+        flt, ef = self._search_args(a.k, a.filter, a.ef_search, a.min_score)
+        queries = as_matrix(vectors, self.dimensions, "search_batch")
+        return self._coll.search_batch(queries, a.k, flt, ef, a.min_score, a.with_vectors)
+
     def _stats(self, count: int, disk: int) -> StoreStats:
         cfg = self._coll.config
         return StoreStats(
@@ -174,7 +183,7 @@ def _write_snapshot(
 
 
 @final
-class PgVectorStore(_PgBase):
+class PgVectorStore(_PgBase, StoreBase):
     """A ``VectorStore`` on PostgreSQL with pgvector (``open_store("postgresql://...")``).
 
     Args:
@@ -301,28 +310,6 @@ class PgVectorStore(_PgBase):
                         prepared.errors[i] = exists_error(prepared.names[i])
         return prepared.finish()
 
-    def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert many (one COPY and one INSERT); bad items fail alone."""
-        return self._batch(items, ids, vectors, metadatas, upsert=False)
-
-    def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert or replace many; the last repeat of an id wins."""
-        return self._batch(items, ids, vectors, metadatas, upsert=True)
-
     def delete(self, id: str) -> bool:
         """Delete; True when it existed."""
         self._check("delete")
@@ -347,48 +334,13 @@ class PgVectorStore(_PgBase):
         self._check("count")
         return int(self._run(self._coll.count(), "count"))
 
-    def search(
-        self,
-        vector: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
-    ) -> list[SearchResult]:
-        """The ``k`` best matches, best first (selective filters are searched exactly)."""
-        flt, ef = self._search_args(k, filter, ef_search, min_score)
-        q = as_vector(vector, self.dimensions, "search")
-        hits: list[SearchResult] = self._run(
-            self._coll.search(q, k, flt, ef, min_score, with_vectors, with_metadata), "search"
-        )
+    def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
+        hits: list[SearchResult] = self._run(self._search_op(vector, a), "search")
         return hits
 
-    def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
-    ) -> list[list[SearchResult]]:
-        """``search`` for many queries in one round trip; results equal per-query ``search``."""
-        flt, ef = self._search_args(k, filter, ef_search, min_score)
-        queries = as_matrix(vectors, self.dimensions, "search_batch")
-        out: list[list[SearchResult]] = self._run(
-            self._coll.search_batch(queries, k, flt, ef, min_score, with_vectors), "search_batch"
-        )
+    def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]:
+        out: list[list[SearchResult]] = self._run(self._search_many_op(vectors, a), "search_batch")
         return out
-
-    def query(self, vector: Any) -> SearchQuery:
-        """A fluent query."""
-        from llm_infra.vector._query import SearchQuery
-
-        return SearchQuery(vector, store=self)
 
     def scan(self, cursor: str | None = None, limit: int = 1000) -> tuple[list[VectorRecord], str | None]:
         """A page of records (with vectors, in id order) and the next page's cursor (None at the end)."""
@@ -461,14 +413,6 @@ class PgVectorStore(_PgBase):
             return
         self._closed = True
         self._pool.close()
-
-    def __enter__(self) -> PgVectorStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def _exists(coll: PgCollection) -> Op:

@@ -20,7 +20,6 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, final
 
 import numpy as np
@@ -36,6 +35,7 @@ from llm_infra.errors import (
     VectorError,
 )
 from llm_infra.vector import _backend_codes, _codes, _files
+from llm_infra.vector._base import StoreBase
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._indexer import WorkerControl
@@ -58,7 +58,6 @@ from llm_infra.vector._verify import verify_store
 if TYPE_CHECKING:
     from llm_infra.vector._planner import Hits
     from llm_infra.vector._protocols import VectorStore
-    from llm_infra.vector._query import SearchQuery
 
 _TRACER = trace.get_tracer("llm_infra.vector")
 
@@ -68,7 +67,7 @@ def _tracing() -> bool:
 
 
 @final
-class LocalVectorStore(Opening):
+class LocalVectorStore(Opening, StoreBase):
     """The embedded vector store (see ``open_store``).
 
     Thread-safe: searches run concurrently; writes are serialized. One process at a time may
@@ -139,41 +138,6 @@ class LocalVectorStore(Opening):
             failures = self._commit([key], arr.reshape(1, -1), [text], [plain], upsert=upsert, operation=op)
             if failures:
                 raise failures[0][1]
-
-    def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert many vectors; bad items fail alone (with their id), the rest are written.
-
-        Items are ``(id, vector)`` / ``(id, vector, metadata)`` tuples or ``VectorRecord``s;
-        or use the fast path ``ids=[...], vectors=<(n, d) array>, metadatas=[...]``.
-
-        Returns:
-            ``BatchResult``; ``failures`` holds each failed id with its error
-            (``AlreadyExistsError`` for existing ids and repeats within the batch).
-
-        Raises:
-            BatchError: every item of a non-empty batch failed.
-            ValidationError: ``vector.invalid_batch`` when the arguments themselves are wrong
-                (``ids`` a string, lengths that disagree).
-        """
-        return self._batch(items, ids, vectors, metadatas, upsert=False)
-
-    def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Like ``insert_batch`` but replaces existing ids (the last repeat of an id wins)."""
-        return self._batch(items, ids, vectors, metadatas, upsert=True)
 
     def _batch(
         self,
@@ -374,12 +338,6 @@ class LocalVectorStore(Opening):
 
     def __contains__(self, id: object) -> bool:
         return isinstance(id, str) and id in self._id_to_slot
-
-    def query(self, vector: Any) -> SearchQuery:
-        """Start a fluent query: ``store.query(v).limit(5).where_eq("lang", "en").execute()``."""
-        from llm_infra.vector._query import SearchQuery
-
-        return SearchQuery(vector, store=self)
 
     def search(
         self,
@@ -681,14 +639,6 @@ class LocalVectorStore(Opening):
             finally:
                 self._closed = True
                 self._finalizer()
-
-    def __enter__(self) -> LocalVectorStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"count={self._live}"
