@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Self, cast
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from llm_infra.errors import BatchResult
     from llm_infra.vector._filters import MetadataFilter
     from llm_infra.vector._protocols import AsyncVectorStore, VectorStore
@@ -43,9 +41,7 @@ class SyncClosing:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
@@ -61,9 +57,7 @@ class AsyncClosing:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
 
@@ -128,7 +122,21 @@ class StoreBase(SyncClosing):
         with_vectors: bool = False,
         with_metadata: bool = True,
     ) -> list[SearchResult]:
-        """The ``k`` best matches, best first (scores are higher-is-better)."""
+        """The ``k`` best matches, best first (scores: higher is better for every distance).
+
+        Args:
+            vector: the query vector.
+            k: results wanted (1..10000).
+            filter: a ``MetadataFilter`` or its dict form.
+            ef_search: graph candidate list size for this call (default: the store's).
+            min_score: drop results scoring below it (applied to the exact top ``k``).
+            with_vectors: include the stored vectors.
+            with_metadata: include metadata (default True).
+
+        Raises:
+            VectorError: ``vector.dimension_mismatch`` / ``vector.invalid_vector``.
+            ValidationError: a malformed filter (the path is named) or a bad ``k``/``ef_search``.
+        """
         return self._search_one(
             vector, SearchArgs(k, filter, ef_search, min_score, with_vectors, with_metadata)
         )
@@ -143,7 +151,21 @@ class StoreBase(SyncClosing):
         with_vectors: bool = False,
         ef_search: int | None = None,
     ) -> list[list[SearchResult]]:
-        """``search`` for each row of ``vectors`` (one result list per query; ``[]`` for none)."""
+        """``search`` for many query vectors at once: one result list per query, in order.
+
+        Backends answer the queries together (one index call, one round trip or one request),
+        so the per-query overhead of ``search`` is paid once. Results equal those of ``search``
+        with the same arguments.
+
+        Args:
+            vectors: an ``(m, dimensions)`` array or a sequence of vectors (``m`` may be 0).
+            k, filter, min_score, with_vectors, ef_search: as for ``search`` (one filter for
+                every query).
+
+        Raises:
+            VectorError: ``vector.dimension_mismatch`` / ``vector.invalid_vector`` for any query.
+            ValidationError: a malformed filter or a bad ``k``/``ef_search``.
+        """
         return self._search_many(vectors, SearchArgs(k, filter, ef_search, min_score, with_vectors))
 
     def query(self, vector: Any) -> SearchQuery:
@@ -201,7 +223,7 @@ class AsyncStoreBase(AsyncClosing):
         with_vectors: bool = False,
         with_metadata: bool = True,
     ) -> list[SearchResult]:
-        """The ``k`` best matches, best first (scores are higher-is-better)."""
+        """See ``StoreBase.search``."""
         return await self._search_one(
             vector, SearchArgs(k, filter, ef_search, min_score, with_vectors, with_metadata)
         )
@@ -216,7 +238,7 @@ class AsyncStoreBase(AsyncClosing):
         with_vectors: bool = False,
         ef_search: int | None = None,
     ) -> list[list[SearchResult]]:
-        """``search`` for each row of ``vectors`` (one result list per query; ``[]`` for none)."""
+        """See ``StoreBase.search_batch``."""
         return await self._search_many(vectors, SearchArgs(k, filter, ef_search, min_score, with_vectors))
 
     def query(self, vector: Any) -> AsyncSearchQuery:

@@ -35,7 +35,7 @@ from llm_infra.errors import (
     VectorError,
 )
 from llm_infra.vector import _backend_codes, _codes, _files
-from llm_infra.vector._base import StoreBase
+from llm_infra.vector._base import SearchArgs, StoreBase
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._indexer import WorkerControl
@@ -339,41 +339,17 @@ class LocalVectorStore(Opening, StoreBase):
     def __contains__(self, id: object) -> bool:
         return isinstance(id, str) and id in self._id_to_slot
 
-    def search(
-        self,
-        vector: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
-    ) -> list[SearchResult]:
-        """The ``k`` best matches, best first (scores: higher is better for every distance).
-
-        Args:
-            vector: the query vector.
-            k: results wanted (1..10000).
-            filter: a ``MetadataFilter`` or its dict form.
-            ef_search: graph candidate list size for this call (default: the store's).
-            min_score: drop results scoring below it (applied to the exact top ``k``).
-            with_vectors: include the stored vectors.
-            with_metadata: include metadata (default True).
-
-        Raises:
-            VectorError: ``vector.dimension_mismatch`` / ``vector.invalid_vector``.
-            ValidationError: a malformed filter (the path is named) or a bad ``k``/``ef_search``.
-        """
+    def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
+        k, filter, ef_search, min_score, with_vectors, with_metadata = a
         self._check_open("search")
         ef = check_search_args(k, ef_search, self._cfg.hnsw.ef_search, min_score)
         if not _tracing():
-            return self._search(vector, k, filter, ef, min_score, with_vectors, with_metadata)
+            return self._search_exec(vector, k, filter, ef, min_score, with_vectors, with_metadata)
         with _TRACER.start_as_current_span("vector.search") as span:
             span.set_attribute("vector.k", k)
             span.set_attribute("vector.dimensions", self._dims)
             span.set_attribute("vector.has_filter", filter is not None)
-            return self._search(vector, k, filter, ef, min_score, with_vectors, with_metadata)
+            return self._search_exec(vector, k, filter, ef, min_score, with_vectors, with_metadata)
 
     def _parse(self, filter: MetadataFilter | Mapping[str, Any] | None) -> MetadataFilter | None:
         flt = None if filter is None else parse_filter(filter)
@@ -381,7 +357,7 @@ class LocalVectorStore(Opening, StoreBase):
             self._prepare_payload(flt)
         return flt
 
-    def _search(  # noqa: PLR0917 - private twin of search()'s signature
+    def _search_exec(  # noqa: PLR0917 - search() once its arguments are checked
         self,
         vector: Any,
         k: int,
@@ -438,31 +414,8 @@ class LocalVectorStore(Opening, StoreBase):
             for r, label in zip(out, labels, strict=True)
         ]
 
-    def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
-    ) -> list[list[SearchResult]]:
-        """``search`` for many query vectors at once: one result list per query, in order.
-
-        The graph answers every query in one faiss call, and exact-scan plans score every
-        query in one kernel call, so the per-query overhead of ``search`` is paid once. Results
-        equal those of ``search`` with the same arguments.
-
-        Args:
-            vectors: an ``(m, dimensions)`` array or a sequence of vectors (``m`` may be 0).
-            k, filter, min_score, with_vectors, ef_search: as for ``search`` (one filter for
-                every query).
-
-        Raises:
-            VectorError: ``vector.dimension_mismatch`` / ``vector.invalid_vector`` for any query.
-            ValidationError: a malformed filter or a bad ``k``/``ef_search``.
-        """
+    def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]:
+        k, filter, ef_search, min_score, with_vectors, _ = a
         self._check_open("search_batch")
         ef = check_search_args(k, ef_search, self._cfg.hnsw.ef_search, min_score)
         qs = query_rows(vectors, self._dims, self._cosine)
