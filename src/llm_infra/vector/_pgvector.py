@@ -18,11 +18,13 @@ from llm_infra.errors import InfraError, VectorError
 from llm_infra.errors._foreign import postgres_error
 from llm_infra.vector import _backend_codes as codes
 from llm_infra.vector._backends import (
+    PreparedBatch,
     as_matrix,
     as_vector,
     check_search,
     check_snapshot_dest,
     closed_error,
+    exists_error,
     prepare_batch,
 )
 from llm_infra.vector._base import SearchArgs, StoreBase
@@ -132,6 +134,29 @@ class _PgBase:
         check_search(k, ef_search, min_score)
         flt = None if filter is None else parse_filter(filter)
         return flt, self._coll.config.hnsw.ef_search if ef_search is None else ef_search
+
+    def _batch_op(
+        self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
+    ) -> tuple[str, PreparedBatch, list[int], Op | None]:
+        """The checked batch and the write of its good items (None when there is none)."""
+        op = "upsert_batch" if upsert else "insert_batch"
+        self._check(op)
+        prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
+        good = prepared.good(upsert=upsert)
+        if not good:
+            return op, prepared, good, None
+        names = [prepared.names[i] for i in good]
+        metas = [prepared.metas[i] for i in good]
+        return op, prepared, good, self._coll.write_many(names, prepared.matrix[good], metas, upsert=upsert)
+
+    @staticmethod
+    def _batch_done(prepared: PreparedBatch, good: list[int], written: Any, *, upsert: bool) -> BatchResult:
+        """The result once the write of ``good`` returned the ids it ``written``."""
+        if not upsert:
+            for i in good:
+                if prepared.names[i] not in written:
+                    prepared.errors[i] = exists_error(prepared.names[i])
+        return prepared.finish()
 
     def _search_op(self, vector: Any, a: SearchArgs) -> Op:
         flt, ef = self._search_args(a.k, a.filter, a.ef_search, a.min_score)
@@ -290,25 +315,9 @@ class PgVectorStore(_PgBase, StoreBase):
         self._run(self._coll.write_one(key, vec, meta, upsert=True), "upsert")
 
     def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
-        op = "upsert_batch" if upsert else "insert_batch"
-        self._check(op)
-        prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
-        good = prepared.good(upsert=upsert)
-        if good:
-            names = [prepared.names[i] for i in good]
-            written = self._run(
-                self._coll.write_many(
-                    names, prepared.matrix[good], [prepared.metas[i] for i in good], upsert=upsert
-                ),
-                op,
-            )
-            if not upsert:
-                from llm_infra.vector._backends import exists_error
-
-                for i in good:
-                    if prepared.names[i] not in written:
-                        prepared.errors[i] = exists_error(prepared.names[i])
-        return prepared.finish()
+        op, prepared, good, write = self._batch_op(items, ids, vectors, metadatas, upsert=upsert)
+        written = self._run(write, op) if write is not None else ()
+        return self._batch_done(prepared, good, written, upsert=upsert)
 
     def delete(self, id: str) -> bool:
         """Delete; True when it existed."""

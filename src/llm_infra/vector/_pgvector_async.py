@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, final
 
 from llm_infra.errors import InfraError
 from llm_infra.errors._foreign import postgres_error
-from llm_infra.vector._backends import exists_error, prepare_batch
 from llm_infra.vector._base import AsyncStoreBase, SearchArgs
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._pgvector import (
@@ -141,25 +140,9 @@ class AsyncPgVectorStore(_PgBase, AsyncStoreBase):
     async def _batch(
         self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
     ) -> BatchResult:
-        op = "upsert_batch" if upsert else "insert_batch"
-        self._check(op)
-        prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
-        good = prepared.good(upsert=upsert)
-        if good:
-            written = await self._run(
-                self._coll.write_many(
-                    [prepared.names[i] for i in good],
-                    prepared.matrix[good],
-                    [prepared.metas[i] for i in good],
-                    upsert=upsert,
-                ),
-                op,
-            )
-            if not upsert:
-                for i in good:
-                    if prepared.names[i] not in written:
-                        prepared.errors[i] = exists_error(prepared.names[i])
-        return prepared.finish()
+        op, prepared, good, write = self._batch_op(items, ids, vectors, metadatas, upsert=upsert)
+        written = await self._run(write, op) if write is not None else ()
+        return self._batch_done(prepared, good, written, upsert=upsert)
 
     async def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
         """The record, or None."""
