@@ -26,6 +26,7 @@ from llm_infra.vector._backends import (
     closed_error,
     exists_error,
     prepare_batch,
+    server_stats,
 )
 from llm_infra.vector._base import SearchArgs, StoreBase
 from llm_infra.vector._config import VectorStoreConfig
@@ -169,24 +170,9 @@ class _PgBase:
         return self._coll.search_batch(queries, a.k, flt, ef, a.min_score, a.with_vectors)
 
     def _stats(self, count: int, disk: int) -> StoreStats:
-        cfg = self._coll.config
-        return StoreStats(
-            collection=cfg.collection,
-            dimensions=cfg.dimensions,
-            count=count,
-            distance=cfg.distance,
-            hnsw=cfg.hnsw,
-            compression_tier="f16" if self._coll.vtype == "halfvec" else "none",
-            indexed=count,
-            pending=0,
-            tombstones=0,
-            memory_bytes=0,
-            disk_bytes=disk,
-            index_fresh=True,
-            persisted_count=count,
-            indexed_fields=cfg.indexed_fields,
-            path=f"postgres:{self._coll.table_name}",
-        )
+        tier = "f16" if self._coll.vtype == "halfvec" else "none"
+        path = f"postgres:{self._coll.table_name}"
+        return server_stats(self._coll.config, count, tier=tier, indexed=count, disk=disk, path=path)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -29,6 +29,7 @@ from llm_infra.vector._backends import (
     exists_error,
     not_found,
     prepare_batch,
+    server_stats,
 )
 from llm_infra.vector._base import SearchArgs, StoreBase
 from llm_infra.vector._config import Distance, VectorStoreConfig
@@ -457,23 +458,9 @@ class QdrantVectorStore(StoreBase):
         count = self.count()
         cfg = self._cfg
         indexed = info.indexed_vectors_count
-        return StoreStats(
-            collection=cfg.collection,
-            dimensions=cfg.dimensions,
-            count=count,
-            distance=cfg.distance,
-            hnsw=cfg.hnsw,
-            compression_tier=cfg.compression.tier if cfg.compression.tier != "auto" else "none",
-            indexed=int(indexed) if indexed is not None else count,
-            pending=0,
-            tombstones=0,
-            memory_bytes=0,
-            disk_bytes=0,
-            index_fresh=True,
-            persisted_count=count,
-            indexed_fields=cfg.indexed_fields,
-            path=f"qdrant:{self._name}",
-        )
+        tier = cfg.compression.tier if cfg.compression.tier != "auto" else "none"
+        done = int(indexed) if indexed is not None else count
+        return server_stats(cfg, count, tier=tier, indexed=done, disk=0, path=f"qdrant:{self._name}")
 
     def flush(self) -> None:
         """Nothing to do: every write is acknowledged with ``wait=True``."""
