@@ -31,7 +31,7 @@ from llm_infra.vector._backends import (
 from llm_infra.vector._base import SearchArgs, StoreBase
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
-from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection, Stmt
+from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
 from llm_infra.vector._validate import check_id, encode_metadata
 
@@ -411,18 +411,7 @@ class PgVectorStore(_PgBase, StoreBase):
 
 
 def _exists(coll: PgCollection) -> Op:
-    from psycopg import sql
+    from llm_infra.vector._pgvector_sql import registry_lookup
 
-    from llm_infra.vector._pgvector_sql import REGISTRY
-
-    yield Stmt(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, config jsonb NOT NULL)").format(
-            sql.Identifier(REGISTRY)
-        )
-    )
-    row = yield Stmt(
-        sql.SQL("SELECT 1 FROM {} WHERE name = %s").format(sql.Identifier(REGISTRY)),
-        [coll.config.collection],
-        "one",
-    )
+    row = yield from registry_lookup("1", coll.config.collection)
     return row is not None

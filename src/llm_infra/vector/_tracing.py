@@ -81,23 +81,17 @@ class TracingVectorStore(StoreBase):
 
     def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Traced ``insert``."""
-        self._traced(
-            "insert",
-            lambda: self.store.insert(id, vector, metadata),
-            id=id,
-            vector_length=_length(vector),
-            has_metadata=metadata is not None,
-        )
+        self._write_one("insert", id, vector, metadata)
 
     def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Traced ``upsert``."""
-        self._traced(
-            "upsert",
-            lambda: self.store.upsert(id, vector, metadata),
-            id=id,
-            vector_length=_length(vector),
-            has_metadata=metadata is not None,
-        )
+        self._write_one("upsert", id, vector, metadata)
+
+    def _write_one(self, name: str, id: str, vector: Any, metadata: Mapping[str, Any] | None) -> None:
+        has_metadata = metadata is not None
+        length = _length(vector)
+        call = lambda: getattr(self.store, name)(id, vector, metadata)  # noqa: E731 - looked up when traced
+        self._traced(name, call, id=id, vector_length=length, has_metadata=has_metadata)
 
     def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
         name = "upsert_batch" if upsert else "insert_batch"
