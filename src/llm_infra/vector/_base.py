@@ -250,21 +250,13 @@ class AsyncStoreBase(AsyncClosing):
 
 def forward_search(store: Any, vector: Any, a: SearchArgs) -> list[SearchResult]:
     """``store.search`` with the options ``a`` (for stores that wrap another)."""
-    result: list[SearchResult] = store.search(
-        vector,
-        a.k,
-        a.filter,
-        a.ef_search,
-        min_score=a.min_score,
-        with_vectors=a.with_vectors,
-        with_metadata=a.with_metadata,
-    )
+    options = {"min_score": a.min_score, "with_vectors": a.with_vectors, "with_metadata": a.with_metadata}
+    result: list[SearchResult] = store.search(vector, a.k, a.filter, a.ef_search, **options)
     return result
 
 
 def forward_search_batch(store: Any, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]:
     """``store.search_batch`` with the options ``a`` (for stores that wrap another)."""
-    result: list[list[SearchResult]] = store.search_batch(
-        vectors, a.k, a.filter, min_score=a.min_score, with_vectors=a.with_vectors, ef_search=a.ef_search
-    )
+    options = {"min_score": a.min_score, "with_vectors": a.with_vectors, "ef_search": a.ef_search}
+    result: list[list[SearchResult]] = store.search_batch(vectors, a.k, a.filter, **options)
     return result

@@ -380,7 +380,8 @@ class QdrantVectorStore(StoreBase):
         out.sort(key=lambda h: -h.score)
         return out
 
-    def _request_parts(self, k: int, filter: Any, ef_search: int | None, min_score: Any) -> tuple[Any, Any]:
+    def _request_parts(self, a: SearchArgs) -> tuple[Any, Any]:
+        k, filter, ef_search, min_score, _, _ = a
         if self._closed:
             raise closed_error("search")
         check_search(k, ef_search, min_score)
@@ -393,8 +394,8 @@ class QdrantVectorStore(StoreBase):
 
     def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
         """The ``k`` best matches, best first (Qdrant plans filtered searches itself)."""
-        k, filter, ef_search, min_score, with_vectors, with_metadata = a
-        qfilter, params = self._request_parts(k, filter, ef_search, min_score)
+        qfilter, params = self._request_parts(a)
+        k, _, _, min_score, with_vectors, with_metadata = a
         q = as_vector(vector, self._dims, "search")
         response = self._call(
             "search",
@@ -411,8 +412,8 @@ class QdrantVectorStore(StoreBase):
 
     def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]:
         """Many queries in one ``query_batch_points`` request; results equal per-query ``search``."""
-        k, filter, ef_search, min_score, with_vectors, _ = a
-        qfilter, params = self._request_parts(k, filter, ef_search, min_score)
+        qfilter, params = self._request_parts(a)
+        k, min_score, with_vectors = a.k, a.min_score, a.with_vectors
         queries = as_matrix(vectors, self._dims, "search_batch")
         if len(queries) == 0:
             return []
