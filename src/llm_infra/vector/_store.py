@@ -66,6 +66,10 @@ def _tracing() -> bool:
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
+_Rows = tuple[list[str], np.ndarray, list[str | None], list[dict[str, Any] | None]]
+"""Validated rows of a write: ids, vectors, metadata texts and plain metadata."""
+
+
 @final
 class LocalVectorStore(Opening, StoreBase):
     """The embedded vector store (see ``open_store``).
@@ -209,9 +213,10 @@ class LocalVectorStore(Opening, StoreBase):
                         seen.add(ident)
                         order.append(i)
             chunk = self._cfg.chunk_size
+            rows_in = (names, mat, texts, plains)
             for start in range(0, len(order), chunk):
                 part = order[start : start + chunk]
-                err = self._commit_chunk(part, names, mat, texts, plains, upsert=upsert, operation=operation)
+                err = self._commit_chunk(part, rows_in, upsert=upsert, operation=operation)
                 if err is not None:
                     failures.extend((i, err) for i in part)
         if self._cfg.background_indexing:
@@ -219,16 +224,9 @@ class LocalVectorStore(Opening, StoreBase):
         return failures
 
     def _commit_chunk(
-        self,
-        part: list[int],
-        names: list[str],
-        mat: np.ndarray,
-        texts: list[str | None],
-        plains: list[dict[str, Any] | None],
-        *,
-        upsert: bool,
-        operation: str,
+        self, part: list[int], rows_in: _Rows, *, upsert: bool, operation: str
     ) -> InfraError | None:
+        names, mat, texts, plains = rows_in
         c = len(part)
         first = self._next_label
         labels = np.arange(first, first + c, dtype=np.int64)
