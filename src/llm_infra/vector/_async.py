@@ -9,17 +9,15 @@ maintenance. The event loop only awaits; it never waits for a lock of the store.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import partial
-from types import TracebackType
 from typing import Any, TypeVar, final
 
 import anyio.to_thread
 
 from llm_infra.errors import BatchResult
+from llm_infra.vector._base import AsyncStoreBase, SearchArgs, forward_search, forward_search_batch
 from llm_infra.vector._config import VectorStoreConfig
-from llm_infra.vector._filters import MetadataFilter
-from llm_infra.vector._query import AsyncSearchQuery
 from llm_infra.vector._store import LocalVectorStore
 from llm_infra.vector._types import Progress, SearchResult, StoreStats, VectorRecord, VerifyReport
 
@@ -31,7 +29,7 @@ async def _offload(fn: Callable[[], T]) -> T:
 
 
 @final
-class AsyncLocalVectorStore:
+class AsyncLocalVectorStore(AsyncStoreBase):
     """``AsyncVectorStore`` over a ``LocalVectorStore`` (see ``open_async_store``).
 
     Each method runs the synchronous one in a worker thread, so the event loop keeps running
@@ -59,31 +57,17 @@ class AsyncLocalVectorStore:
         """See ``LocalVectorStore.upsert``."""
         await _offload(partial(self.sync.upsert, id, vector, metadata))
 
-    async def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
+    async def _batch(
+        self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
     ) -> BatchResult:
-        """See ``LocalVectorStore.insert_batch``."""
-        return await _offload(
-            partial(self.sync.insert_batch, items, ids=ids, vectors=vectors, metadatas=metadatas)
-        )
+        write = self.sync.upsert_batch if upsert else self.sync.insert_batch
+        return await _offload(partial(write, items, ids=ids, vectors=vectors, metadatas=metadatas))
 
-    async def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """See ``LocalVectorStore.upsert_batch``."""
-        return await _offload(
-            partial(self.sync.upsert_batch, items, ids=ids, vectors=vectors, metadatas=metadatas)
-        )
+    async def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
+        return await _offload(partial(forward_search, self.sync, vector, a))
+
+    async def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]:
+        return await _offload(partial(forward_search_batch, self.sync, vectors, a))
 
     async def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
         """See ``LocalVectorStore.get``."""
@@ -96,58 +80,6 @@ class AsyncLocalVectorStore:
     async def update_metadata(self, id: str, metadata: Mapping[str, Any] | None) -> None:
         """See ``LocalVectorStore.update_metadata``."""
         await _offload(partial(self.sync.update_metadata, id, metadata))
-
-    async def search(
-        self,
-        vector: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
-    ) -> list[SearchResult]:
-        """See ``LocalVectorStore.search``."""
-        return await _offload(
-            partial(
-                self.sync.search,
-                vector,
-                k,
-                filter,
-                ef_search,
-                min_score=min_score,
-                with_vectors=with_vectors,
-                with_metadata=with_metadata,
-            )
-        )
-
-    async def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
-    ) -> list[list[SearchResult]]:
-        """See ``LocalVectorStore.search_batch``."""
-        return await _offload(
-            partial(
-                self.sync.search_batch,
-                vectors,
-                k,
-                filter,
-                min_score=min_score,
-                with_vectors=with_vectors,
-                ef_search=ef_search,
-            )
-        )
-
-    def query(self, vector: Any) -> AsyncSearchQuery:
-        """A fluent query: ``await store.query(v).limit(5).execute()``."""
-        return AsyncSearchQuery(vector, store=self)
 
     async def count(self) -> int:
         """See ``LocalVectorStore.count`` (lock-free: it reads one counter)."""
@@ -176,14 +108,6 @@ class AsyncLocalVectorStore:
     async def aclose(self) -> None:
         """Close the store (it persists the index)."""
         await _offload(self.sync.close)
-
-    async def __aenter__(self) -> AsyncLocalVectorStore:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"Async{self.sync!r}"

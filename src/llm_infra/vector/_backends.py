@@ -26,7 +26,7 @@ from llm_infra.errors import (
 )
 from llm_infra.vector import _backend_codes as codes
 from llm_infra.vector._config import Distance, VectorStoreConfig
-from llm_infra.vector._types import VectorRecord
+from llm_infra.vector._types import StoreStats, VectorRecord
 from llm_infra.vector._validate import MAX_ID_LENGTH, MAX_K, check_id, dimension_mismatch, encode_metadata
 
 if TYPE_CHECKING:
@@ -333,3 +333,26 @@ def check_snapshot_dest(dest: Any) -> None:
             resource_id=str(target),
             code="vector.snapshot_exists",
         )
+
+
+def server_stats(
+    cfg: VectorStoreConfig, count: int, *, tier: str, indexed: int, disk: int, path: str
+) -> StoreStats:
+    """``StoreStats`` of a collection kept by a server (nothing pending or tombstoned, always fresh)."""
+    return StoreStats(
+        collection=cfg.collection,
+        dimensions=cfg.dimensions,
+        count=count,
+        distance=cfg.distance,
+        hnsw=cfg.hnsw,
+        compression_tier=tier,
+        indexed=indexed,
+        pending=0,
+        tombstones=0,
+        memory_bytes=0,
+        disk_bytes=disk,
+        index_fresh=True,
+        persisted_count=count,
+        indexed_fields=cfg.indexed_fields,
+        path=path,
+    )

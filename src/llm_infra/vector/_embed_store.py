@@ -18,6 +18,7 @@ import numpy as np
 from llm_infra.cache import TtlCache
 from llm_infra.errors import ValidationError, VectorError
 from llm_infra.vector import _backend_codes as codes
+from llm_infra.vector._base import SyncClosing
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._embed import Embedder, check_texts, dimension_changed
 
@@ -33,7 +34,7 @@ def content_key(model_id: str, text: str) -> str:
 
 
 @final
-class TextVectorStore:
+class TextVectorStore(SyncClosing):
     """Text in, vectors behind: wraps any ``VectorStore`` with an ``Embedder``.
 
     Every other attribute (``search``, ``get``, ``delete``, ``stats``, ...) is the wrapped store's.
@@ -151,12 +152,6 @@ class TextVectorStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
-
-    def __enter__(self) -> TextVectorStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
 
     def __repr__(self) -> str:
         return f"TextVectorStore({self.store!r}, model={self.embedder.model_id!r})"

@@ -349,7 +349,7 @@ class Exists(MetadataFilter):
         return frozenset((self.field,))
 
 
-def _flatten(cls: type[And | Or], filters: Sequence[object]) -> tuple[MetadataFilter, ...]:
+def _flatten(cls: type[_Group], filters: Sequence[object]) -> tuple[MetadataFilter, ...]:
     if len(filters) == 1 and not isinstance(filters[0], MetadataFilter | Mapping):
         items = filters[0]
         if not isinstance(items, Iterable):
@@ -366,45 +366,39 @@ def _flatten(cls: type[And | Or], filters: Sequence[object]) -> tuple[MetadataFi
 
 
 @dataclass(frozen=True, slots=True, init=False)
-class And(MetadataFilter):
-    """Every sub-filter matches; ``And(a, b)`` or ``And([a, b])``; nested ``And``s are flattened."""
+class _Group(MetadataFilter):
+    """A combination of sub-filters (``And``/``Or``); nested groups of the same kind are flattened."""
 
     filters: tuple[MetadataFilter, ...]
 
-    op: ClassVar[str] = "$and"
-
     def __init__(self, *filters: MetadataFilter | Mapping[str, Any] | Iterable[MetadataFilter]) -> None:
-        object.__setattr__(self, "filters", _flatten(And, filters))
-
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
-        return all(f.matches(metadata) for f in self.filters)
+        object.__setattr__(self, "filters", _flatten(type(self), filters))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"$and": [f.to_dict() for f in self.filters]}
+        return {self.op: [f.to_dict() for f in self.filters]}
 
     def fields(self) -> frozenset[str]:
         return frozenset().union(*(f.fields() for f in self.filters))
 
 
 @dataclass(frozen=True, slots=True, init=False)
-class Or(MetadataFilter):
-    """Any sub-filter matches; ``Or()`` matches nothing; nested ``Or``s are flattened."""
+class And(_Group):
+    """Every sub-filter matches; ``And(a, b)`` or ``And([a, b])``; nested ``And``s are flattened."""
 
-    filters: tuple[MetadataFilter, ...]
+    op: ClassVar[str] = "$and"
+
+    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
+        return all(f.matches(metadata) for f in self.filters)
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Or(_Group):
+    """Any sub-filter matches; ``Or()`` matches nothing; nested ``Or``s are flattened."""
 
     op: ClassVar[str] = "$or"
 
-    def __init__(self, *filters: MetadataFilter | Mapping[str, Any] | Iterable[MetadataFilter]) -> None:
-        object.__setattr__(self, "filters", _flatten(Or, filters))
-
     def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         return any(f.matches(metadata) for f in self.filters)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"$or": [f.to_dict() for f in self.filters]}
-
-    def fields(self) -> frozenset[str]:
-        return frozenset().union(*(f.fields() for f in self.filters))
 
 
 @dataclass(frozen=True, slots=True)

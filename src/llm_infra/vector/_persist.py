@@ -168,14 +168,10 @@ class Persistence(Planner):
                     return
                 version = self._ann_version
                 g = self._g
-                labels = self._labels[:g].copy()
-                blob = self._ann.serialize()
-                extra = self._ann.header()
-                tier = self._ann.tier
-                full = self._slab.rows(0, g).copy() if tier != "none" else None
-                counters = (self._points.sequence(), self._points.deletes(), self._live)
+                state = self._derived_state(self._ann)
             gen = self._generation + 1
-            self._write_derived(directory, gen, tier, labels, blob, full, extra, counters)
+            self._write_derived(directory, gen, *state)
+            full = state[3]
             if full is not None:
                 mapped = _files.map_vectors(directory / f"vectors-{gen}.bin", g, self._dims)
                 with self._rw.write:
@@ -229,14 +225,21 @@ class Persistence(Planner):
         with self._index_mutex, self._points.lock, self._rw.read:
             if self._ann is None:
                 return
-            g = self._g
-            labels = self._labels[:g].copy()
-            blob = self._ann.serialize()
-            extra = self._ann.header()
-            tier = self._ann.tier
-            full = self._slab.rows(0, g).copy() if tier != "none" else None
-            counters = (self._points.sequence(), self._points.deletes(), self._live)
-        self._write_derived(target, 1, tier, labels, blob, full, extra, counters)
+            state = self._derived_state(self._ann)
+        self._write_derived(target, 1, *state)
+
+    def _derived_state(
+        self, ann: AnnIndex
+    ) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any], tuple[int, int, int]]:
+        """``_write_derived``'s arguments after the generation (caller holds the points and read locks)."""
+        g = self._g
+        labels = self._labels[:g].copy()
+        blob = ann.serialize()
+        extra = ann.header()
+        tier = ann.tier
+        full = self._slab.rows(0, g).copy() if tier != "none" else None
+        counters = (self._points.sequence(), self._points.deletes(), self._live)
+        return tier, labels, blob, full, extra, counters
 
     def _check_files(self, problems: list[str], checked: list[str]) -> None:
         """Verify the derived files named by the manifest against their checksums."""

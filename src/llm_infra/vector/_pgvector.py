@@ -8,10 +8,9 @@ transaction.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._lazy import require
@@ -19,22 +18,25 @@ from llm_infra.errors import InfraError, VectorError
 from llm_infra.errors._foreign import postgres_error
 from llm_infra.vector import _backend_codes as codes
 from llm_infra.vector._backends import (
+    PreparedBatch,
     as_matrix,
     as_vector,
     check_search,
     check_snapshot_dest,
     closed_error,
+    exists_error,
     prepare_batch,
+    server_stats,
 )
+from llm_infra.vector._base import SearchArgs, StoreBase
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
-from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection, Stmt
+from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
 from llm_infra.vector._validate import check_id, encode_metadata
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
-    from llm_infra.vector._query import SearchQuery
     from llm_infra.vector._types import Progress
 
 
@@ -134,25 +136,43 @@ class _PgBase:
         flt = None if filter is None else parse_filter(filter)
         return flt, self._coll.config.hnsw.ef_search if ef_search is None else ef_search
 
+    def _batch_op(
+        self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
+    ) -> tuple[str, PreparedBatch, list[int], Op | None]:
+        """The checked batch and the write of its good items (None when there is none)."""
+        op = "upsert_batch" if upsert else "insert_batch"
+        self._check(op)
+        prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
+        good = prepared.good(upsert=upsert)
+        if not good:
+            return op, prepared, good, None
+        names = [prepared.names[i] for i in good]
+        metas = [prepared.metas[i] for i in good]
+        return op, prepared, good, self._coll.write_many(names, prepared.matrix[good], metas, upsert=upsert)
+
+    @staticmethod
+    def _batch_done(prepared: PreparedBatch, good: list[int], written: Any, *, upsert: bool) -> BatchResult:
+        """The result once the write of ``good`` returned the ids it ``written``."""
+        if not upsert:
+            for i in good:
+                if prepared.names[i] not in written:
+                    prepared.errors[i] = exists_error(prepared.names[i])
+        return prepared.finish()
+
+    def _search_op(self, vector: Any, a: SearchArgs) -> Op:
+        flt, ef = self._search_args(a.k, a.filter, a.ef_search, a.min_score)
+        q = as_vector(vector, self.dimensions, "search")
+        return self._coll.search(q, a.k, flt, ef, a.min_score, a.with_vectors, a.with_metadata)
+
+    def _search_many_op(self, vectors: Any, a: SearchArgs) -> Op:
+        flt, ef = self._search_args(a.k, a.filter, a.ef_search, a.min_score)
+        queries = as_matrix(vectors, self.dimensions, "search_batch")
+        return self._coll.search_batch(queries, a.k, flt, ef, a.min_score, a.with_vectors)
+
     def _stats(self, count: int, disk: int) -> StoreStats:
-        cfg = self._coll.config
-        return StoreStats(
-            collection=cfg.collection,
-            dimensions=cfg.dimensions,
-            count=count,
-            distance=cfg.distance,
-            hnsw=cfg.hnsw,
-            compression_tier="f16" if self._coll.vtype == "halfvec" else "none",
-            indexed=count,
-            pending=0,
-            tombstones=0,
-            memory_bytes=0,
-            disk_bytes=disk,
-            index_fresh=True,
-            persisted_count=count,
-            indexed_fields=cfg.indexed_fields,
-            path=f"postgres:{self._coll.table_name}",
-        )
+        tier = "f16" if self._coll.vtype == "halfvec" else "none"
+        path = f"postgres:{self._coll.table_name}"
+        return server_stats(self._coll.config, count, tier=tier, indexed=count, disk=disk, path=path)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -174,7 +194,7 @@ def _write_snapshot(
 
 
 @final
-class PgVectorStore(_PgBase):
+class PgVectorStore(_PgBase, StoreBase):
     """A ``VectorStore`` on PostgreSQL with pgvector (``open_store("postgresql://...")``).
 
     Args:
@@ -281,47 +301,9 @@ class PgVectorStore(_PgBase):
         self._run(self._coll.write_one(key, vec, meta, upsert=True), "upsert")
 
     def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
-        op = "upsert_batch" if upsert else "insert_batch"
-        self._check(op)
-        prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
-        good = prepared.good(upsert=upsert)
-        if good:
-            names = [prepared.names[i] for i in good]
-            written = self._run(
-                self._coll.write_many(
-                    names, prepared.matrix[good], [prepared.metas[i] for i in good], upsert=upsert
-                ),
-                op,
-            )
-            if not upsert:
-                from llm_infra.vector._backends import exists_error
-
-                for i in good:
-                    if prepared.names[i] not in written:
-                        prepared.errors[i] = exists_error(prepared.names[i])
-        return prepared.finish()
-
-    def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert many (one COPY and one INSERT); bad items fail alone."""
-        return self._batch(items, ids, vectors, metadatas, upsert=False)
-
-    def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert or replace many; the last repeat of an id wins."""
-        return self._batch(items, ids, vectors, metadatas, upsert=True)
+        op, prepared, good, write = self._batch_op(items, ids, vectors, metadatas, upsert=upsert)
+        written = self._run(write, op) if write is not None else ()
+        return self._batch_done(prepared, good, written, upsert=upsert)
 
     def delete(self, id: str) -> bool:
         """Delete; True when it existed."""
@@ -347,48 +329,13 @@ class PgVectorStore(_PgBase):
         self._check("count")
         return int(self._run(self._coll.count(), "count"))
 
-    def search(
-        self,
-        vector: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
-    ) -> list[SearchResult]:
-        """The ``k`` best matches, best first (selective filters are searched exactly)."""
-        flt, ef = self._search_args(k, filter, ef_search, min_score)
-        q = as_vector(vector, self.dimensions, "search")
-        hits: list[SearchResult] = self._run(
-            self._coll.search(q, k, flt, ef, min_score, with_vectors, with_metadata), "search"
-        )
+    def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
+        hits: list[SearchResult] = self._run(self._search_op(vector, a), "search")
         return hits
 
-    def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
-    ) -> list[list[SearchResult]]:
-        """``search`` for many queries in one round trip; results equal per-query ``search``."""
-        flt, ef = self._search_args(k, filter, ef_search, min_score)
-        queries = as_matrix(vectors, self.dimensions, "search_batch")
-        out: list[list[SearchResult]] = self._run(
-            self._coll.search_batch(queries, k, flt, ef, min_score, with_vectors), "search_batch"
-        )
+    def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]:
+        out: list[list[SearchResult]] = self._run(self._search_many_op(vectors, a), "search_batch")
         return out
-
-    def query(self, vector: Any) -> SearchQuery:
-        """A fluent query."""
-        from llm_infra.vector._query import SearchQuery
-
-        return SearchQuery(vector, store=self)
 
     def scan(self, cursor: str | None = None, limit: int = 1000) -> tuple[list[VectorRecord], str | None]:
         """A page of records (with vectors, in id order) and the next page's cursor (None at the end)."""
@@ -462,28 +409,9 @@ class PgVectorStore(_PgBase):
         self._closed = True
         self._pool.close()
 
-    def __enter__(self) -> PgVectorStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
 
 def _exists(coll: PgCollection) -> Op:
-    from psycopg import sql
+    from llm_infra.vector._pgvector_sql import registry_lookup
 
-    from llm_infra.vector._pgvector_sql import REGISTRY
-
-    yield Stmt(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, config jsonb NOT NULL)").format(
-            sql.Identifier(REGISTRY)
-        )
-    )
-    row = yield Stmt(
-        sql.SQL("SELECT 1 FROM {} WHERE name = %s").format(sql.Identifier(REGISTRY)),
-        [coll.config.collection],
-        "one",
-    )
+    row = yield from registry_lookup("1", coll.config.collection)
     return row is not None

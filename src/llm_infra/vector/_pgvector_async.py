@@ -7,15 +7,13 @@ implementation of the SQL, two thin drivers.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra.errors import InfraError
 from llm_infra.errors._foreign import postgres_error
-from llm_infra.vector._backends import as_matrix, as_vector, exists_error, prepare_batch
+from llm_infra.vector._base import AsyncStoreBase, SearchArgs
 from llm_infra.vector._config import VectorStoreConfig
-from llm_infra.vector._filters import MetadataFilter
 from llm_infra.vector._pgvector import (
     _CHECK_EXTENSION,
     _collection_of,
@@ -34,12 +32,11 @@ from llm_infra.vector._validate import check_id, encode_metadata
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
-    from llm_infra.vector._query import AsyncSearchQuery
     from llm_infra.vector._types import Progress
 
 
 @final
-class AsyncPgVectorStore(_PgBase):
+class AsyncPgVectorStore(_PgBase, AsyncStoreBase):
     """The async twin of ``PgVectorStore`` (same operations, an ``AsyncConnectionPool``).
 
     Create it with ``await AsyncPgVectorStore.open(dsn, config)``.
@@ -143,47 +140,9 @@ class AsyncPgVectorStore(_PgBase):
     async def _batch(
         self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
     ) -> BatchResult:
-        op = "upsert_batch" if upsert else "insert_batch"
-        self._check(op)
-        prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
-        good = prepared.good(upsert=upsert)
-        if good:
-            written = await self._run(
-                self._coll.write_many(
-                    [prepared.names[i] for i in good],
-                    prepared.matrix[good],
-                    [prepared.metas[i] for i in good],
-                    upsert=upsert,
-                ),
-                op,
-            )
-            if not upsert:
-                for i in good:
-                    if prepared.names[i] not in written:
-                        prepared.errors[i] = exists_error(prepared.names[i])
-        return prepared.finish()
-
-    async def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert many; bad items fail alone."""
-        return await self._batch(items, ids, vectors, metadatas, upsert=False)
-
-    async def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert or replace many."""
-        return await self._batch(items, ids, vectors, metadatas, upsert=True)
+        op, prepared, good, write = self._batch_op(items, ids, vectors, metadatas, upsert=upsert)
+        written = await self._run(write, op) if write is not None else ()
+        return self._batch_done(prepared, good, written, upsert=upsert)
 
     async def get(self, id: str, with_vector: bool = False) -> VectorRecord | None:
         """The record, or None."""
@@ -202,48 +161,13 @@ class AsyncPgVectorStore(_PgBase):
         key = check_id(id)
         await self._run(self._coll.update_metadata(key, encode_metadata(metadata)[1]), "update_metadata")
 
-    async def search(
-        self,
-        vector: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
-    ) -> list[SearchResult]:
-        """The ``k`` best matches, best first."""
-        flt, ef = self._search_args(k, filter, ef_search, min_score)
-        q = as_vector(vector, self.dimensions, "search")
-        hits: list[SearchResult] = await self._run(
-            self._coll.search(q, k, flt, ef, min_score, with_vectors, with_metadata), "search"
-        )
+    async def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
+        hits: list[SearchResult] = await self._run(self._search_op(vector, a), "search")
         return hits
 
-    async def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
-    ) -> list[list[SearchResult]]:
-        """Many queries in one round trip."""
-        flt, ef = self._search_args(k, filter, ef_search, min_score)
-        queries = as_matrix(vectors, self.dimensions, "search_batch")
-        out: list[list[SearchResult]] = await self._run(
-            self._coll.search_batch(queries, k, flt, ef, min_score, with_vectors), "search_batch"
-        )
+    async def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]:
+        out: list[list[SearchResult]] = await self._run(self._search_many_op(vectors, a), "search_batch")
         return out
-
-    def query(self, vector: Any) -> AsyncSearchQuery:
-        """A fluent query whose ``execute()`` is awaitable."""
-        from llm_infra.vector._query import AsyncSearchQuery
-
-        return AsyncSearchQuery(vector, store=self)
 
     async def scan(
         self, cursor: str | None = None, limit: int = 1000
@@ -304,11 +228,3 @@ class AsyncPgVectorStore(_PgBase):
             return
         self._closed = True
         await self._pool.close()
-
-    async def __aenter__(self) -> AsyncPgVectorStore:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()

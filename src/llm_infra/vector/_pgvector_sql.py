@@ -54,6 +54,18 @@ Step: TypeAlias = Stmt | Copy
 Op: TypeAlias = Generator[Step, Any, Any]
 
 
+def registry_lookup(column: str, collection: str) -> Op:
+    """Create the collection registry when it is missing, then read ``column`` of ``collection``."""
+    yield Stmt(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, config jsonb NOT NULL)").format(
+            sql.Identifier(REGISTRY)
+        )
+    )
+    query = sql.SQL("SELECT {} FROM {} WHERE name = %s").format(sql.SQL(column), sql.Identifier(REGISTRY))
+    row = yield Stmt(query, [collection], "one")
+    return row
+
+
 def to_numpy(value: Any) -> np.ndarray:
     """A float32 array from what the pgvector loaders return."""
     if hasattr(value, "to_numpy"):
@@ -238,16 +250,7 @@ class PgCollection:
 
     def open(self, given: VectorStoreConfig | None) -> Op:
         """Register or check the collection; returns the config in force."""
-        yield Stmt(
-            sql.SQL("CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, config jsonb NOT NULL)").format(
-                sql.Identifier(REGISTRY)
-            )
-        )
-        row = yield Stmt(
-            sql.SQL("SELECT config FROM {} WHERE name = %s").format(sql.Identifier(REGISTRY)),
-            [self.config.collection],
-            "one",
-        )
+        row = yield from registry_lookup("config", self.config.collection)
         cfg = self.config
         if row is not None:
             stored = VectorStoreConfig.from_dict(row[0])

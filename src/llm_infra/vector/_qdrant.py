@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, final
 
 import numpy as np
@@ -30,16 +29,17 @@ from llm_infra.vector._backends import (
     exists_error,
     not_found,
     prepare_batch,
+    server_stats,
 )
+from llm_infra.vector._base import SearchArgs, StoreBase
 from llm_infra.vector._config import Distance, VectorStoreConfig
-from llm_infra.vector._filters import MetadataFilter, parse_filter
+from llm_infra.vector._filters import parse_filter
 from llm_infra.vector._qdrant_filters import TOKENS, derive, path_key, to_qdrant
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
 from llm_infra.vector._validate import check_id, encode_metadata
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
-    from llm_infra.vector._query import SearchQuery
     from llm_infra.vector._types import Progress
 
 _NAMESPACE: Final = uuid.UUID("6f1c4a52-0d7e-4c0e-9a55-7e0f3c1b2a9d")
@@ -72,7 +72,7 @@ def _qdrant_error(exc: BaseException, operation: str) -> ExternalError:
 
 
 @final
-class QdrantVectorStore:
+class QdrantVectorStore(StoreBase):
     """A ``VectorStore`` on Qdrant (server or qdrant-client's local mode).
 
     Args:
@@ -310,28 +310,6 @@ class QdrantVectorStore:
         self._upsert_points([(prepared.names[i], prepared.matrix[i], prepared.metas[i]) for i in good], op)
         return prepared.finish()
 
-    def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert many; bad items (and existing ids) fail alone."""
-        return self._batch(items, ids, vectors, metadatas, upsert=False)
-
-    def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert or replace many; the last repeat of an id wins."""
-        return self._batch(items, ids, vectors, metadatas, upsert=True)
-
     def delete(self, id: str) -> bool:
         """Delete; True when it existed."""
         key = check_id(id)
@@ -402,7 +380,8 @@ class QdrantVectorStore:
         out.sort(key=lambda h: -h.score)
         return out
 
-    def _request_parts(self, k: int, filter: Any, ef_search: int | None, min_score: Any) -> tuple[Any, Any]:
+    def _request_parts(self, a: SearchArgs) -> tuple[Any, Any]:
+        k, filter, ef_search, min_score, _, _ = a
         if self._closed:
             raise closed_error("search")
         check_search(k, ef_search, min_score)
@@ -413,19 +392,10 @@ class QdrantVectorStore:
         ef = self._cfg.hnsw.ef_search if ef_search is None else ef_search
         return qfilter, self._models.SearchParams(hnsw_ef=max(ef, k))
 
-    def search(
-        self,
-        vector: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
-    ) -> list[SearchResult]:
+    def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
         """The ``k`` best matches, best first (Qdrant plans filtered searches itself)."""
-        qfilter, params = self._request_parts(k, filter, ef_search, min_score)
+        qfilter, params = self._request_parts(a)
+        k, _, _, min_score, with_vectors, with_metadata = a
         q = as_vector(vector, self._dims, "search")
         response = self._call(
             "search",
@@ -440,18 +410,10 @@ class QdrantVectorStore:
         )
         return self._hits(response.points, min_score, with_vectors, with_metadata)
 
-    def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
-    ) -> list[list[SearchResult]]:
+    def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]:
         """Many queries in one ``query_batch_points`` request; results equal per-query ``search``."""
-        qfilter, params = self._request_parts(k, filter, ef_search, min_score)
+        qfilter, params = self._request_parts(a)
+        k, min_score, with_vectors = a.k, a.min_score, a.with_vectors
         queries = as_matrix(vectors, self._dims, "search_batch")
         if len(queries) == 0:
             return []
@@ -469,12 +431,6 @@ class QdrantVectorStore:
         ]
         responses = self._call("search_batch", self._client.query_batch_points, self._name, requests=requests)
         return [self._hits(r.points, min_score, with_vectors, True) for r in responses]
-
-    def query(self, vector: Any) -> SearchQuery:
-        """A fluent query."""
-        from llm_infra.vector._query import SearchQuery
-
-        return SearchQuery(vector, store=self)
 
     def scan(self, cursor: str | None = None, limit: int = 1000) -> tuple[list[VectorRecord], str | None]:
         """A page of records (with vectors) and the cursor of the next page (None at the end)."""
@@ -503,23 +459,9 @@ class QdrantVectorStore:
         count = self.count()
         cfg = self._cfg
         indexed = info.indexed_vectors_count
-        return StoreStats(
-            collection=cfg.collection,
-            dimensions=cfg.dimensions,
-            count=count,
-            distance=cfg.distance,
-            hnsw=cfg.hnsw,
-            compression_tier=cfg.compression.tier if cfg.compression.tier != "auto" else "none",
-            indexed=int(indexed) if indexed is not None else count,
-            pending=0,
-            tombstones=0,
-            memory_bytes=0,
-            disk_bytes=0,
-            index_fresh=True,
-            persisted_count=count,
-            indexed_fields=cfg.indexed_fields,
-            path=f"qdrant:{self._name}",
-        )
+        tier = cfg.compression.tier if cfg.compression.tier != "auto" else "none"
+        done = int(indexed) if indexed is not None else count
+        return server_stats(cfg, count, tier=tier, indexed=done, disk=0, path=f"qdrant:{self._name}")
 
     def flush(self) -> None:
         """Nothing to do: every write is acknowledged with ``wait=True``."""
@@ -581,14 +523,6 @@ class QdrantVectorStore:
                 self._client.close()
             except Exception as exc:  # noqa: BLE001 - closing is best effort
                 _ = exc
-
-    def __enter__(self) -> QdrantVectorStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"QdrantVectorStore(collection={self._name!r}, {'closed' if self._closed else 'open'})"

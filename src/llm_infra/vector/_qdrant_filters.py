@@ -18,20 +18,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, Final
 
-from llm_infra.vector._filters import (
-    And,
-    Eq,
-    Exists,
-    In,
-    MetadataFilter,
-    Ne,
-    Not,
-    NotIn,
-    Or,
-    Range,
-    extract,
-    is_number,
-)
+from llm_infra.vector import _filters as filters
 
 TOKENS: Final = "_k"
 NUMBERS: Final = "_n"
@@ -80,7 +67,7 @@ def derive(meta: Mapping[str, Any] | None) -> dict[str, Any]:
         paths: set[str] = set()
         _paths(meta, "", paths)
         for path in sorted(paths):
-            found, value = extract(meta, path)
+            found, value = filters.extract(meta, path)
             if not found:
                 continue
             tokens.append(f"{path}{_SEP}?")
@@ -90,14 +77,14 @@ def derive(meta: Mapping[str, Any] | None) -> dict[str, Any]:
                 token = value_token(path, v)
                 if token is not None:
                     tokens.append(token)
-                if is_number(v):
+                if filters.is_number(v):
                     nums.append(float(v))
             if nums:
                 numbers[path_key(path)] = nums
     return {TOKENS: tokens, NUMBERS: numbers}
 
 
-def to_qdrant(flt: MetadataFilter, models: Any) -> Any:
+def to_qdrant(flt: filters.MetadataFilter, models: Any) -> Any:
     """The ``qdrant_client.models.Filter`` selecting exactly what ``flt.matches`` accepts."""
     return models.Filter(must=[_condition(flt, models)])
 
@@ -106,31 +93,31 @@ def _never(models: Any) -> Any:
     return models.FieldCondition(key=TOKENS, match=models.MatchValue(value=_NEVER))
 
 
-def _condition(flt: MetadataFilter, models: Any) -> Any:
-    if isinstance(flt, And):
+def _condition(flt: filters.MetadataFilter, models: Any) -> Any:
+    if isinstance(flt, filters.And):
         return models.Filter(must=[_condition(c, models) for c in flt.filters])
-    if isinstance(flt, Or):
+    if isinstance(flt, filters.Or):
         if not flt.filters:
             return models.Filter(must=[_never(models)])
         return models.Filter(should=[_condition(c, models) for c in flt.filters])
-    if isinstance(flt, Not):
+    if isinstance(flt, filters.Not):
         return models.Filter(must_not=[_condition(flt.filter, models)])
-    if isinstance(flt, Ne):
-        return models.Filter(must_not=[_condition(Eq(flt.field, flt.value), models)])
-    if isinstance(flt, NotIn):
-        return models.Filter(must_not=[_condition(In(flt.field, flt.values), models)])
-    if isinstance(flt, Eq):
+    if isinstance(flt, filters.Ne):
+        return models.Filter(must_not=[_condition(filters.Eq(flt.field, flt.value), models)])
+    if isinstance(flt, filters.NotIn):
+        return models.Filter(must_not=[_condition(filters.In(flt.field, flt.values), models)])
+    if isinstance(flt, filters.Eq):
         return models.FieldCondition(
             key=TOKENS, match=models.MatchValue(value=value_token(flt.field, flt.value))
         )
-    if isinstance(flt, In):
+    if isinstance(flt, filters.In):
         if not flt.values:
             return _never(models)
         tokens = [value_token(flt.field, v) for v in flt.values]
         return models.FieldCondition(key=TOKENS, match=models.MatchAny(any=tokens))
-    if isinstance(flt, Exists):
+    if isinstance(flt, filters.Exists):
         return models.FieldCondition(key=TOKENS, match=models.MatchValue(value=f"{flt.field}{_SEP}?"))
-    if isinstance(flt, Range):
+    if isinstance(flt, filters.Range):
         return models.FieldCondition(
             key=f"{NUMBERS}.{path_key(flt.field)}",
             range=models.Range(gt=flt.gt, gte=flt.gte, lt=flt.lt, lte=flt.lte),

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import TracebackType
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import CircuitOpenError, InfraError
 from llm_infra.resilience import Capabilities, CircuitBreaker, CircuitState, HealthChecker, HealthStatus
 from llm_infra.vector._backends import search_batch_of
+from llm_infra.vector._base import SearchArgs, StoreBase, forward_search
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
-    from llm_infra.vector._filters import MetadataFilter
-    from llm_infra.vector._query import SearchQuery
     from llm_infra.vector._types import Progress, SearchResult, StoreStats, VectorRecord, VerifyReport
 
 logger = logging.getLogger("llm_infra.vector")
@@ -38,7 +36,7 @@ def _fails_over(exc: BaseException) -> bool:
 
 
 @final
-class ResilientVectorStore:
+class ResilientVectorStore(StoreBase):
     """A ``VectorStore`` that fails reads over from ``primary`` to ``fallback``.
 
     Args:
@@ -101,6 +99,8 @@ class ResilientVectorStore:
 
     @staticmethod
     def _op(store: Any, name: str) -> Callable[..., Any]:
+        if name == "search":
+            return lambda *args: forward_search(store, *args)
         if name == "search_batch":
             return lambda *args, **kwargs: search_batch_of(store, *args, **kwargs)
         fn: Callable[..., Any] = getattr(store, name)
@@ -143,28 +143,8 @@ class ResilientVectorStore:
 
     # ------------------------------------------------------------------ reads
 
-    def search(
-        self,
-        vector: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
-    ) -> list[SearchResult]:
-        """Search the primary, or the fallback when the primary fails."""
-        result: list[SearchResult] = self._read(
-            "search",
-            vector,
-            k,
-            filter,
-            ef_search,
-            min_score=min_score,
-            with_vectors=with_vectors,
-            with_metadata=with_metadata,
-        )
+    def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
+        result: list[SearchResult] = self._read("search", vector, a)
         return result
 
     def search_batch(
@@ -189,12 +169,6 @@ class ResilientVectorStore:
 
         return scan_page(self.primary, cursor, limit)
 
-    def query(self, vector: Any) -> SearchQuery:
-        """A fluent query through this store."""
-        from llm_infra.vector._query import SearchQuery
-
-        return SearchQuery(vector, store=self)
-
     # ------------------------------------------------------------------ writes
 
     def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
@@ -205,34 +179,11 @@ class ResilientVectorStore:
         """Upsert into the primary (and the fallback when mirroring)."""
         self._write("upsert", id, vector, metadata)
 
-    def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert many into the primary."""
+    def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
+        """Write many into the primary (and the fallback when mirroring)."""
         items = list(items) if items is not None else None
-        result: BatchResult = self._write(
-            "insert_batch", items, ids=ids, vectors=vectors, metadatas=metadatas
-        )
-        return result
-
-    def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Upsert many into the primary."""
-        items = list(items) if items is not None else None
-        result: BatchResult = self._write(
-            "upsert_batch", items, ids=ids, vectors=vectors, metadatas=metadatas
-        )
+        name = "upsert_batch" if upsert else "insert_batch"
+        result: BatchResult = self._write(name, items, ids=ids, vectors=vectors, metadatas=metadatas)
         return result
 
     def delete(self, id: str) -> bool:
@@ -274,14 +225,6 @@ class ResilientVectorStore:
             self.primary.close()
         finally:
             self.fallback.close()
-
-    def __enter__(self) -> ResilientVectorStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ResilientVectorStore({self.primary!r}, fallback={self.fallback!r}, {self.health().state})"

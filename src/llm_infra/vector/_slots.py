@@ -92,33 +92,10 @@ def build_batch_results(
     slot_rows: list[list[int]],
     score_rows: list[list[float]],
 ) -> list[list[SearchResult]]:
-    """``build_results`` for every row of a batch in one loop (caller holds the read lock)."""
-    out: list[list[SearchResult]] = []
-    new, set_id, set_score, set_metadata, set_vector = (
-        _new_result,
-        _set_id,
-        _set_score,
-        _set_metadata,
-        _set_vector,
-    )
-    for slots, scores in zip(slot_rows, score_rows, strict=True):
-        row: list[SearchResult] = []
-        append = row.append
-        for s, sc in zip(slots, scores, strict=True):
-            r = new(SearchResult)
-            set_id(r, ids[s] or "")
-            set_score(r, sc)
-            m = metas[s]
-            if m is None:
-                set_metadata(r, None)
-            elif type(m) is dict:
-                set_metadata(r, m.copy())
-            else:
-                set_metadata(r, decode_meta(metas, s, m, ids[s]))  # type: ignore[arg-type]  # str here
-            set_vector(r, None)
-            append(r)
-        out.append(row)
-    return out
+    """``build_results`` for every row of a batch (caller holds the read lock)."""
+    return [
+        build_results(ids, metas, slots, scores) for slots, scores in zip(slot_rows, score_rows, strict=True)
+    ]
 
 
 def grow(arr: np.ndarray, size: int, fill: Any) -> np.ndarray:

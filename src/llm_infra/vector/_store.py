@@ -20,7 +20,6 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, final
 
 import numpy as np
@@ -36,6 +35,7 @@ from llm_infra.errors import (
     VectorError,
 )
 from llm_infra.vector import _backend_codes, _codes, _files
+from llm_infra.vector._base import SearchArgs, StoreBase
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._indexer import WorkerControl
@@ -58,7 +58,6 @@ from llm_infra.vector._verify import verify_store
 if TYPE_CHECKING:
     from llm_infra.vector._planner import Hits
     from llm_infra.vector._protocols import VectorStore
-    from llm_infra.vector._query import SearchQuery
 
 _TRACER = trace.get_tracer("llm_infra.vector")
 
@@ -67,8 +66,12 @@ def _tracing() -> bool:
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
+_Rows = tuple[list[str], np.ndarray, list[str | None], list[dict[str, Any] | None]]
+"""Validated rows of a write: ids, vectors, metadata texts and plain metadata."""
+
+
 @final
-class LocalVectorStore(Opening):
+class LocalVectorStore(Opening, StoreBase):
     """The embedded vector store (see ``open_store``).
 
     Thread-safe: searches run concurrently; writes are serialized. One process at a time may
@@ -140,41 +143,6 @@ class LocalVectorStore(Opening):
             if failures:
                 raise failures[0][1]
 
-    def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Insert many vectors; bad items fail alone (with their id), the rest are written.
-
-        Items are ``(id, vector)`` / ``(id, vector, metadata)`` tuples or ``VectorRecord``s;
-        or use the fast path ``ids=[...], vectors=<(n, d) array>, metadatas=[...]``.
-
-        Returns:
-            ``BatchResult``; ``failures`` holds each failed id with its error
-            (``AlreadyExistsError`` for existing ids and repeats within the batch).
-
-        Raises:
-            BatchError: every item of a non-empty batch failed.
-            ValidationError: ``vector.invalid_batch`` when the arguments themselves are wrong
-                (``ids`` a string, lengths that disagree).
-        """
-        return self._batch(items, ids, vectors, metadatas, upsert=False)
-
-    def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Like ``insert_batch`` but replaces existing ids (the last repeat of an id wins)."""
-        return self._batch(items, ids, vectors, metadatas, upsert=True)
-
     def _batch(
         self,
         items: Iterable[VectorRecord | tuple[Any, ...]] | None,
@@ -245,9 +213,10 @@ class LocalVectorStore(Opening):
                         seen.add(ident)
                         order.append(i)
             chunk = self._cfg.chunk_size
+            rows_in = (names, mat, texts, plains)
             for start in range(0, len(order), chunk):
                 part = order[start : start + chunk]
-                err = self._commit_chunk(part, names, mat, texts, plains, upsert=upsert, operation=operation)
+                err = self._commit_chunk(part, rows_in, upsert=upsert, operation=operation)
                 if err is not None:
                     failures.extend((i, err) for i in part)
         if self._cfg.background_indexing:
@@ -255,16 +224,9 @@ class LocalVectorStore(Opening):
         return failures
 
     def _commit_chunk(
-        self,
-        part: list[int],
-        names: list[str],
-        mat: np.ndarray,
-        texts: list[str | None],
-        plains: list[dict[str, Any] | None],
-        *,
-        upsert: bool,
-        operation: str,
+        self, part: list[int], rows_in: _Rows, *, upsert: bool, operation: str
     ) -> InfraError | None:
+        names, mat, texts, plains = rows_in
         c = len(part)
         first = self._next_label
         labels = np.arange(first, first + c, dtype=np.int64)
@@ -375,47 +337,17 @@ class LocalVectorStore(Opening):
     def __contains__(self, id: object) -> bool:
         return isinstance(id, str) and id in self._id_to_slot
 
-    def query(self, vector: Any) -> SearchQuery:
-        """Start a fluent query: ``store.query(v).limit(5).where_eq("lang", "en").execute()``."""
-        from llm_infra.vector._query import SearchQuery
-
-        return SearchQuery(vector, store=self)
-
-    def search(
-        self,
-        vector: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
-    ) -> list[SearchResult]:
-        """The ``k`` best matches, best first (scores: higher is better for every distance).
-
-        Args:
-            vector: the query vector.
-            k: results wanted (1..10000).
-            filter: a ``MetadataFilter`` or its dict form.
-            ef_search: graph candidate list size for this call (default: the store's).
-            min_score: drop results scoring below it (applied to the exact top ``k``).
-            with_vectors: include the stored vectors.
-            with_metadata: include metadata (default True).
-
-        Raises:
-            VectorError: ``vector.dimension_mismatch`` / ``vector.invalid_vector``.
-            ValidationError: a malformed filter (the path is named) or a bad ``k``/``ef_search``.
-        """
+    def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
+        k, filter, ef_search, min_score, with_vectors, with_metadata = a
         self._check_open("search")
         ef = check_search_args(k, ef_search, self._cfg.hnsw.ef_search, min_score)
         if not _tracing():
-            return self._search(vector, k, filter, ef, min_score, with_vectors, with_metadata)
+            return self._search_exec(vector, k, filter, ef, min_score, with_vectors, with_metadata)
         with _TRACER.start_as_current_span("vector.search") as span:
             span.set_attribute("vector.k", k)
             span.set_attribute("vector.dimensions", self._dims)
             span.set_attribute("vector.has_filter", filter is not None)
-            return self._search(vector, k, filter, ef, min_score, with_vectors, with_metadata)
+            return self._search_exec(vector, k, filter, ef, min_score, with_vectors, with_metadata)
 
     def _parse(self, filter: MetadataFilter | Mapping[str, Any] | None) -> MetadataFilter | None:
         flt = None if filter is None else parse_filter(filter)
@@ -423,7 +355,7 @@ class LocalVectorStore(Opening):
             self._prepare_payload(flt)
         return flt
 
-    def _search(  # noqa: PLR0917 - private twin of search()'s signature
+    def _search_exec(  # noqa: PLR0917 - search() once its arguments are checked
         self,
         vector: Any,
         k: int,
@@ -480,31 +412,8 @@ class LocalVectorStore(Opening):
             for r, label in zip(out, labels, strict=True)
         ]
 
-    def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
-    ) -> list[list[SearchResult]]:
-        """``search`` for many query vectors at once: one result list per query, in order.
-
-        The graph answers every query in one faiss call, and exact-scan plans score every
-        query in one kernel call, so the per-query overhead of ``search`` is paid once. Results
-        equal those of ``search`` with the same arguments.
-
-        Args:
-            vectors: an ``(m, dimensions)`` array or a sequence of vectors (``m`` may be 0).
-            k, filter, min_score, with_vectors, ef_search: as for ``search`` (one filter for
-                every query).
-
-        Raises:
-            VectorError: ``vector.dimension_mismatch`` / ``vector.invalid_vector`` for any query.
-            ValidationError: a malformed filter or a bad ``k``/``ef_search``.
-        """
+    def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]:
+        k, filter, ef_search, min_score, with_vectors, _ = a
         self._check_open("search_batch")
         ef = check_search_args(k, ef_search, self._cfg.hnsw.ef_search, min_score)
         qs = query_rows(vectors, self._dims, self._cosine)
@@ -681,14 +590,6 @@ class LocalVectorStore(Opening):
             finally:
                 self._closed = True
                 self._finalizer()
-
-    def __enter__(self) -> LocalVectorStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"count={self._live}"

@@ -9,18 +9,16 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import TracebackType
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, final
 
 from llm_infra.errors import InfraError
 from llm_infra.otel import counter, histogram, span
 from llm_infra.vector._backends import search_batch_of
+from llm_infra.vector._base import SearchArgs, StoreBase, forward_search
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
-    from llm_infra.vector._filters import MetadataFilter
-    from llm_infra.vector._query import SearchQuery
     from llm_infra.vector._types import Progress, SearchResult, StoreStats, VectorRecord, VerifyReport
 
 OPERATION_DURATION: Final = "vector.operation.duration"
@@ -36,7 +34,7 @@ def _length(vector: Any) -> int | None:
 
 
 @final
-class TracingVectorStore:
+class TracingVectorStore(StoreBase):
     """Wraps any ``VectorStore``: every operation gets a span, a duration metric and a debug line.
 
     Args:
@@ -83,25 +81,20 @@ class TracingVectorStore:
 
     def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Traced ``insert``."""
-        self._traced(
-            "insert",
-            lambda: self.store.insert(id, vector, metadata),
-            id=id,
-            vector_length=_length(vector),
-            has_metadata=metadata is not None,
-        )
+        self._write_one("insert", id, vector, metadata)
 
     def upsert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Traced ``upsert``."""
-        self._traced(
-            "upsert",
-            lambda: self.store.upsert(id, vector, metadata),
-            id=id,
-            vector_length=_length(vector),
-            has_metadata=metadata is not None,
-        )
+        self._write_one("upsert", id, vector, metadata)
 
-    def _batch(self, name: str, items: Any, ids: Any, vectors: Any, metadatas: Any) -> BatchResult:
+    def _write_one(self, name: str, id: str, vector: Any, metadata: Mapping[str, Any] | None) -> None:
+        has_metadata = metadata is not None
+        length = _length(vector)
+        call = lambda: getattr(self.store, name)(id, vector, metadata)  # noqa: E731 - looked up when traced
+        self._traced(name, call, id=id, vector_length=length, has_metadata=has_metadata)
+
+    def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
+        name = "upsert_batch" if upsert else "insert_batch"
         items = list(items) if items is not None else None
         size = len(items) if items is not None else (len(ids) if ids is not None else None)
         fn = getattr(self.store, name)
@@ -112,28 +105,6 @@ class TracingVectorStore:
             has_metadata=metadatas is not None or None,
         )
         return result
-
-    def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Traced ``insert_batch``."""
-        return self._batch("insert_batch", items, ids, vectors, metadatas)
-
-    def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
-        """Traced ``upsert_batch``."""
-        return self._batch("upsert_batch", items, ids, vectors, metadatas)
 
     def delete(self, id: str) -> bool:
         """Traced ``delete``."""
@@ -155,32 +126,13 @@ class TracingVectorStore:
         result: VectorRecord | None = self._traced("get", lambda: self.store.get(id, with_vector), id=id)
         return result
 
-    def search(
-        self,
-        vector: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
-    ) -> list[SearchResult]:
-        """Traced ``search``."""
+    def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
         result: list[SearchResult] = self._traced(
             "search",
-            lambda: self.store.search(
-                vector,
-                k,
-                filter,
-                ef_search,
-                min_score=min_score,
-                with_vectors=with_vectors,
-                with_metadata=with_metadata,
-            ),
+            lambda: forward_search(self.store, vector, a),
             vector_length=_length(vector),
-            k=k,
-            has_filter=filter is not None,
+            k=a.k,
+            has_filter=a.filter is not None,
         )
         return result
 
@@ -196,12 +148,6 @@ class TracingVectorStore:
             has_filter=filter is not None,
         )
         return result
-
-    def query(self, vector: Any) -> SearchQuery:
-        """A fluent query whose search is traced."""
-        from llm_infra.vector._query import SearchQuery
-
-        return SearchQuery(vector, store=self)
 
     def count(self) -> int:
         """Traced ``count``."""
@@ -248,14 +194,6 @@ class TracingVectorStore:
     def close(self) -> None:
         """Close the wrapped store."""
         self._traced("close", self.store.close)
-
-    def __enter__(self) -> TracingVectorStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"TracingVectorStore({self.store!r})"

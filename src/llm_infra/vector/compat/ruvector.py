@@ -18,11 +18,11 @@ import functools
 import os
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar
 
 from llm_infra.errors import InfraError, VectorError
 from llm_infra.vector import _backend_codes as codes
+from llm_infra.vector._base import SyncClosing
 from llm_infra.vector._config import Distance, HnswConfig, VectorStoreConfig
 from llm_infra.vector._types import SearchResult, VectorRecord
 
@@ -125,7 +125,7 @@ def _hnsw(value: HnswConfig | Mapping[str, Any] | None) -> HnswConfig:
     return HnswConfig(**{names[k]: v for k, v in dict(value).items() if k in names})
 
 
-class Collection:
+class Collection(SyncClosing):
     """A ruvector-core ``Collection`` on top of ``llm_infra.vector``.
 
     Args:
@@ -212,14 +212,6 @@ class Collection:
     def close(self) -> None:
         """Close the store."""
         self.store.close()
-
-    def __enter__(self) -> Collection:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, store={type(self.store).__name__})"
