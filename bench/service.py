@@ -31,8 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import orjson
+# bench/ holds scripts named like stdlib modules (http.py, json.py): keep it off the path when
+# this file is run directly (make bench's launcher does the same).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402 - after the path guard
+import orjson  # noqa: E402 - after the path guard
 
 K = 10
 BATCH = 1_000
