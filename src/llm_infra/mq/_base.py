@@ -3,6 +3,7 @@ and the subscription loop (prefetch bound, TTL, delivery limit, dead letters, re
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import functools
 import logging
@@ -143,7 +144,7 @@ def default_consumer_name() -> str:
     return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-class BrokerBase:
+class BrokerBase(abc.ABC):
     """Shared publish path and bookkeeping; backends implement ``_send`` and ``_subscription``."""
 
     system = "memory"
@@ -158,11 +159,13 @@ class BrokerBase:
         self._topics_seen: set[str] = set()
 
     # -- backend hooks -------------------------------------------------------------------------
+    @abc.abstractmethod
     async def _send(self, topic: str, messages: list[Message], dedup: list[str | None]) -> list[str]:
-        raise NotImplementedError  # pragma: no cover
+        """Backend hook (every backend implements it)."""
 
+    @abc.abstractmethod
     def _subscription(self, topic: str, group: str, consumer: str, prefetch: int) -> Subscription:
-        raise NotImplementedError  # pragma: no cover
+        """Backend hook (every backend implements it)."""
 
     async def _close(self) -> None:  # pragma: no cover - backends override
         return None
@@ -338,17 +341,21 @@ class Subscription(AsyncIterator[Delivery]):
     async def _start(self) -> None:  # pragma: no cover - backends override
         return None
 
+    @abc.abstractmethod
     async def _fetch(self, count: int) -> list[Delivery]:
-        raise NotImplementedError  # pragma: no cover
+        """Backend hook (every backend implements it)."""
 
+    @abc.abstractmethod
     async def _ack(self, delivery: Delivery) -> None:
-        raise NotImplementedError  # pragma: no cover
+        """Backend hook (every backend implements it)."""
 
+    @abc.abstractmethod
     async def _requeue(self, delivery: Delivery, delay: float | None) -> None:
-        raise NotImplementedError  # pragma: no cover
+        """Backend hook (every backend implements it)."""
 
+    @abc.abstractmethod
     async def _touch(self, delivery: Delivery) -> None:
-        raise NotImplementedError  # pragma: no cover
+        """Backend hook (every backend implements it)."""
 
     async def _release(self, deliveries: list[Delivery]) -> None:  # pragma: no cover - optional
         return None
