@@ -34,6 +34,35 @@ def problem_body(
     return status, body
 
 
+def encode_problem(
+    error: InfraError | Mapping[str, object],
+    *,
+    scope: Scope | None = None,
+    status: int | None = None,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    close: bool = False,
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The status, headers and body of the problem response for ``error`` (see ``send_problem``).
+
+    ``send_problem`` sends them through ASGI; the HTTP server's protocol layer writes them as raw
+    bytes when it must answer below ASGI (a request refused before the app runs).
+    """
+    default_status, body = problem_body(error, scope=scope)
+    if status is None:
+        status = default_status
+    body["status"] = status
+    payload = orjson.dumps(body)
+    out = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"cache-control", b"no-store"),
+        *headers,
+    ]
+    if close:
+        out.append((b"connection", b"close"))
+    return status, out, payload
+
+
 async def send_problem(
     send: Send,
     error: InfraError | Mapping[str, object],
@@ -53,21 +82,9 @@ async def send_problem(
         headers: extra response headers (``retry-after``, ``www-authenticate``, ...).
         close: ask the client to close the connection (``connection: close``).
     """
-    default_status, body = problem_body(error, scope=scope)
-    if status is None:
-        status = default_status
-    body["status"] = status
-    payload = orjson.dumps(body)
-    out = [
-        (b"content-type", b"application/problem+json"),
-        (b"content-length", str(len(payload)).encode()),
-        (b"cache-control", b"no-store"),
-        *headers,
-    ]
-    if close:
-        out.append((b"connection", b"close"))
+    status, out, payload = encode_problem(error, scope=scope, status=status, headers=headers, close=close)
     await send({"type": "http.response.start", "status": status, "headers": out})
     await send({"type": "http.response.body", "body": payload})
 
 
-__all__ = ["problem_body", "send_problem"]
+__all__ = ["encode_problem", "problem_body", "send_problem"]

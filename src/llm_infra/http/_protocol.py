@@ -27,9 +27,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
-
 from llm_infra._internal._lazy import require
+from llm_infra.errors._problem import encode_problem
 from llm_infra.http import _codes
 from llm_infra.http._mw_common import problem_response
 
@@ -40,12 +39,9 @@ _AMBIGUOUS = "a request may not carry both Content-Length and Transfer-Encoding"
 
 def raw_problem(status: int, reason: bytes, problem: dict[str, object]) -> bytes:
     """A complete ``Connection: close`` problem+json response, for writing below ASGI."""
-    body = orjson.dumps(problem)
-    head = (
-        b"HTTP/1.1 %d %s\r\ncontent-type: application/problem+json\r\ncontent-length: %d\r\n"
-        b"cache-control: no-store\r\nconnection: close\r\n\r\n" % (status, reason, len(body))
-    )
-    return head + body
+    status, headers, body = encode_problem(problem, status=status, close=True)
+    head = b"HTTP/1.1 %d %s\r\n" % (status, reason)
+    return head + b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n" + body
 
 
 def _ambiguous(event: Any) -> bool:

@@ -34,7 +34,7 @@ from llm_infra.mq._message import (
     dead_letter_headers,
 )
 from llm_infra.otel import counter, histogram, inject, span
-from llm_infra.resilience import RetryPolicy, retry
+from llm_infra.resilience import RetryPolicy, RetryState, retry
 
 _logger = logging.getLogger("llm_infra.mq")
 
@@ -477,15 +477,20 @@ class Subscription(AsyncIterator[Delivery]):
                 self._waiting = False
 
     async def _retrying(self, op: Callable[[], Any]) -> Any:
-        """Run ``op``; on retryable errors back off with the broker's reconnect policy and retry."""
-        delays = self.broker.options.reconnect.delays()
+        """Run ``op``; on retryable errors back off with the broker's reconnect policy and retry.
+
+        The schedule is the resilience state machine's (``RetryState``), as for every retry.
+        """
+        state = RetryState(self.broker.options.reconnect, clock=self.broker.clock)
         while True:
             try:
                 return await op()
             except InfraError as exc:
-                if not exc.retryable or self._closed:
+                if self._closed:
                     raise
-                delay = next(delays, self.broker.options.reconnect.max_delay)
+                delay = state.on_error(exc)
+                if delay is None:
+                    raise
                 _logger.warning(
                     "mq %s %s/%s: %s; retrying in %.2f s",
                     self.broker.system,
