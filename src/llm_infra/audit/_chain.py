@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, final
 
+from llm_infra._internal._attrs import Closing, readonly
 from llm_infra.audit import _codes as codes
 from llm_infra.audit._events import SecurityEvent
 from llm_infra.errors import ConfigError, InfraError, IoError
@@ -297,7 +298,7 @@ def _last_line(fd: int, size: int) -> tuple[bytes, int]:
 
 
 @final
-class HashChainedFileSink:
+class HashChainedFileSink(Closing):
     """An append-only JSONL audit file with an HMAC chain (see ``verify_chain``).
 
     Each batch is written with one ``write`` and ``fsync``; on failure the file is cut back to
@@ -419,15 +420,9 @@ class HashChainedFileSink:
         body = _head_body(self._key, count, mac)
         atomic_write(_head_path(self._path), body, mode=0o600, fsync=self._fsync)
 
-    @property
-    def name(self) -> str:
-        """The sink's name."""
-        return self._name
+    name: readonly[str] = readonly("_name", "The sink's name.")
 
-    @property
-    def path(self) -> Path:
-        """The JSONL file."""
-        return self._path
+    path: readonly[Path] = readonly("_path", "The JSONL file.")
 
     @property
     def head(self) -> ChainHead:
@@ -490,12 +485,6 @@ class HashChainedFileSink:
         """Release the lock and close the file."""
         with self._lock:
             self._close_fd()
-
-    def __enter__(self) -> HashChainedFileSink:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"HashChainedFileSink(path={str(self._path)!r}, records={self._count})"

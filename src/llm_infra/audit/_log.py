@@ -17,6 +17,7 @@ from typing import final
 
 from opentelemetry import metrics
 
+from llm_infra._internal._attrs import AsyncClosing, Closing, readonly
 from llm_infra.audit import _codes as codes
 from llm_infra.audit import _fallback as fallback
 from llm_infra.audit._chain import HashChainedFileSink, key_bytes
@@ -125,7 +126,7 @@ def _error_code(exc: BaseException) -> str:
 
 
 @final
-class SecurityAuditLog:
+class SecurityAuditLog(Closing, AsyncClosing):
     """The security audit trail.
 
     ``log(event)`` writes the event as one JSON line to the ``security_audit`` logger *before*
@@ -565,24 +566,9 @@ class SecurityAuditLog:
             except Exception:
                 self._logger.warning("audit sink %r failed to close", sink.name, exc_info=True)
 
-    def __enter__(self) -> SecurityAuditLog:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> SecurityAuditLog:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     # -- introspection -------------------------------------------------------------------------
 
-    @property
-    def sinks(self) -> tuple[AuditSink, ...]:
-        """The configured sinks."""
-        return self._sinks
+    sinks: readonly[tuple[AuditSink, ...]] = readonly("_sinks", "The configured sinks.")
 
     def stats(self) -> AuditStats:
         """A snapshot of the counters (see ``AuditStats``)."""

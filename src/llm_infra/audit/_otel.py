@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._lazy import require
 from llm_infra.audit._events import SecurityEvent
 from llm_infra.audit._sinks import encode_event
@@ -46,10 +47,7 @@ class OtelLogsAuditSink:
         self._logger = provider.get_logger("llm_infra.audit")
         self._name = name
 
-    @property
-    def name(self) -> str:
-        """The sink's name."""
-        return self._name
+    name: readonly[str] = readonly("_name", "The sink's name.")
 
     def write(self, events: Sequence[SecurityEvent]) -> None:
         """Emit one log record per event."""

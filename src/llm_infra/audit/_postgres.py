@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._lazy import require
 from llm_infra.audit._events import SecurityEvent, event_from_dict
 from llm_infra.errors import ConfigError
@@ -75,10 +76,7 @@ class PostgresAuditSink:
         self._aconn: psycopg.AsyncConnection[Any] | None = None
         self._alock: asyncio.Lock | None = None
 
-    @property
-    def name(self) -> str:
-        """The sink's name."""
-        return self._name
+    name: readonly[str] = readonly("_name", "The sink's name.")
 
     def _ddl(self) -> Any:
         sql = require("psycopg.sql", "postgres")

@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import IO, Protocol, TypeVar, final, runtime_checkable
 
+from llm_infra._internal._attrs import readonly
 from llm_infra.audit import _codes as codes
 from llm_infra.audit._events import SecurityEvent
 from llm_infra.errors import ConfigError
@@ -75,10 +76,7 @@ class MemoryAuditSink:
         self._name = name
         self.dropped = 0
 
-    @property
-    def name(self) -> str:
-        """The sink's name."""
-        return self._name
+    name: readonly[str] = readonly("_name", "The sink's name.")
 
     @property
     def events(self) -> list[SecurityEvent]:
@@ -140,10 +138,7 @@ class StreamAuditSink:
         self._lock = threading.Lock()
         self._name = name
 
-    @property
-    def name(self) -> str:
-        """The sink's name."""
-        return self._name
+    name: readonly[str] = readonly("_name", "The sink's name.")
 
     def write(self, events: Sequence[SecurityEvent]) -> None:
         """Write and flush one line per event."""
@@ -189,10 +184,7 @@ class LoggingAuditSink:
         self._logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self._name = name
 
-    @property
-    def name(self) -> str:
-        """The sink's name."""
-        return self._name
+    name: readonly[str] = readonly("_name", "The sink's name.")
 
     def write(self, events: Sequence[SecurityEvent]) -> None:
         """Log each event (the message is its JSON; ``record.audit_event`` is the event)."""

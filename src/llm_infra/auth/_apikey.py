@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypedDict, Unpack, cast, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.audit import SecretAccess, SecretOperation, SecurityAuditLog
 from llm_infra.auth import _codes
@@ -166,10 +167,7 @@ class ApiKeyAuthenticator:
                 )
             self._pepper = Secret(data)
 
-    @property
-    def store(self) -> KeyStore:
-        """The key store."""
-        return self._store
+    store: readonly[KeyStore] = readonly("_store", "The key store.")
 
     # -- hashing -------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra.audit import AuthMethod
 from llm_infra.auth import _codes
 from llm_infra.auth._identity import (
@@ -180,10 +181,9 @@ class MultiAuthenticator:
     def __init__(self, authenticators: Iterable[Authenticator]) -> None:
         self._authenticators: Sequence[Authenticator] = tuple(authenticators)
 
-    @property
-    def authenticators(self) -> Sequence[Authenticator]:
-        """The authenticators, in order."""
-        return self._authenticators
+    authenticators: readonly[Sequence[Authenticator]] = readonly(
+        "_authenticators", "The authenticators, in order."
+    )
 
     def supports(self, credentials: Credentials) -> bool:
         """Whether any authenticator supports ``credentials``."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, final, runtime_checkable
 
+from llm_infra._internal._attrs import readonly
 from llm_infra.audit import AuthMethod
 from llm_infra.auth import _codes
 from llm_infra.auth._identity import Identity
@@ -383,10 +384,7 @@ class SqliteKeyStore(_LocalAsync):
         """The default store: ``<data_dir>/auth/api_keys.sqlite3``."""
         return cls(Path(data_dir) / DEFAULT_KEYSTORE_FILE)
 
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
+    path: readonly[Path] = readonly("_path", "The database file.")
 
     def _io(self, operation: str, exc: BaseException) -> IoError:
         return IoError(

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, final
 
+from llm_infra._internal._attrs import AsyncClosing, readonly
 from llm_infra._internal._lazy import require
 from llm_infra.cache import _codes as codes
 from llm_infra.cache._metrics import retire, track
@@ -28,7 +29,7 @@ def _redis_error(exc: Exception, operation: str) -> ExternalError:
 
 
 @final
-class RedisCache:
+class RedisCache(AsyncClosing):
     """An async cache in Redis, shared by every process that uses the same ``prefix``.
 
     Values are encoded pickle-free, as JSON through ``llm_infra.json`` by default (so a value
@@ -107,15 +108,11 @@ class RedisCache:
         self.name = name
         track(self)
 
-    @property
-    def default_ttl(self) -> float | None:
-        """Seconds an entry lives by default (``None``: forever)."""
-        return self._default_ttl
+    default_ttl: readonly[float | None] = readonly(
+        "_default_ttl", "Seconds an entry lives by default (``None``: forever)."
+    )
 
-    @property
-    def prefix(self) -> str:
-        """The key prefix."""
-        return self._prefix
+    prefix: readonly[str] = readonly("_prefix", "The key prefix.")
 
     def _key(self, key: str) -> str:
         if not isinstance(key, str):
@@ -235,12 +232,6 @@ class RedisCache:
         """Close the connection pool if this cache created it."""
         if self._owns_client:
             await self._client.aclose()
-
-    async def __aenter__(self) -> RedisCache:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         try:

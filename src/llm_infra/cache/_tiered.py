@@ -7,6 +7,7 @@ import threading
 from collections.abc import Hashable
 from typing import Any, Generic, TypeVar, cast, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra.cache import _codes as codes
 from llm_infra.cache._protocols import AsyncCacheBackend, CacheBackend
 from llm_infra.cache._ttl import TtlCache, check_ttl
@@ -62,20 +63,13 @@ class TieredCache(Generic[K, V]):
         self._lock = threading.Lock()
         self._gen = 0
 
-    @property
-    def l1(self) -> TtlCache[K, V]:
-        """The fast level."""
-        return self._l1
+    l1: readonly[TtlCache[K, V]] = readonly("_l1", "The fast level.")
 
-    @property
-    def l2(self) -> CacheBackend[K, V] | AsyncCacheBackend[K, V]:
-        """The large level."""
-        return self._l2
+    l2: readonly[CacheBackend[K, V] | AsyncCacheBackend[K, V]] = readonly("_l2", "The large level.")
 
-    @property
-    def is_async(self) -> bool:
-        """Whether ``l2`` is asynchronous (only the ``a``-prefixed methods work then)."""
-        return self._l2_async
+    is_async: readonly[bool] = readonly(
+        "_l2_async", "Whether ``l2`` is asynchronous (only the ``a``-prefixed methods work then)."
+    )
 
     def _sync_l2(self) -> CacheBackend[K, V]:
         if self._l2_async:

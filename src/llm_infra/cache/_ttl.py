@@ -9,6 +9,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Generic, NamedTuple, TypeVar, final, overload
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.cache import _codes as codes
 from llm_infra.cache._metrics import retire, track
@@ -143,15 +144,11 @@ class TtlCache(Generic[K, V]):
         self.name = name
         track(self)
 
-    @property
-    def max_size(self) -> int:
-        """The capacity."""
-        return self._max_size
+    max_size: readonly[int] = readonly("_max_size", "The capacity.")
 
-    @property
-    def default_ttl(self) -> float | None:
-        """Seconds an entry lives by default (``None``: forever)."""
-        return self._default_ttl
+    default_ttl: readonly[float | None] = readonly(
+        "_default_ttl", "Seconds an entry lives by default (``None``: forever)."
+    )
 
     @overload
     def get(self, key: K) -> V | None: ...

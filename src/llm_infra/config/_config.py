@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar, final, overload
 
+from llm_infra._internal._attrs import readonly
 from llm_infra.config import _codes as codes
 from llm_infra.config._casts import CastError, describe_value
 from llm_infra.config._key import Key, env_var_name, split_name
@@ -345,15 +346,11 @@ class Config:
         """Names of the loaded layers, lowest precedence first."""
         return tuple(layer.name for layer in self._layers)
 
-    @property
-    def info(self) -> LoadInfo:
-        """Files tried, environment prefixes and load time."""
-        return self._info
+    info: readonly[LoadInfo] = readonly("_info", "Files tried, environment prefixes and load time.")
 
-    @property
-    def declared_keys(self) -> Mapping[str, Key[Any]]:
-        """The keys declared to the loader, by name."""
-        return self._keys
+    declared_keys: readonly[Mapping[str, Key[Any]]] = readonly(
+        "_keys", "The keys declared to the loader, by name."
+    )
 
     # ------------------------------------------------------------------ combining
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._lazy import require
 from llm_infra.config import _codes as codes
 from llm_infra.config._config import Config
@@ -123,25 +124,17 @@ class ConfigWatcher:
 
     # ------------------------------------------------------------------ state
 
-    @property
-    def current(self) -> Config:
-        """The current snapshot (take it once per unit of work and read from it)."""
-        return self._current
+    current: readonly[Config] = readonly(
+        "_current", "The current snapshot (take it once per unit of work and read from it)."
+    )
 
-    @property
-    def last_error(self) -> ConfigError | None:
-        """The error of the most recent reload, or None when it succeeded."""
-        return self._last_error
+    last_error: readonly[ConfigError | None] = readonly(
+        "_last_error", "The error of the most recent reload, or None when it succeeded."
+    )
 
-    @property
-    def generation(self) -> int:
-        """How many times the snapshot has been replaced."""
-        return self._generation
+    generation: readonly[int] = readonly("_generation", "How many times the snapshot has been replaced.")
 
-    @property
-    def loader(self) -> ConfigLoader:
-        """The loader reloaded on changes."""
-        return self._loader
+    loader: readonly[ConfigLoader] = readonly("_loader", "The loader reloaded on changes.")
 
     def subscribe(self, callback: Callable[[ConfigReload], object]) -> Callable[[], None]:
         """Call ``callback`` with each change; returns a function that unsubscribes it."""

@@ -12,6 +12,7 @@ from typing import Final, final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._ulid import new_ulid
 from llm_infra.crypto import _codes
 from llm_infra.crypto._kdf import (
@@ -126,10 +127,9 @@ class Aes256GcmCipher:
         )
         return cls(key)
 
-    @property
-    def key(self) -> Secret[bytes]:
-        """The raw key, in a ``Secret`` (for storing it in a key vault)."""
-        return self._key
+    key: readonly[Secret[bytes]] = readonly(
+        "_key", "The raw key, in a ``Secret`` (for storing it in a key vault)."
+    )
 
     def encrypt(self, plaintext: bytes, aad: bytes = b"") -> bytes:
         """Encrypt and authenticate ``plaintext`` (and authenticate ``aad``).

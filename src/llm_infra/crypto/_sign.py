@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from llm_infra._internal._attrs import readonly
 from llm_infra.crypto import _codes
 from llm_infra.crypto._keys import (
     KeyInput,
@@ -86,10 +87,7 @@ class _KeyHolder(Generic[_KeyT]):
 class _PublicKeyHolder(_KeyHolder[_PubT]):
     __slots__ = ()
 
-    @property
-    def public_key(self) -> _PubT:
-        """The ``cryptography`` public key object."""
-        return self._key
+    public_key: readonly[_PubT] = readonly("_key", "The ``cryptography`` public key object.")
 
 
 class _PrivateKeyHolder(_KeyHolder[_PrivT]):
@@ -100,10 +98,7 @@ class _PrivateKeyHolder(_KeyHolder[_PrivT]):
     def __init__(self, private_key: KeyInput, *, password: bytes | Secret[bytes] | None = None) -> None:
         self._key = _checked(load_private_key(private_key, password=password), self._key_type, self._label)
 
-    @property
-    def private_key(self) -> _PrivT:
-        """The ``cryptography`` private key object."""
-        return self._key
+    private_key: readonly[_PrivT] = readonly("_key", "The ``cryptography`` private key object.")
 
     def private_pem(self, *, password: bytes | Secret[bytes] | None = None) -> Secret[bytes]:
         """The private key as PKCS#8 PEM (encrypted with ``password`` if given), in a ``Secret``."""

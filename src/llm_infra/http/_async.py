@@ -6,13 +6,13 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import Any, final
 
 import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from llm_infra._internal._attrs import AsyncClosing
 from llm_infra.http._call import UNSET, Attempt, Call, ClientCore, Close, Outcome, Sleep
 from llm_infra.http._options import HttpTimeout, client_options_from_config
 from llm_infra.http._streams import ConvertingAsyncStream, DeadlineAsyncStream, timeout_scope
@@ -28,7 +28,7 @@ async def _call_hook(hook: Callable[[Any], Any], value: Any) -> None:
 
 
 @final
-class AsyncHttpClient(ClientCore):
+class AsyncHttpClient(ClientCore, AsyncClosing):
     """The asyncio twin of ``HttpClient`` (same options, same attempt flow; hooks may be async).
 
     Extra args:
@@ -252,11 +252,3 @@ class AsyncHttpClient(ClientCore):
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
-
-    async def __aenter__(self) -> AsyncHttpClient:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any, final
 
 import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from llm_infra._internal._attrs import Closing
 from llm_infra.http._call import UNSET, Attempt, Call, ClientCore, Close, Outcome, Sleep
 from llm_infra.http._options import HttpTimeout, client_options_from_config
 from llm_infra.http._streams import ConvertingSyncStream, DeadlineSyncStream
@@ -21,7 +21,7 @@ __all__ = ["HttpClient"]
 
 
 @final
-class HttpClient(ClientCore):
+class HttpClient(ClientCore, Closing):
     """A synchronous HTTP client: retries, per-host circuit breakers, an overall deadline, tracing.
 
     * Non-2xx responses raise ``HttpError`` (with the problem+json ``title``/``detail``, a masked
@@ -295,11 +295,3 @@ class HttpClient(ClientCore):
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
-
-    def __enter__(self) -> HttpClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

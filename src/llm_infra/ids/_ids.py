@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra._internal._ulid import DEFAULT_ULID, MonotonicMillis, encode_ulid
 from llm_infra.errors import ConfigError, InfraError
@@ -262,15 +263,9 @@ class Snowflake:
         self._last_ms = -1
         self._sequence = 0
 
-    @property
-    def worker_id(self) -> int:
-        """This generator's worker id."""
-        return self._worker
+    worker_id: readonly[int] = readonly("_worker", "This generator's worker id.")
 
-    @property
-    def epoch_ms(self) -> int:
-        """The custom epoch in Unix milliseconds."""
-        return self._epoch_ms
+    epoch_ms: readonly[int] = readonly("_epoch_ms", "The custom epoch in Unix milliseconds.")
 
     def _now_ms(self) -> int:
         return int(self._clock.time() * 1000)

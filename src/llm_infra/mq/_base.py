@@ -20,6 +20,7 @@ import anyio
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import ConfigError, InfraError, MessageQueueError
 from llm_infra.ids import ulid
@@ -171,10 +172,7 @@ class BrokerBase(abc.ABC):
         return None
 
     # -- public API ----------------------------------------------------------------------------
-    @property
-    def closed(self) -> bool:
-        """Whether ``close()`` was called."""
-        return self._closed
+    closed: readonly[bool] = readonly("_closed", "Whether ``close()`` was called.")
 
     @property
     def timer(self) -> Clock:
@@ -521,10 +519,7 @@ class Subscription(AsyncIterator[Delivery]):
         finally:
             self.broker._subscriptions.discard(self)
 
-    @property
-    def closed(self) -> bool:
-        """Whether ``aclose()`` was called."""
-        return self._closed
+    closed: readonly[bool] = readonly("_closed", "Whether ``aclose()`` was called.")
 
 
 def subscription_span(delivery: Delivery, system: str, group: str) -> span | contextlib.nullcontext[None]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, final
 
 from llm_infra import json as _json
+from llm_infra._internal._attrs import readonly
 from llm_infra.errors import MessageQueueError
 from llm_infra.mq import _codes
 
@@ -100,10 +101,7 @@ class Delivery:
         self._settled = False
         self._on_settled = on_settled
 
-    @property
-    def settled(self) -> bool:
-        """Whether ``ack`` or ``nack`` was called."""
-        return self._settled
+    settled: readonly[bool] = readonly("_settled", "Whether ``ack`` or ``nack`` was called.")
 
     def _settle(self) -> bool:
         if self._settled:

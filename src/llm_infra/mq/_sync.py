@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self, final
+from typing import Any, final
 
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from llm_infra._internal._attrs import Closing, readonly
 from llm_infra.errors import MessageQueueError
 from llm_infra.mq import _codes
 from llm_infra.mq._base import BrokerBase
@@ -18,7 +18,7 @@ from llm_infra.mq._open import open_broker
 
 
 @final
-class SyncBroker:
+class SyncBroker(Closing):
     """Publish and consume from synchronous code; the broker lives on its own event-loop thread.
 
     Example::
@@ -51,10 +51,9 @@ class SyncBroker:
     async def _open(url: str, kw: dict[str, Any]) -> BrokerBase:
         return await open_broker(url, **kw)
 
-    @property
-    def broker(self) -> BrokerBase:
-        """The async broker behind the facade (use it only on the facade's loop)."""
-        return self._broker
+    broker: readonly[BrokerBase] = readonly(
+        "_broker", "The async broker behind the facade (use it only on the facade's loop)."
+    )
 
     def _check(self) -> None:
         if self._broker.closed:
@@ -106,11 +105,3 @@ class SyncBroker:
                 self._portal.call(self._broker.close)
         finally:
             self._stack.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

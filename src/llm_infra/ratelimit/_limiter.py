@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import ConfigError, ExternalError, RateLimitedError
 from llm_infra.ratelimit import _codes
@@ -137,30 +138,15 @@ class RateLimiter:
             fail_open=bool(get("fail_open", False)),
         )
 
-    @property
-    def spec(self) -> LimitSpec:
-        """The validated limit."""
-        return self._spec
+    spec: readonly[LimitSpec] = readonly("_spec", "The validated limit.")
 
-    @property
-    def limit(self) -> int:
-        """Requests per period."""
-        return self._spec.limit
+    limit: readonly[int] = readonly("_spec.limit", "Requests per period.")
 
-    @property
-    def period(self) -> float:
-        """The period in seconds."""
-        return self._spec.period
+    period: readonly[float] = readonly("_spec.period", "The period in seconds.")
 
-    @property
-    def burst(self) -> int:
-        """Requests allowed at once from an idle key."""
-        return self._spec.capacity
+    burst: readonly[int] = readonly("_spec.capacity", "Requests allowed at once from an idle key.")
 
-    @property
-    def algorithm(self) -> Algorithm:
-        """The algorithm."""
-        return self._spec.algorithm
+    algorithm: readonly[Algorithm] = readonly("_spec.algorithm", "The algorithm.")
 
     @property
     def name(self) -> str:
@@ -168,10 +154,7 @@ class RateLimiter:
         spec = self._spec
         return spec.name or f"{spec.algorithm}:{spec.limit}/{spec.period:g}s"
 
-    @property
-    def backend(self) -> MemoryBackend | RedisBackend:
-        """The backend holding the state."""
-        return self._backend
+    backend: readonly[MemoryBackend | RedisBackend] = readonly("_backend", "The backend holding the state.")
 
     def counts(self) -> tuple[int, int]:
         """``(allowed, denied)`` decisions made by this limiter in this process."""

@@ -16,6 +16,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any, Protocol, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra.errors import ConfigError
 from llm_infra.ratelimit import _codes
 from llm_infra.ratelimit._core import EPSILON, Decision, LimitSpec
@@ -260,10 +261,7 @@ class MemoryBackend:
         self._tables: dict[str, MemoryTable] = {}
         self._lock = threading.Lock()
 
-    @property
-    def max_keys(self) -> int:
-        """The most states kept per limit."""
-        return self._max_keys
+    max_keys: readonly[int] = readonly("_max_keys", "The most states kept per limit.")
 
     def table(self, spec: LimitSpec) -> MemoryTable:
         """The state table of ``spec`` (created empty on first use).

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ParamSpec, TypeAlias, TypeVar, cast, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import CircuitOpenError, ConfigError, InfraError
 from llm_infra.resilience import _codes
@@ -245,15 +246,11 @@ class CircuitBreaker:
                 except Exception:  # a listener must not break the caller's call
                     _logger.exception("circuit %r: listener %r failed", self.name, listener)
 
-    @property
-    def state(self) -> CircuitState:
-        """The current state (open -> half-open happens on the first call after ``reset_timeout``)."""
-        return self._state
+    state: readonly[CircuitState] = readonly(
+        "_state", "The current state (open -> half-open happens on the first call after ``reset_timeout``)."
+    )
 
-    @property
-    def failure_count(self) -> int:
-        """Consecutive failures counted in the closed state."""
-        return self._failures
+    failure_count: readonly[int] = readonly("_failures", "Consecutive failures counted in the closed state.")
 
     def retry_after(self, now: float | None = None) -> float:
         """Seconds until an open breaker admits a probe (0 when not open)."""

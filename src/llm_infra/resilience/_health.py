@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, final, runtime_checkable
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import ConfigError, InfraError
 from llm_infra.resilience import _codes
@@ -243,10 +244,7 @@ class HealthChecker:
                 self._status = HealthStatus(target, reason, self._now())
             return self._status
 
-    @property
-    def status(self) -> HealthStatus:
-        """The current status."""
-        return self._status
+    status: readonly[HealthStatus] = readonly("_status", "The current status.")
 
     def health(self) -> HealthStatus:
         """The current status (``Degradable`` protocol)."""
@@ -256,10 +254,7 @@ class HealthChecker:
         """True when not healthy."""
         return not self._status.is_healthy
 
-    @property
-    def consecutive_failures(self) -> int:
-        """Failures since the last success."""
-        return self._failures
+    consecutive_failures: readonly[int] = readonly("_failures", "Failures since the last success.")
 
     def reset(self) -> None:
         """Forget all counts; healthy again."""

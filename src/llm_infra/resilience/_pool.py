@@ -11,6 +11,7 @@ from typing import Generic, TypeVar, final
 
 import anyio
 
+from llm_infra._internal._attrs import AsyncClosing, readonly
 from llm_infra.errors import ConfigError, ExternalError, InfraError
 from llm_infra.resilience import _codes
 
@@ -27,7 +28,7 @@ class _Waiter:
 
 
 @final
-class ResourcePool(Generic[T]):
+class ResourcePool(Generic[T], AsyncClosing):
     """An async pool of reusable items (connections, clients, model sessions).
 
     ``async with pool.acquire(timeout=2.0) as item:`` lends an item: an idle one, or a new one
@@ -80,15 +81,9 @@ class ResourcePool(Generic[T]):
         self._closed = False
         self._discarded: set[int] = set()
 
-    @property
-    def max_size(self) -> int:
-        """The most items out at once."""
-        return self._max_size
+    max_size: readonly[int] = readonly("_max_size", "The most items out at once.")
 
-    @property
-    def in_use(self) -> int:
-        """Permits held (items lent out, or being created)."""
-        return self._out
+    in_use: readonly[int] = readonly("_out", "Permits held (items lent out, or being created).")
 
     @property
     def idle(self) -> int:
@@ -100,10 +95,7 @@ class ResourcePool(Generic[T]):
         """Callers waiting for an item."""
         return len(self._waiters)
 
-    @property
-    def closed(self) -> bool:
-        """True once ``aclose`` was called."""
-        return self._closed
+    closed: readonly[bool] = readonly("_closed", "True once ``aclose`` was called.")
 
     def acquire(self, timeout: float | None = None) -> _Lease[T]:
         """Borrow an item: ``async with pool.acquire(timeout=1.0) as item:``.
@@ -230,14 +222,6 @@ class ResourcePool(Generic[T]):
             self._waiters.popleft().event.set()
         while self._idle:
             await self._dispose(self._idle.pop())
-
-    async def __aenter__(self) -> ResourcePool[T]:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return (

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal, ParamSpec, TypeAlias, TypeVar, cast, fin
 
 from opentelemetry import trace
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import ConfigError, InfraError
 from llm_infra.resilience import _codes
@@ -269,10 +270,7 @@ class RetryState:
         self.attempts = 1
         """Calls made so far (the one that just failed included)."""
 
-    @property
-    def policy(self) -> RetryPolicy:
-        """The policy this state follows."""
-        return self._policy
+    policy: readonly[RetryPolicy] = readonly("_policy", "The policy this state follows.")
 
     def on_error(self, exc: BaseException, now: float | None = None, *, sent: bool = True) -> float | None:
         """Seconds to wait before the next attempt, or None to give up and raise ``exc``.

@@ -8,6 +8,7 @@ from typing import TypeVar, final
 
 import anyio
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import OperationTimeout
 
@@ -43,10 +44,7 @@ class Deadline:
         """A deadline that never expires."""
         return cls(None, clock=clock)
 
-    @property
-    def at(self) -> float:
-        """The monotonic time of the deadline (``inf`` for none)."""
-        return self._at
+    at: readonly[float] = readonly("_at", "The monotonic time of the deadline (``inf`` for none).")
 
     def remaining(self) -> float:
         """Seconds left (0 once expired, ``inf`` for no deadline)."""

@@ -8,7 +8,9 @@ the signatures of the ``VectorStore`` / ``AsyncVectorStore`` protocols.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Self, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
+
+from llm_infra._internal._attrs import AsyncClosing, Closing
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
@@ -29,39 +31,7 @@ class SearchArgs(NamedTuple):
     with_metadata: bool = True
 
 
-class SyncClosing:
-    """``with store:`` closes the store on exit."""
-
-    __slots__ = ()
-
-    if TYPE_CHECKING:
-
-        def close(self) -> None: ...
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-class AsyncClosing:
-    """``async with store:`` closes the store on exit."""
-
-    __slots__ = ()
-
-    if TYPE_CHECKING:
-
-        async def aclose(self) -> None: ...
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-class StoreBase(SyncClosing):
+class StoreBase(Closing):
     """The shared public surface of a synchronous store over ``_batch``/``_search_one``/``_search_many``."""
 
     __slots__ = ()

@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._lazy import require
 from llm_infra.errors import ConfigError, ValidationError, VectorError
 from llm_infra.vector import _backend_codes as codes
@@ -97,10 +98,7 @@ class HashingEmbedder:
         self._dims = dimensions
         self._ngram = ngram
 
-    @property
-    def dimensions(self) -> int:
-        """Vector length."""
-        return self._dims
+    dimensions: readonly[int] = readonly("_dims", "Vector length.")
 
     @property
     def model_id(self) -> str:
@@ -195,15 +193,9 @@ class SentenceTransformerEmbedder:
         self._normalize = normalize
         self._lock = threading.Lock()
 
-    @property
-    def dimensions(self) -> int:
-        """Vector length (384 for all-MiniLM-L6-v2)."""
-        return self._dims
+    dimensions: readonly[int] = readonly("_dims", "Vector length (384 for all-MiniLM-L6-v2).")
 
-    @property
-    def model_id(self) -> str:
-        """The model's name."""
-        return self._model_id
+    model_id: readonly[str] = readonly("_model_id", "The model's name.")
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` on the local model."""
@@ -290,10 +282,7 @@ class OpenAICompatibleEmbedder:
             self._dims = int(self.embed(["dimension probe"]).shape[1])
         return self._dims
 
-    @property
-    def model_id(self) -> str:
-        """The model name."""
-        return self._model
+    model_id: readonly[str] = readonly("_model", "The model name.")
 
     def batches(self, texts: Sequence[str]) -> list[list[str]]:
         """Split ``texts`` by count and by the token budget (a long text goes alone)."""

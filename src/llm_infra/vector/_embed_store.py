@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, final
 
 import numpy as np
 
+from llm_infra._internal._attrs import Closing
 from llm_infra.cache import TtlCache
 from llm_infra.errors import ValidationError, VectorError
 from llm_infra.vector import _backend_codes as codes
-from llm_infra.vector._base import SyncClosing
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._embed import Embedder, check_texts, dimension_changed
 
@@ -34,7 +34,7 @@ def content_key(model_id: str, text: str) -> str:
 
 
 @final
-class TextVectorStore(SyncClosing):
+class TextVectorStore(Closing):
     """Text in, vectors behind: wraps any ``VectorStore`` with an ``Embedder``.
 
     Every other attribute (``search``, ``get``, ``delete``, ``stats``, ...) is the wrapped store's.

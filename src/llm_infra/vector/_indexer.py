@@ -19,6 +19,7 @@ from typing import Final
 
 import numpy as np
 
+from llm_infra._internal._attrs import readonly
 from llm_infra.errors import VectorError
 from llm_infra.vector import _codes
 from llm_infra.vector._ann import AnnIndex, estimate_bytes_per_vector
@@ -84,10 +85,9 @@ class Indexer(Persistence):
 
     _worker_control: WorkerControl
 
-    @property
-    def worker_error(self) -> BaseException | None:
-        """The exception that stopped the background indexer, if any."""
-        return self._worker_control.error
+    worker_error: readonly[BaseException | None] = readonly(
+        "_worker_control.error", "The exception that stopped the background indexer, if any."
+    )
 
     def _index_round(self, control: WorkerControl) -> None:
         self._absorb(stop=control.stopped)

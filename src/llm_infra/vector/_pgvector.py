@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, final
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._lazy import require
 from llm_infra.errors import InfraError, VectorError
 from llm_infra.errors._foreign import postgres_error
@@ -103,20 +104,11 @@ class _PgBase:
     _coll: PgCollection
     _closed: bool
 
-    @property
-    def config(self) -> VectorStoreConfig:
-        """The collection's config."""
-        return self._coll.config
+    config: readonly[VectorStoreConfig] = readonly("_coll.config", "The collection's config.")
 
-    @property
-    def dimensions(self) -> int:
-        """Vector length."""
-        return self._coll.config.dimensions
+    dimensions: readonly[int] = readonly("_coll.config.dimensions", "Vector length.")
 
-    @property
-    def table(self) -> str:
-        """The Postgres table holding the collection."""
-        return self._coll.table_name
+    table: readonly[str] = readonly("_coll.table_name", "The Postgres table holding the collection.")
 
     def _check(self, operation: str) -> None:
         if self._closed:

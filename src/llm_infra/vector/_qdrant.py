@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import numpy as np
 
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._lazy import require
 from llm_infra.errors import ConfigError, ExternalError, InfraError, VectorError
 from llm_infra.vector import _backend_codes as codes
@@ -503,15 +504,9 @@ class QdrantVectorStore(StoreBase):
         """Delete the collection."""
         self._call("drop", self._client.delete_collection, self._name)
 
-    @property
-    def config(self) -> VectorStoreConfig:
-        """The collection's config."""
-        return self._cfg
+    config: readonly[VectorStoreConfig] = readonly("_cfg", "The collection's config.")
 
-    @property
-    def dimensions(self) -> int:
-        """Vector length."""
-        return self._cfg.dimensions
+    dimensions: readonly[int] = readonly("_cfg.dimensions", "Vector length.")
 
     def close(self) -> None:
         """Close the client when this store created it (idempotent)."""

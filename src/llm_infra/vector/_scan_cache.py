@@ -15,6 +15,8 @@ from typing import Final, final
 
 import numpy as np
 
+from llm_infra._internal._attrs import readonly
+
 MAX_ENTRIES: Final = 8
 """Filters remembered at once."""
 
@@ -55,10 +57,7 @@ class ScanCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes held."""
-        return self._bytes
+    nbytes: readonly[int] = readonly("_bytes", "Bytes held.")
 
     def get(self, key: object, generation: int) -> ScanEntry | None:
         """The entry for ``key`` if it was made at ``generation`` (and mark it recently used)."""

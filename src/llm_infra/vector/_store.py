@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, final
 import numpy as np
 from opentelemetry import trace
 
+from llm_infra._internal._attrs import readonly
 from llm_infra.errors import (
     AlreadyExistsError,
     BatchError,
@@ -556,20 +557,13 @@ class LocalVectorStore(Opening, StoreBase):
                 embedder_model=self._cfg.embedder_model,
             )
 
-    @property
-    def config(self) -> VectorStoreConfig:
-        """The store's configuration (as persisted, including ``embedder_model``)."""
-        return self._cfg
+    config: readonly[VectorStoreConfig] = readonly(
+        "_cfg", "The store's configuration (as persisted, including ``embedder_model``)."
+    )
 
-    @property
-    def dimensions(self) -> int:
-        """Vector length."""
-        return self._dims
+    dimensions: readonly[int] = readonly("_dims", "Vector length.")
 
-    @property
-    def path(self) -> str:
-        """The store directory, or ``":memory:"``."""
-        return self._path_text
+    path: readonly[str] = readonly("_path_text", 'The store directory, or ``":memory:"``.')
 
     # ------------------------------------------------------------------ closing
 

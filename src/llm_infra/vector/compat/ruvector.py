@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, Final, ParamSpec, TypeVar
 
+from llm_infra._internal._attrs import Closing
 from llm_infra.errors import InfraError, VectorError
 from llm_infra.vector import _backend_codes as codes
-from llm_infra.vector._base import SyncClosing
 from llm_infra.vector._config import Distance, HnswConfig, VectorStoreConfig
 from llm_infra.vector._types import SearchResult, VectorRecord
 
@@ -125,7 +125,7 @@ def _hnsw(value: HnswConfig | Mapping[str, Any] | None) -> HnswConfig:
     return HnswConfig(**{names[k]: v for k, v in dict(value).items() if k in names})
 
 
-class Collection(SyncClosing):
+class Collection(Closing):
     """A ruvector-core ``Collection`` on top of ``llm_infra.vector``.
 
     Args:
