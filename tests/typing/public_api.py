@@ -111,3 +111,11 @@ def errors() -> None:
         assert_type(exc.to_dict(), dict[str, object])
     err = ValidationError("bad", field="x", expected="int", actual="str")
     assert isinstance(err, ValueError)
+
+
+def read_only_attributes() -> None:
+    cache: TtlCache[str, int] = TtlCache(max_size=8, default_ttl=None)
+    assert_type(cache.max_size, int)
+    assert_type(cache.default_ttl, float | None)
+    assert_type(CircuitBreaker("db").failure_count, int)
+    cache.max_size = 4  # type: ignore[assignment]  # read-only: the checker refuses it, as for a property

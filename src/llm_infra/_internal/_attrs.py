@@ -17,6 +17,7 @@ class readonly(property, Generic[T]):  # noqa: N801 - used like the builtin ``pr
 
     def __init__(self, attr: str, doc: str) -> None:
         super().__init__(attrgetter(attr), doc=doc)
+        self.__doc__ = doc  # a property subclass with a docstring would show the class's instead
 
     if TYPE_CHECKING:
 
