@@ -9,14 +9,13 @@ C-accelerated parser and pool, which does not degrade with concurrency. aiohttp 
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator
 from typing import Any, final
 
 import httpx
 
 from llm_infra._internal._lazy import require
-from llm_infra.http._options import ASYNC_EXTRA
+from llm_infra.http._options import ASYNC_EXTRA, KEEPALIVE_EXPIRY, PoolLimits
 
 __all__ = ["AiohttpTransport"]
 
@@ -70,35 +69,23 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     The session belongs to the event loop of its first request: use one client per loop.
 
     Args:
-        ssl_context: the TLS configuration.
-        max_connections: total connections in the pool.
-        max_connections_per_host: connections per (host, port).
-        keepalive_expiry: seconds an idle connection is kept.
+        limits: the TLS configuration and the total connections (aiohttp keeps idle connections
+            ``KEEPALIVE_EXPIRY`` seconds; ``max_keepalive_connections`` does not apply).
     """
 
-    def __init__(
-        self,
-        *,
-        ssl_context: ssl.SSLContext,
-        max_connections: int = 100,
-        max_connections_per_host: int = 0,
-        keepalive_expiry: float = 5.0,
-    ) -> None:
+    def __init__(self, limits: PoolLimits) -> None:
         self._aiohttp = require("aiohttp", ASYNC_EXTRA)
-        self._ssl = ssl_context
-        self._limit = max_connections
-        self._limit_per_host = max_connections_per_host
-        self._keepalive = keepalive_expiry
+        self._limits = limits
         self._session: Any = None
 
     def _get_session(self) -> Any:
         if self._session is None or self._session.closed:
             aiohttp = self._aiohttp
             connector = aiohttp.TCPConnector(
-                limit=self._limit,
-                limit_per_host=self._limit_per_host,
-                keepalive_timeout=self._keepalive,
-                ssl=self._ssl,
+                limit=self._limits.max_connections,
+                limit_per_host=0,  # no per-host cap
+                keepalive_timeout=KEEPALIVE_EXPIRY,
+                ssl=self._limits.ssl_context,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

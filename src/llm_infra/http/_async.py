@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, final
+from typing import Any, Unpack, final
 
 import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from llm_infra._internal._attrs import AsyncClosing
-from llm_infra.http._call import UNSET, Attempt, Call, ClientCore, Close, Outcome, Sleep
-from llm_infra.http._options import HttpTimeout, client_options_from_config
+from llm_infra.http._call import Attempt, Call, ClientCore, Close, Outcome, Sleep
+from llm_infra.http._options import RequestOptions, StreamOptions, client_options_from_config
 from llm_infra.http._streams import ConvertingAsyncStream, DeadlineAsyncStream, timeout_scope
 from llm_infra.http._transport import AsyncBackend, AutoTransport, check_backend
 
@@ -53,17 +53,8 @@ class AsyncHttpClient(ClientCore, AsyncClosing):
         check_backend(backend)
         super().__init__(**options)
         self._asleep = asleep or getattr(self._clock, "asleep", None) or asyncio.sleep
-        self._transport = transport or AutoTransport(
-            backend, self._ssl_context, self._max_connections, self._max_keepalive
-        )
-        self._client = httpx.AsyncClient(
-            base_url=self._base_url,
-            headers=self._headers,
-            timeout=self._timeout.as_httpx(),
-            follow_redirects=self._follow_redirects,
-            transport=self._transport,
-            trust_env=False,
-        )
+        self._transport = transport or AutoTransport(backend, self._pool)
+        self._client = httpx.AsyncClient(transport=self._transport, **self.httpx_options())
 
     @property
     def backend(self) -> str:
@@ -78,67 +69,18 @@ class AsyncHttpClient(ClientCore, AsyncClosing):
         return cls(**{**client_options_from_config(cfg, section=section), **overrides})
 
     async def request(
-        self,
-        method: str,
-        url: str | httpx.URL,
-        *,
-        params: Any = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = UNSET,
-        content: bytes | str | None = None,
-        data: Mapping[str, Any] | None = None,
-        files: Any = None,
-        timeout: HttpTimeout | float | None = UNSET,
-        raise_for_status: bool | None = None,
-        idempotent: bool | None = None,
+        self, method: str, url: str | httpx.URL, **options: Unpack[RequestOptions]
     ) -> httpx.Response:
         """Send a request and read the response body (see ``HttpClient.request``)."""
-        call = self.begin(
-            method,
-            url,
-            params,
-            headers,
-            json,
-            content,
-            data,
-            files,
-            timeout,
-            raise_for_status,
-            idempotent,
-            False,
-        )
+        call = self.begin(False, method, url, **options)
         return await self._run(call)
 
     @asynccontextmanager
     async def stream(
-        self,
-        method: str,
-        url: str | httpx.URL,
-        *,
-        params: Any = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = UNSET,
-        content: bytes | str | None = None,
-        data: Mapping[str, Any] | None = None,
-        timeout: HttpTimeout | float | None = UNSET,
-        raise_for_status: bool | None = None,
-        idempotent: bool | None = None,
+        self, method: str, url: str | httpx.URL, **options: Unpack[StreamOptions]
     ) -> AsyncIterator[httpx.Response]:
         """Send a request and yield the response with its body unread (see ``HttpClient.stream``)."""
-        call = self.begin(
-            method,
-            url,
-            params,
-            headers,
-            json,
-            content,
-            data,
-            None,
-            timeout,
-            raise_for_status,
-            idempotent,
-            True,
-        )
+        call = self.begin(True, method, url, **options)
         response = await self._run(call)
         response.stream = ConvertingAsyncStream(
             response.stream,  # type: ignore[arg-type]  # an async client's stream

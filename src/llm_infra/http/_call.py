@@ -15,13 +15,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any, Final, TypeAlias, final
+from typing import Any, Final, TypeAlias, Unpack, final
 
 import httpx
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llm_infra import json as infra_json
+from llm_infra._internal._attrs import readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import CircuitOpenError, ConfigError, InfraError, OperationTimeout, ValidationError
 from llm_infra.http import _codes
@@ -38,6 +39,9 @@ from llm_infra.http._options import (
     BearerAuth,
     ClientOptions,
     HttpTimeout,
+    PoolLimits,
+    RequestOptions,
+    StreamOptions,
     ssl_context_for,
 )
 from llm_infra.otel import counter, get_tracer, histogram, inject, record_error
@@ -224,9 +228,9 @@ class ClientCore:
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
-        self._timeout = DEFAULT_TIMEOUT if timeout is UNSET else HttpTimeout.of(timeout)
-        self._retry = DEFAULT_RETRY if retry is UNSET else retry
-        if self._retry is not None and not isinstance(self._retry, RetryPolicy):
+        timeout = DEFAULT_TIMEOUT if timeout is UNSET else HttpTimeout.of(timeout)
+        retry = DEFAULT_RETRY if retry is UNSET else retry
+        if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigError("retry must be a RetryPolicy or None", key="http.retry")
         if max_retry_after < 0:
             raise ConfigError("max_retry_after must be >= 0", key="http.max_retry_after")
@@ -234,15 +238,8 @@ class ClientCore:
             raise ConfigError("connection limits must be positive", key="http.max_connections")
         if not isinstance(user_agent, str) or not user_agent or "\n" in user_agent or "\r" in user_agent:
             raise ConfigError("user_agent must be a non-empty single-line string", key="http.user_agent")
-        self._retry_non_idempotent = retry_non_idempotent
-        self._max_retry_after = max_retry_after
-        self._raise_for_status = raise_for_status
-        self._follow_redirects = follow_redirects
-        self._max_error_body = max_error_body
-        self._propagate = propagate
         self._clock = clock
         self._rng = rng
-        self._verify = verify
         self._on_request = tuple(on_request)
         self._on_response = tuple(on_response)
         self._secrets: list[str] = []
@@ -255,7 +252,6 @@ class ClientCore:
             else:
                 default_headers[name] = value
         self._headers = default_headers
-        self._user_agent = user_agent
         self._auth = self._coerce_auth(auth)
         self._breaker_option = self._coerce_breaker(circuit_breaker)
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -264,33 +260,44 @@ class ClientCore:
             self._base_url = httpx.URL(base_url)
         except httpx.InvalidURL as exc:
             raise ConfigError(f"invalid base_url: {exc}", key="http.base_url") from exc
-        self._base_text = str(self._base_url) if self._base_url.is_absolute_url else ""
         self._phases: dict[HttpTimeout, tuple[httpx.Timeout, float]] = {}
-        self._ssl_context = ssl_context_for(verify)
-        self._max_connections = max_connections
-        self._max_keepalive = max_keepalive_connections
-
-    @property
-    def options(self) -> ClientOptions:
-        """The resolved options (equal for equally configured clients, whatever the construction)."""
-        return ClientOptions(
-            base_url=self._base_text,
-            timeout=self._timeout,
-            retry=self._retry,
-            user_agent=self._user_agent,
-            retry_non_idempotent=self._retry_non_idempotent,
-            max_retry_after=self._max_retry_after,
-            verify=self._verify,
-            max_connections=self._max_connections,
-            max_keepalive_connections=self._max_keepalive,
-            max_error_body=self._max_error_body,
-            follow_redirects=self._follow_redirects,
-            raise_for_status=self._raise_for_status,
-            propagate=self._propagate,
+        self._pool = PoolLimits(
+            ssl_context=ssl_context_for(verify),
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+        )
+        self._options = ClientOptions(
+            base_url=str(self._base_url) if self._base_url.is_absolute_url else "",
+            timeout=timeout,
+            retry=retry,
+            user_agent=user_agent,
+            retry_non_idempotent=retry_non_idempotent,
+            max_retry_after=max_retry_after,
+            verify=verify,
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+            max_error_body=max_error_body,
+            follow_redirects=follow_redirects,
+            raise_for_status=raise_for_status,
+            propagate=propagate,
             circuit_breaker=self._breaker_option is not None,
             auth=self._auth is not None,
             headers=tuple(sorted(k.lower() for k in self._headers)),
         )
+
+    options: readonly[ClientOptions] = readonly(
+        "_options", "The resolved options (equal for equally configured clients, whatever the construction)."
+    )
+
+    def httpx_options(self) -> dict[str, Any]:
+        """The keyword arguments of the driver's ``httpx.Client``/``AsyncClient``, but its transport."""
+        return {
+            "base_url": self._base_url,
+            "headers": self._headers,
+            "timeout": self._options.timeout.as_httpx(),
+            "follow_redirects": self._options.follow_redirects,
+            "trust_env": False,
+        }
 
     # --- option coercion -------------------------------------------------------------------------
 
@@ -341,7 +348,7 @@ class ClientCore:
     # --- building --------------------------------------------------------------------------------
 
     def _resolve_url(self, url: str | httpx.URL) -> _Target:
-        return _resolve_target(self._base_text, url if isinstance(url, str) else str(url))
+        return _resolve_target(self._options.base_url, url if isinstance(url, str) else str(url))
 
     def _secret_values(self) -> list[str]:
         values = list(self._secrets)
@@ -349,57 +356,62 @@ class ClientCore:
             values.append(self._auth.current().reveal())
         return values
 
-    def begin(  # noqa: PLR0917 - private: the public methods pass everything through
-        self,
-        method: str,
-        url: str | httpx.URL,
-        params: Any,
-        headers: Mapping[str, str] | None,
-        json: Any,
-        content: bytes | str | None,
-        data: Any,
-        files: Any,
-        timeout: HttpTimeout | float | None,
-        raise_for_status: bool | None,
-        idempotent: bool | None,
-        streaming: bool,
+    def begin(
+        self, streaming: bool, method: str, url: str | httpx.URL, /, **options: Unpack[RequestOptions]
     ) -> Call:
-        """The state of a new call: its one deadline, its retry state, its request parts."""
+        """The state of a new call: its one deadline, its retry state, its request parts.
+
+        Raises:
+            TypeError: an option that ``request()`` (``stream()`` when streaming) does not take.
+        """
+        allowed = StreamOptions.__optional_keys__ if streaming else RequestOptions.__optional_keys__
+        if not options.keys() <= allowed:
+            unknown = min(options.keys() - allowed)
+            caller = "stream" if streaming else "request"
+            raise TypeError(f"{caller}() got an unexpected keyword argument {unknown!r}")
+        defaults = self._options
         method = method.upper()
         target = self._resolve_url(url)
         call = Call(method, target, self._clock.monotonic())
-        call.timeout = call_timeout = self._timeout if timeout is UNSET else HttpTimeout.of(timeout)
+        timeout = options.get("timeout", UNSET)
+        call.timeout = call_timeout = defaults.timeout if timeout is UNSET else HttpTimeout.of(timeout)
         call.streaming = streaming
-        call.params = params
-        call.data = data
-        call.files = files
+        call.params = options.get("params")
+        call.data = data = options.get("data")
+        call.files = files = options.get("files")
+        headers = options.get("headers")
+        json = options.get("json", UNSET)
         if json is UNSET:
-            call.body = content
+            call.body = options.get("content")
             call.headers = dict(headers) if headers else None
         else:
             call.body = infra_json.dumps(json)
             call.headers = {"Content-Type": "application/json", **(headers or {})}
-        policy = self._retry
+        policy = defaults.retry
         seconds = call_timeout.deadline
         if policy is not None and policy.deadline is not None:
             seconds = policy.deadline if seconds is None else min(seconds, policy.deadline)
         if seconds is not None:
             call.deadline = Deadline(seconds, clock=self._clock)
         if policy is not None:
+            idempotent = options.get("idempotent")
             if idempotent is None:
                 idempotent = (
-                    method in IDEMPOTENT_METHODS or has_idempotency_key(headers) or self._retry_non_idempotent
+                    method in IDEMPOTENT_METHODS
+                    or has_idempotency_key(headers)
+                    or defaults.retry_non_idempotent
                 )
             call.retry = RetryState(
                 policy,
                 clock=self._clock,
                 rng=self._rng,
-                max_retry_after=self._max_retry_after,
+                max_retry_after=defaults.max_retry_after,
                 idempotent=idempotent and replayable(call.body, data, files),
                 deadline_at=call.deadline.at if call.deadline is not None else None,
                 start=call.started,
             )
-        call.raise_for_status = self._raise_for_status if raise_for_status is None else raise_for_status
+        raise_for_status = options.get("raise_for_status")
+        call.raise_for_status = defaults.raise_for_status if raise_for_status is None else raise_for_status
         if self._breaker_option is not None:
             call.breaker = self._breaker_for_target(target)
         return call
@@ -419,7 +431,7 @@ class ClientCore:
             timeout=step.phases,
         )
         span = step.span
-        if self._propagate and span.get_span_context().is_valid:
+        if self._options.propagate and span.get_span_context().is_valid:
             inject(request.headers, context=trace.set_span_in_context(span))
         return request
 
@@ -542,7 +554,7 @@ class ClientCore:
             "server.port": call.port,
             "url.full": call.url_text,
             "url.scheme": call.scheme,
-            "user_agent.original": self._user_agent,
+            "user_agent.original": self._options.user_agent,
         }
         if call.resends:
             attributes["http.request.resend_count"] = call.resends
@@ -604,7 +616,7 @@ class ClientCore:
             url=call.url_text,
             now=self._clock.time(),
             secrets=self._secret_values(),
-            max_body=self._max_error_body,
+            max_body=self._options.max_error_body,
         )
 
     def transport_error(self, call: Call, exc: Exception) -> InfraError:
@@ -620,4 +632,4 @@ class ClientCore:
 
     def read_limit(self) -> int:
         """Bytes of an error body read from a streamed response (enough for the excerpt)."""
-        return self._max_error_body * 4
+        return self._options.max_error_body * 4

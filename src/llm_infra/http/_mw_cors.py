@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import final
 
-from llm_infra._internal._asgi import ASGIApp, Message, Receive, Scope, Send
+from llm_infra._internal._asgi import ASGIApp, HttpMiddleware, Message, Receive, Scope, Send
 from llm_infra.errors import ConfigError
 from llm_infra.http import _codes
 from llm_infra.http._mw_common import header_value, refuse
@@ -78,7 +78,7 @@ class CorsConfig:
 
 
 @final
-class CorsMiddleware:
+class CorsMiddleware(HttpMiddleware):
     """Answer CORS preflights and add ``Access-Control-*`` headers for allowed origins.
 
     A preflight for a disallowed origin, method or header gets 403 problem+json; a simple
@@ -88,10 +88,10 @@ class CorsMiddleware:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_config", "_simple_headers")
+    __slots__ = ("_config", "_simple_headers")
 
     def __init__(self, app: ASGIApp, config: CorsConfig) -> None:
-        self._app = app
+        super().__init__(app)
         self._config = config
         simple: list[tuple[bytes, bytes]] = []
         if config.allow_credentials:
@@ -107,10 +107,8 @@ class CorsMiddleware:
             (b"vary", b"Origin"),
         ]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a preflight, or run the app adding CORS headers for an allowed origin."""
         raw_origin = header_value(scope, b"origin")
         if raw_origin is None:
             await self._app(scope, receive, send)

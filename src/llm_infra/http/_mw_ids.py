@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import final
 
-from llm_infra._internal._asgi import ASGIApp, Message, Receive, Scope, Send
+from llm_infra._internal._asgi import ASGIApp, HttpMiddleware, Message, Receive, Scope, Send
 from llm_infra.http._mw_common import header_value, scope_state
 
 _access_log = logging.getLogger("llm_infra.http.access")
@@ -54,7 +54,7 @@ def current_request_id() -> str | None:
 
 
 @final
-class RequestIdMiddleware:
+class RequestIdMiddleware(HttpMiddleware):
     """Give every request an id: the client's ``X-Request-ID`` when valid, else a new one.
 
     The id is stored in ``scope["state"]["request_id"]`` and a context variable
@@ -72,7 +72,7 @@ class RequestIdMiddleware:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_generator", "_header", "_trust")
+    __slots__ = ("_generator", "_header", "_trust")
 
     def __init__(
         self,
@@ -82,15 +82,13 @@ class RequestIdMiddleware:
         trust_incoming: bool = True,
         generator: Callable[[], str] = new_request_id,
     ) -> None:
-        self._app = app
+        super().__init__(app)
         self._header = header.lower().encode("latin-1")
         self._trust = trust_incoming
         self._generator = generator
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Give the request its id, echo it in the response, and run the app."""
         request_id = None
         if self._trust:
             raw = header_value(scope, self._header)
@@ -123,7 +121,7 @@ class RequestIdMiddleware:
 
 
 @final
-class AccessLogMiddleware:
+class AccessLogMiddleware(HttpMiddleware):
     """Log one line per request to ``llm_infra.http.access`` at INFO.
 
     The message is ``METHOD path status duration_ms``; the record also carries the fields as
@@ -134,15 +132,16 @@ class AccessLogMiddleware:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_logger")
+    __slots__ = ("_logger",)
 
     def __init__(self, app: ASGIApp, *, logger: logging.Logger | None = None) -> None:
-        self._app = app
+        super().__init__(app)
         self._logger = logger or _access_log
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app and log its request line, status and duration."""
         logger = self._logger
-        if scope["type"] != "http" or not logger.isEnabledFor(logging.INFO):
+        if not logger.isEnabledFor(logging.INFO):
             await self._app(scope, receive, send)
             return
         start = time.perf_counter()

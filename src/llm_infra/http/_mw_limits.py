@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from typing import final
 
-from llm_infra._internal._asgi import ASGIApp, Message, Receive, Scope, Send
+from llm_infra._internal._asgi import ASGIApp, HttpMiddleware, Message, Receive, Scope, Send
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors._problem import send_problem
 from llm_infra.http import _codes
@@ -26,7 +26,7 @@ from llm_infra.resilience import Deadline
 
 
 @final
-class HeaderLimitMiddleware:
+class HeaderLimitMiddleware(HttpMiddleware):
     """Refuse requests with too many or too large headers (431) or an overlong URL (414).
 
     The server's parser bounds the whole request head first (``serve`` sets
@@ -41,7 +41,7 @@ class HeaderLimitMiddleware:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_max_bytes", "_max_count", "_max_url")
+    __slots__ = ("_max_bytes", "_max_count", "_max_url")
 
     def __init__(
         self,
@@ -57,15 +57,13 @@ class HeaderLimitMiddleware:
             ("max_url_length", max_url_length),
         ):
             positive(name, value)
-        self._app = app
+        super().__init__(app)
         self._max_bytes = max_header_bytes
         self._max_count = max_headers
         self._max_url = max_url_length
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a request whose headers or URL are over the limits; run the app otherwise."""
         headers = scope.get("headers", ())
         if len(headers) > self._max_count:
             await refuse(
@@ -103,7 +101,7 @@ class HeaderLimitMiddleware:
 
 
 @final
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """Refuse request bodies larger than ``max_body_size`` bytes with 413.
 
     A ``Content-Length`` over the limit is refused before a byte of body is read; a chunked or
@@ -113,11 +111,11 @@ class BodyLimitMiddleware:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_max")
+    __slots__ = ("_max",)
 
     def __init__(self, app: ASGIApp, *, max_body_size: int = 1_048_576) -> None:
         positive("max_body_size", max_body_size)
-        self._app = app
+        super().__init__(app)
         self._max = max_body_size
 
     def _problem(self, scope: Scope) -> dict[str, object]:
@@ -129,10 +127,8 @@ class BodyLimitMiddleware:
             request_id=request_id_of(scope),
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a body over the limit (declared or counted); run the app otherwise."""
         has_body, length = body_framing(scope)
         if has_body and length is not None and header_value(scope, b"transfer-encoding") is not None:
             # RFC 9112 6.1: both framings make the message boundary ambiguous (request smuggling).
@@ -188,7 +184,7 @@ class BodyLimitMiddleware:
 
 
 @final
-class DeadlineMiddleware:
+class DeadlineMiddleware(HttpMiddleware):
     """Give a request ``body_timeout`` seconds to deliver its whole body; then answer 408 and close.
 
     Slow (or stalled) uploads cannot hold a worker forever. The clock starts when the request
@@ -205,18 +201,16 @@ class DeadlineMiddleware:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_clock", "_timeout")
+    __slots__ = ("_clock", "_timeout")
 
     def __init__(self, app: ASGIApp, *, body_timeout: float = 30.0, clock: Clock = SYSTEM_CLOCK) -> None:
         positive("body_timeout", body_timeout)
-        self._app = app
+        super().__init__(app)
         self._timeout = float(body_timeout)
         self._clock = clock
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app with a ``receive`` that refuses a body arriving after the deadline."""
         if not body_framing(scope)[0]:
             await self._app(scope, receive, send)
             return

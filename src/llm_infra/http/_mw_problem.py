@@ -6,7 +6,7 @@ import logging
 from collections.abc import Collection
 from typing import final
 
-from llm_infra._internal._asgi import ASGIApp, Message, Receive, Scope, Send
+from llm_infra._internal._asgi import ASGIApp, HttpMiddleware, Receive, ResponseStart, Scope, Send
 from llm_infra._internal._ulid import new_ulid
 from llm_infra.errors import InfraError
 from llm_infra.errors._problem import send_problem
@@ -19,7 +19,7 @@ _server_log = logging.getLogger("llm_infra.http.server")
 
 
 @final
-class ProblemMiddleware:
+class ProblemMiddleware(HttpMiddleware):
     """Render exceptions as ``application/problem+json``.
 
     An ``InfraError`` becomes ``error.to_problem()`` with its ``problem_status()`` (and a
@@ -39,28 +39,19 @@ class ProblemMiddleware:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_exempt")
+    __slots__ = ("_exempt",)
 
     def __init__(self, app: ASGIApp, *, exempt: Collection[type[BaseException]] = ()) -> None:
-        self._app = app
+        super().__init__(app)
         self._exempt = tuple(exempt)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; render its exception as problem+json if the response has not started."""
+        tracked = ResponseStart(send)
         try:
-            await self._app(scope, receive, send_tracked)
+            await self._app(scope, receive, tracked)
         except Exception as exc:
-            if started or (self._exempt and isinstance(exc, self._exempt)):
+            if tracked.started or (self._exempt and isinstance(exc, self._exempt)):
                 raise
             request_id = request_id_of(scope)
             if isinstance(exc, InfraError):

@@ -8,7 +8,7 @@ from typing import Any, final
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 
-from llm_infra._internal._asgi import ASGIApp, Message, Receive, Scope, Send
+from llm_infra._internal._asgi import ASGIApp, HttpMiddleware, Message, Receive, Scope, Send
 from llm_infra.errors import InfraError
 from llm_infra.http._mw_common import header_value
 
@@ -23,7 +23,7 @@ def _carrier(scope: Scope) -> dict[str, str]:
 
 
 @final
-class TracingMiddleware:
+class TracingMiddleware(HttpMiddleware):
     """One ``SERVER`` span per request, continuing the caller's W3C trace context.
 
     The span is named ``"{method} {route}"`` (``"{method}"`` until a router sets
@@ -49,7 +49,6 @@ class TracingMiddleware:
     """
 
     __slots__ = (
-        "_app",
         "_duration",
         "_global_meter",
         "_global_provider",
@@ -65,7 +64,7 @@ class TracingMiddleware:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
-        self._app = app
+        super().__init__(app)
         self._tracer = trace.get_tracer("llm_infra.http", tracer_provider=tracer_provider)
         self._global_provider = tracer_provider is None
         self._sdk_seen = False
@@ -105,10 +104,8 @@ class TracingMiddleware:
         self._duration.record(time.perf_counter() - start, labels)
         return route_path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app under a SERVER span (or only the caller's context) and measure it."""
         start = time.perf_counter()
         method = scope.get("method", "GET")
         status = 0

@@ -11,7 +11,7 @@ import math
 import ssl
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, final
+from typing import Any, Final, TypedDict, final
 
 import httpx
 
@@ -127,6 +127,25 @@ def ssl_context_for(verify: ssl.SSLContext | str | bool) -> ssl.SSLContext:
     return httpx.create_ssl_context(verify=bool(verify))
 
 
+class StreamOptions(TypedDict, total=False):
+    """The per-call keyword arguments of ``stream()`` (see ``HttpClient.request`` for each)."""
+
+    params: Any
+    headers: Mapping[str, str] | None
+    json: Any
+    content: bytes | str | None
+    data: Mapping[str, Any] | None
+    timeout: HttpTimeout | float | None
+    raise_for_status: bool | None
+    idempotent: bool | None
+
+
+class RequestOptions(StreamOptions, total=False):
+    """The per-call keyword arguments of ``request()`` and the verb helpers: ``stream()``'s and ``files``."""
+
+    files: Any
+
+
 # --- defaults, each defined once -------------------------------------------------------------------
 
 DEFAULT_TIMEOUT: Final = HttpTimeout()
@@ -139,6 +158,18 @@ DEFAULT_MAX_RETRY_AFTER: Final = 60.0
 DEFAULT_MAX_CONNECTIONS: Final = 100
 DEFAULT_MAX_KEEPALIVE: Final = 20
 DEFAULT_MAX_ERROR_BODY: Final = 1024
+KEEPALIVE_EXPIRY: Final = 5.0
+"""Seconds a transport keeps an idle connection."""
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolLimits:
+    """A transport's connection pool: TLS configuration and limits (see also ``KEEPALIVE_EXPIRY``)."""
+
+    ssl_context: ssl.SSLContext
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE
 
 
 @final

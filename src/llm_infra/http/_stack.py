@@ -9,7 +9,7 @@ lingering-close and keep-alive timers (``llm_infra.http._protocol``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from llm_infra._internal._asgi import ASGIApp, Scope
 from llm_infra._internal._lazy import require
@@ -26,7 +26,16 @@ from llm_infra.http._middleware import (
 from llm_infra.http._server_config import ServerConfig
 from llm_infra.ratelimit import RateLimiter, RateLimitEvent, RateLimitMiddleware
 
-__all__ = ["build_middleware_stack", "middleware_specs", "starlette_middleware"]
+__all__ = ["RateLimitOptions", "build_middleware_stack", "middleware_specs", "starlette_middleware"]
+
+
+class RateLimitOptions(TypedDict, total=False):
+    """The rate-limiting keyword arguments of ``middleware_specs``, passed on by the other builders."""
+
+    rate_limiter: RateLimiter | None
+    rate_limit_key: Callable[[Scope], str | None] | None
+    on_limited: Callable[[RateLimitEvent], object] | None
+    exempt_paths: tuple[str, ...]
 
 
 def middleware_specs(
@@ -87,13 +96,7 @@ def middleware_specs(
 
 
 def build_middleware_stack(
-    app: ASGIApp,
-    config: ServerConfig | None = None,
-    *,
-    rate_limiter: RateLimiter | None = None,
-    rate_limit_key: Callable[[Scope], str | None] | None = None,
-    on_limited: Callable[[RateLimitEvent], object] | None = None,
-    exempt_paths: tuple[str, ...] = (),
+    app: ASGIApp, config: ServerConfig | None = None, **rate_limit: Unpack[RateLimitOptions]
 ) -> ASGIApp:
     """Wrap ``app`` in the whole server middleware stack (see ``middleware_specs``).
 
@@ -107,25 +110,13 @@ def build_middleware_stack(
     .. versionadded:: 0.1.0
     """
     wrapped = app
-    specs = middleware_specs(
-        config,
-        rate_limiter=rate_limiter,
-        rate_limit_key=rate_limit_key,
-        on_limited=on_limited,
-        exempt_paths=exempt_paths,
-    )
-    for cls, kwargs in reversed(specs):
+    for cls, kwargs in reversed(middleware_specs(config, **rate_limit)):
         wrapped = cls(wrapped, **kwargs)
     return wrapped
 
 
 def starlette_middleware(
-    config: ServerConfig | None = None,
-    *,
-    rate_limiter: RateLimiter | None = None,
-    rate_limit_key: Callable[[Scope], str | None] | None = None,
-    on_limited: Callable[[RateLimitEvent], object] | None = None,
-    exempt_paths: tuple[str, ...] = (),
+    config: ServerConfig | None = None, **rate_limit: Unpack[RateLimitOptions]
 ) -> list[Any]:
     """The server middleware stack as a ``middleware=`` list for ``Starlette(...)``/``FastAPI(...)``.
 
@@ -135,11 +126,4 @@ def starlette_middleware(
     .. versionadded:: 0.1.0
     """
     middleware_cls = require("starlette.middleware", "server").Middleware
-    specs = middleware_specs(
-        config,
-        rate_limiter=rate_limiter,
-        rate_limit_key=rate_limit_key,
-        on_limited=on_limited,
-        exempt_paths=exempt_paths,
-    )
-    return [middleware_cls(cls, **kwargs) for cls, kwargs in specs]
+    return [middleware_cls(cls, **kwargs) for cls, kwargs in middleware_specs(config, **rate_limit)]

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, final
+from typing import Any, Unpack, final
 
 import httpx
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from llm_infra._internal._attrs import Closing
-from llm_infra.http._call import UNSET, Attempt, Call, ClientCore, Close, Outcome, Sleep
-from llm_infra.http._options import HttpTimeout, client_options_from_config
+from llm_infra.http._call import Attempt, Call, ClientCore, Close, Outcome, Sleep
+from llm_infra.http._options import RequestOptions, StreamOptions, client_options_from_config
 from llm_infra.http._streams import ConvertingSyncStream, DeadlineSyncStream
 from llm_infra.http._transport import CURRENT_DEADLINE, DeadlineTransport
 
@@ -75,19 +75,8 @@ class HttpClient(ClientCore, Closing):
     ) -> None:
         super().__init__(**options)
         self._sleep = sleep or getattr(self._clock, "sleep", None) or time.sleep
-        self._transport = transport or DeadlineTransport(
-            ssl_context=self._ssl_context,
-            max_connections=self._max_connections,
-            max_keepalive_connections=self._max_keepalive,
-        )
-        self._client = httpx.Client(
-            base_url=self._base_url,
-            headers=self._headers,
-            timeout=self._timeout.as_httpx(),
-            follow_redirects=self._follow_redirects,
-            transport=self._transport,
-            trust_env=False,
-        )
+        self._transport = transport or DeadlineTransport(self._pool)
+        self._client = httpx.Client(transport=self._transport, **self.httpx_options())
 
     @classmethod
     def from_config(cls, cfg: Any, *, section: str = "http", **overrides: Any) -> HttpClient:
@@ -97,21 +86,7 @@ class HttpClient(ClientCore, Closing):
         """
         return cls(**{**client_options_from_config(cfg, section=section), **overrides})
 
-    def request(
-        self,
-        method: str,
-        url: str | httpx.URL,
-        *,
-        params: Any = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = UNSET,
-        content: bytes | str | None = None,
-        data: Mapping[str, Any] | None = None,
-        files: Any = None,
-        timeout: HttpTimeout | float | None = UNSET,
-        raise_for_status: bool | None = None,
-        idempotent: bool | None = None,
-    ) -> httpx.Response:
+    def request(self, method: str, url: str | httpx.URL, **options: Unpack[RequestOptions]) -> httpx.Response:
         """Send a request and read the response body.
 
         Args:
@@ -134,36 +109,12 @@ class HttpClient(ClientCore, Closing):
             CircuitOpenError: the host's breaker is open.
             ValidationError: an invalid URL.
         """
-        call = self.begin(
-            method,
-            url,
-            params,
-            headers,
-            json,
-            content,
-            data,
-            files,
-            timeout,
-            raise_for_status,
-            idempotent,
-            False,
-        )
+        call = self.begin(False, method, url, **options)
         return self._run(call)
 
     @contextmanager
     def stream(
-        self,
-        method: str,
-        url: str | httpx.URL,
-        *,
-        params: Any = None,
-        headers: Mapping[str, str] | None = None,
-        json: Any = UNSET,
-        content: bytes | str | None = None,
-        data: Mapping[str, Any] | None = None,
-        timeout: HttpTimeout | float | None = UNSET,
-        raise_for_status: bool | None = None,
-        idempotent: bool | None = None,
+        self, method: str, url: str | httpx.URL, **options: Unpack[StreamOptions]
     ) -> Iterator[httpx.Response]:
         """Send a request and yield the response with its body unread (``iter_bytes()``, ...).
 
@@ -171,20 +122,7 @@ class HttpClient(ClientCore, Closing):
         the reading of the body inside the block, and httpx errors raised while reading it become
         llm-infra errors (as in ``AsyncHttpClient.stream``).
         """
-        call = self.begin(
-            method,
-            url,
-            params,
-            headers,
-            json,
-            content,
-            data,
-            None,
-            timeout,
-            raise_for_status,
-            idempotent,
-            True,
-        )
+        call = self.begin(True, method, url, **options)
         response = self._run(call)
         response.stream = ConvertingSyncStream(
             response.stream,  # type: ignore[arg-type]  # a sync client's stream

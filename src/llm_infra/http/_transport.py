@@ -30,7 +30,7 @@ import httpx
 
 from llm_infra._internal._lazy import require
 from llm_infra.errors import ConfigError
-from llm_infra.http._options import ASYNC_EXTRA
+from llm_infra.http._options import ASYNC_EXTRA, KEEPALIVE_EXPIRY, PoolLimits
 from llm_infra.resilience import Deadline
 
 AsyncBackend: TypeAlias = Literal["auto", "aiohttp", "httpx"]
@@ -167,25 +167,15 @@ class DeadlineTransport(httpx.BaseTransport):
     """httpx transport over httpcore's pool with deadline-capped socket operations.
 
     Args:
-        ssl_context: the TLS configuration.
-        max_connections: pool size.
-        max_keepalive_connections: idle connections kept.
-        keepalive_expiry: seconds an idle connection is kept.
+        limits: the TLS configuration, pool size and idle connections kept.
     """
 
-    def __init__(
-        self,
-        *,
-        ssl_context: ssl.SSLContext,
-        max_connections: int = 100,
-        max_keepalive_connections: int = 20,
-        keepalive_expiry: float = 5.0,
-    ) -> None:
+    def __init__(self, limits: PoolLimits) -> None:
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-            keepalive_expiry=keepalive_expiry,
+            ssl_context=limits.ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
             network_backend=_DeadlineBackend(),
         )
 
@@ -242,12 +232,10 @@ def check_backend(backend: str) -> None:
 class AutoTransport(httpx.AsyncBaseTransport):
     """aiohttp's pool when running on asyncio with aiohttp installed, httpx's otherwise."""
 
-    def __init__(self, backend: AsyncBackend, ssl_context: Any, max_connections: int, keepalive: int) -> None:
+    def __init__(self, backend: AsyncBackend, limits: PoolLimits) -> None:
         check_backend(backend)
         self._backend = backend
-        self._ssl = ssl_context
-        self._max_connections = max_connections
-        self._keepalive = keepalive
+        self._limits = limits
         self._inner: httpx.AsyncBaseTransport | None = None
 
     def _choose(self) -> httpx.AsyncBaseTransport:
@@ -262,11 +250,13 @@ class AutoTransport(httpx.AsyncBaseTransport):
         if use_aiohttp:
             from llm_infra.http._aiohttp import AiohttpTransport
 
-            return AiohttpTransport(ssl_context=self._ssl, max_connections=self._max_connections)
+            return AiohttpTransport(self._limits)
         limits = httpx.Limits(
-            max_connections=self._max_connections, max_keepalive_connections=self._keepalive
+            max_connections=self._limits.max_connections,
+            max_keepalive_connections=self._limits.max_keepalive_connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        return httpx.AsyncHTTPTransport(verify=self._ssl, limits=limits)
+        return httpx.AsyncHTTPTransport(verify=self._limits.ssl_context, limits=limits)
 
     @property
     def chosen(self) -> str:

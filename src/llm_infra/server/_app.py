@@ -14,12 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 
-from llm_infra._internal._asgi import ASGIApp, Message, Receive, Scope, Send
+from llm_infra._internal._asgi import ASGIApp, HttpMiddleware, Receive, ResponseStart, Scope, Send
 from llm_infra.auth import AuthMiddleware, Identity
 from llm_infra.errors import ConfigError, InfraError, NotFoundError, OperationTimeout, ValidationError
 from llm_infra.errors._problem import problem_body
 from llm_infra.http import ServerConfig
-from llm_infra.http._stack import middleware_specs
+from llm_infra.http._stack import starlette_middleware
 from llm_infra.json import dumps
 from llm_infra.otel import ExporterConfig, OtelConfig, OtelGuard, counter, init_otel, metrics_exposition
 from llm_infra.ratelimit import RateLimitMiddleware
@@ -48,30 +48,23 @@ PUBLIC_PATHS = (
 _MEDIA = {"html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8", "css": "text/css"}
 
 
-class RequestTimeoutMiddleware:
+class RequestTimeoutMiddleware(HttpMiddleware):
     """Bound each request's handling to ``timeout`` seconds; a late request answers 504 problem+json."""
 
+    __slots__ = ("_timeout",)
+
     def __init__(self, app: ASGIApp, *, timeout: float) -> None:
-        self._app = app
+        super().__init__(app)
         self._timeout = timeout
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app under the timeout; a timeout before the response started is a 504."""
+        tracked = ResponseStart(send)
         try:
             with anyio.fail_after(self._timeout):
-                await self._app(scope, receive, tracking)
+                await self._app(scope, receive, tracked)
         except TimeoutError:
-            if started:
+            if tracked.started:
                 raise
             raise OperationTimeout(
                 f"the request did not finish within {self._timeout:g} s",
@@ -81,16 +74,19 @@ class RequestTimeoutMiddleware:
             ) from None
 
 
-class CountingMiddleware:
+class CountingMiddleware(HttpMiddleware):
     """Count requests (the status page's request rate and the ``server.requests`` metric)."""
 
+    __slots__ = ("_requests", "_service")
+
     def __init__(self, app: ASGIApp, *, service: Service) -> None:
-        self._app = app
+        super().__init__(app)
         self._service = service
         self._requests = counter("server.requests", unit="{request}", description="Requests to /v1")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/v1/"):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count a request to ``/v1``, then run the app."""
+        if str(scope.get("path", "")).startswith("/v1/"):
             self._service.rate.hit()
             self._requests.add(1, {"method": str(scope.get("method", ""))})
         await self._app(scope, receive, send)
@@ -176,8 +172,7 @@ def create_app(settings: ServiceSettings | None = None, *, service: Service | No
         if guard is not None:
             guard.shutdown()
 
-    specs = middleware_specs(server_config(settings))
-    middleware = [Middleware(cls, **kwargs) for cls, kwargs in specs]  # type: ignore[arg-type]
+    middleware = starlette_middleware(server_config(settings))
     middleware += [
         Middleware(RequestTimeoutMiddleware, timeout=settings.request_timeout),
         Middleware(
