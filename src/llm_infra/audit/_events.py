@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, final
+from typing import Any, ClassVar, TypeVar, final
 
 from llm_infra._internal._ulid import new_ulid
 from llm_infra.audit import _codes as codes
@@ -97,6 +97,21 @@ def _text(name: str, value: object, *, optional: bool = False, allow_empty: bool
     return value
 
 
+def _flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise _bad(name, "must be a bool", "bool")
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _member(name: str, value: str, enum: type[_E], what: str) -> _E:
+    try:
+        return enum(value)
+    except ValueError:
+        raise _bad(name, f"unknown {what}", ", ".join(m.value for m in enum)) from None
+
+
 def _ip(name: str, value: object) -> str | None:
     if value is None:
         return None
@@ -127,11 +142,22 @@ class SecurityEvent:
     """
 
     event_type: ClassVar[str] = "SecurityEvent"
+    #: The bool field whose False makes the event a warning (a failure, a denial), if any.
+    _outcome: ClassVar[str | None] = None
+    #: The level of events without an outcome.
+    _level: ClassVar[int] = logging.INFO
 
     event_id: str = field(default_factory=new_ulid, kw_only=True)
     timestamp: datetime = field(default_factory=_now, kw_only=True)
     trace_id: str | None = field(default_factory=_trace_id, kw_only=True)
     span_id: str | None = field(default_factory=_span_id, kw_only=True)
+
+    def __post_init__(self) -> None:
+        self._validate()
+        self._validate_meta()
+
+    def _validate(self) -> None:
+        """Check (and normalize) the variant's fields; subclasses extend it."""
 
     def _validate_meta(self) -> None:
         if not isinstance(self.event_id, str) or not _ULID_RE.match(self.event_id):
@@ -147,8 +173,14 @@ class SecurityEvent:
 
     @property
     def level(self) -> int:
-        """The ``logging`` level this event is logged at (failures and denials are warnings)."""
-        return logging.INFO
+        """The ``logging`` level this event is logged at.
+
+        WARNING for a failed authentication, a denied authorization, a rate limit and suspicious
+        activity; INFO otherwise.
+        """
+        if self._outcome is None:
+            return self._level
+        return logging.INFO if getattr(self, self._outcome) else logging.WARNING
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: ``type``, the metadata, then the variant's fields."""
@@ -163,10 +195,6 @@ class SecurityEvent:
                 value = list(value)
             out[f.name] = value
         return out
-
-
-def _finish(event: SecurityEvent) -> None:
-    SecurityEvent._validate_meta(event)
 
 
 @final
@@ -186,6 +214,7 @@ class AuthenticationAttempt(SecurityEvent):
     """
 
     event_type: ClassVar[str] = "AuthenticationAttempt"
+    _outcome = "success"
 
     identity: str
     method: AuthMethod
@@ -194,25 +223,15 @@ class AuthenticationAttempt(SecurityEvent):
     user_agent: str | None = None
     reason: str | None = None
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _text("identity", self.identity)
-        try:
-            object.__setattr__(self, "method", AuthMethod(self.method))
-        except ValueError:
-            raise _bad(
-                "method", "unknown authentication method", ", ".join(m.value for m in AuthMethod)
-            ) from None
-        if not isinstance(self.success, bool):
-            raise _bad("success", "must be a bool", "bool")
+        object.__setattr__(
+            self, "method", _member("method", self.method, AuthMethod, "authentication method")
+        )
+        _flag("success", self.success)
         object.__setattr__(self, "ip_address", _ip("ip_address", self.ip_address))
         _text("user_agent", self.user_agent, optional=True, allow_empty=True)
         _text("reason", self.reason, optional=True)
-        _finish(self)
-
-    @property
-    def level(self) -> int:
-        """INFO for a success, WARNING for a failure."""
-        return logging.INFO if self.success else logging.WARNING
 
 
 @final
@@ -230,24 +249,18 @@ class AuthorizationCheck(SecurityEvent):
     """
 
     event_type: ClassVar[str] = "AuthorizationCheck"
+    _outcome = "granted"
 
     identity: str
     resource: str
     action: str
     granted: bool
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _text("identity", self.identity)
         _text("resource", self.resource, allow_empty=True)
         _text("action", self.action)
-        if not isinstance(self.granted, bool):
-            raise _bad("granted", "must be a bool", "bool")
-        _finish(self)
-
-    @property
-    def level(self) -> int:
-        """INFO when granted, WARNING when denied."""
-        return logging.INFO if self.granted else logging.WARNING
+        _flag("granted", self.granted)
 
 
 @final
@@ -269,16 +282,12 @@ class SecretAccess(SecurityEvent):
     accessor: str
     operation: SecretOperation
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _text("secret_id", self.secret_id)
         _text("accessor", self.accessor)
-        try:
-            object.__setattr__(self, "operation", SecretOperation(self.operation))
-        except ValueError:
-            raise _bad(
-                "operation", "unknown secret operation", ", ".join(m.value for m in SecretOperation)
-            ) from None
-        _finish(self)
+        object.__setattr__(
+            self, "operation", _member("operation", self.operation, SecretOperation, "secret operation")
+        )
 
 
 def _value_bytes(value: object) -> bytes:
@@ -344,7 +353,7 @@ class ConfigChange(SecurityEvent):
     old_value_hash: str | None
     new_value_hash: str
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _text("key", self.key)
         _text("changed_by", self.changed_by)
         for name in ("old_value_hash", "new_value_hash"):
@@ -353,7 +362,6 @@ class ConfigChange(SecurityEvent):
                 continue
             if not isinstance(value, str) or not _HASH_RE.match(value):
                 raise _bad(name, "must be a value hash, never a value", "hmac-sha256:<64 hex>")
-        _finish(self)
 
     @classmethod
     def from_values(
@@ -395,13 +403,14 @@ class RateLimitExceeded(SecurityEvent):
     """
 
     event_type: ClassVar[str] = "RateLimitExceeded"
+    _level = logging.WARNING
 
     identity: str
     endpoint: str
     limit: int
     window: float
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _text("identity", self.identity)
         _text("endpoint", self.endpoint)
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 0:
@@ -414,12 +423,6 @@ class RateLimitExceeded(SecurityEvent):
         if window <= 0:
             raise _bad("window", "must be positive", "seconds > 0")
         object.__setattr__(self, "window", float(window))
-        _finish(self)
-
-    @property
-    def level(self) -> int:
-        """Always WARNING."""
-        return logging.WARNING
 
 
 @final
@@ -436,12 +439,13 @@ class SuspiciousActivity(SecurityEvent):
     """
 
     event_type: ClassVar[str] = "SuspiciousActivity"
+    _level = logging.WARNING
 
     description: str
     source_ip: str | None = None
     indicators: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _text("description", self.description)
         object.__setattr__(self, "source_ip", _ip("source_ip", self.source_ip))
         raw: object = self.indicators
@@ -453,12 +457,6 @@ class SuspiciousActivity(SecurityEvent):
         for item in items:
             _text("indicators", item)
         object.__setattr__(self, "indicators", items)
-        _finish(self)
-
-    @property
-    def level(self) -> int:
-        """Always WARNING."""
-        return logging.WARNING
 
 
 EVENT_TYPES: Mapping[str, type[SecurityEvent]] = {

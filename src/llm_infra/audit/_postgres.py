@@ -1,10 +1,14 @@
-"""``PostgresAuditSink``: events as rows of a PostgreSQL table (psycopg 3, sync and async)."""
+"""``PostgresAuditSink``: events as rows of a PostgreSQL table (psycopg 3, sync and async).
+
+``PgConnections`` and ``table_identifier`` serve the auth key store as well.
+"""
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, final
 
 from llm_infra._internal._attrs import readonly
@@ -39,6 +43,99 @@ def table_identifier(table: str) -> Any:
 
 
 @final
+class PgConnections:
+    """One sync and one async psycopg connection of a store, opened on first use.
+
+    Opening a connection first runs ``ddl()`` (creating the store's table). After a driver error
+    the connection is dropped (the next call reconnects) and the error becomes
+    ``postgres_error(exc, operation, area=area)``. Sync work runs under a ``threading.Lock``,
+    async work under an ``asyncio.Lock``.
+    """
+
+    __slots__ = ("_aconn", "_alock", "_area", "_conn", "_ddl", "_dsn", "_lock", "_timeout")
+
+    def __init__(
+        self, dsn: str | Secret[str], *, connect_timeout: float, ddl: Callable[[], Any], area: str
+    ) -> None:
+        self._dsn: Secret[str] = dsn if isinstance(dsn, Secret) else Secret(dsn)
+        self._timeout = max(1, int(connect_timeout))
+        self._ddl = ddl
+        self._area = area
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._aconn: psycopg.AsyncConnection[Any] | None = None
+        self._alock: asyncio.Lock | None = None
+
+    @contextmanager
+    def cursor(self, operation: str) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor in a transaction of the sync connection, under the lock."""
+        import psycopg
+
+        with self._lock:
+            try:
+                conn = self._conn
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self._dsn.reveal(), connect_timeout=self._timeout)
+                    with conn.transaction():
+                        conn.execute(self._ddl())
+                    self._conn = conn
+                with conn.transaction(), conn.cursor() as cur:
+                    yield cur
+            except psycopg.Error as exc:
+                self._drop()
+                raise postgres_error(exc, operation, area=self._area) from exc
+
+    @asynccontextmanager
+    async def acursor(self, operation: str) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
+        """Async ``cursor``: a cursor in a transaction of the async connection."""
+        import asyncio
+
+        import psycopg
+
+        if self._alock is None:
+            self._alock = asyncio.Lock()
+        async with self._alock:
+            try:
+                aconn = self._aconn
+                if aconn is None or aconn.closed:
+                    aconn = await psycopg.AsyncConnection.connect(
+                        self._dsn.reveal(), connect_timeout=self._timeout
+                    )
+                    async with aconn.transaction():
+                        await aconn.execute(self._ddl())
+                    self._aconn = aconn
+                async with aconn.transaction(), aconn.cursor() as cur:
+                    yield cur
+            except psycopg.Error as exc:
+                await self._adrop()
+                raise postgres_error(exc, operation, area=self._area) from exc
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    async def _adrop(self) -> None:
+        if self._aconn is not None:
+            try:
+                await self._aconn.close()
+            finally:
+                self._aconn = None
+
+    def close(self) -> None:
+        """Close the sync connection."""
+        with self._lock:
+            self._drop()
+
+    async def aclose(self) -> None:
+        """Close both connections."""
+        self.close()
+        await self._adrop()
+
+
+@final
 class PostgresAuditSink:
     """Stores each event as one row (``event_id`` primary key, so retried writes are idempotent).
 
@@ -55,7 +152,7 @@ class PostgresAuditSink:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_aconn", "_alock", "_conn", "_dsn", "_lock", "_name", "_table", "_table_name", "_timeout")
+    __slots__ = ("_db", "_name", "_table", "_table_name")
 
     def __init__(
         self,
@@ -66,15 +163,10 @@ class PostgresAuditSink:
         name: str = "postgres",
     ) -> None:
         require("psycopg", "postgres")
-        self._dsn: Secret[str] = dsn if isinstance(dsn, Secret) else Secret(dsn)
         self._table = table_identifier(table)
         self._table_name = table
-        self._timeout = connect_timeout
         self._name = name
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection[Any] | None = None
-        self._aconn: psycopg.AsyncConnection[Any] | None = None
-        self._alock: asyncio.Lock | None = None
+        self._db = PgConnections(dsn, connect_timeout=connect_timeout, ddl=self._ddl, area="audit")
 
     name: readonly[str] = readonly("_name", "The sink's name.")
 
@@ -103,68 +195,21 @@ class PostgresAuditSink:
 
         return [(e.event_id, e.event_type, e.timestamp, e.trace_id, Jsonb(e.to_dict())) for e in events]
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        import psycopg
-
-        if self._conn is None or self._conn.closed:
-            conn = psycopg.connect(self._dsn.reveal(), connect_timeout=max(1, int(self._timeout)))
-            with conn.transaction():
-                conn.execute(self._ddl())
-            self._conn = conn
-        return self._conn
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
     def write(self, events: Sequence[SecurityEvent]) -> None:
         """Insert ``events`` in one transaction.
 
         Raises:
             ExternalError: the database is unreachable or the insert failed (retryable).
         """
-        if not events:
-            return
-        import psycopg
-
-        with self._lock:
-            try:
-                conn = self._connection()
-                with conn.transaction(), conn.cursor() as cur:
-                    cur.executemany(self._insert(), self._rows(events))
-            except psycopg.Error as exc:
-                self._drop_connection()
-                raise postgres_error(exc, "audit.write", area="audit") from exc
+        if events:
+            with self._db.cursor("audit.write") as cur:
+                cur.executemany(self._insert(), self._rows(events))
 
     async def awrite(self, events: Sequence[SecurityEvent]) -> None:
         """Async twin of ``write`` (``psycopg.AsyncConnection``)."""
-        if not events:
-            return
-        import asyncio
-
-        import psycopg
-
-        if self._alock is None:
-            self._alock = asyncio.Lock()
-        async with self._alock:
-            try:
-                if self._aconn is None or self._aconn.closed:
-                    aconn = await psycopg.AsyncConnection.connect(
-                        self._dsn.reveal(), connect_timeout=max(1, int(self._timeout))
-                    )
-                    async with aconn.transaction():
-                        await aconn.execute(self._ddl())
-                    self._aconn = aconn
-                async with self._aconn.transaction(), self._aconn.cursor() as cur:
-                    await cur.executemany(self._insert(), self._rows(events))
-            except psycopg.Error as exc:
-                if self._aconn is not None:
-                    await self._aconn.close()
-                    self._aconn = None
-                raise postgres_error(exc, "audit.write", area="audit") from exc
+        if events:
+            async with self._db.acursor("audit.write") as cur:
+                await cur.executemany(self._insert(), self._rows(events))
 
     def read(self, *, event_type: str | None = None, limit: int = 1000) -> list[SecurityEvent]:
         """Read stored events back, oldest first (by ``occurred_at``, then ``event_id``).
@@ -173,8 +218,6 @@ class PostgresAuditSink:
             ExternalError: the query failed.
             ValidationError: a stored row is not a valid event.
         """
-        import psycopg
-
         sql = require("psycopg.sql", "postgres")
         query = sql.SQL("SELECT payload FROM {t}").format(t=self._table)
         params: list[Any] = []
@@ -183,28 +226,18 @@ class PostgresAuditSink:
             params.append(event_type)
         query += sql.SQL(" ORDER BY occurred_at, event_id LIMIT %s")
         params.append(int(limit))
-        with self._lock:
-            try:
-                conn = self._connection()
-                with conn.transaction(), conn.cursor() as cur:
-                    cur.execute(query, params)
-                    rows = cur.fetchall()
-            except psycopg.Error as exc:
-                self._drop_connection()
-                raise postgres_error(exc, "audit.read", area="audit") from exc
+        with self._db.cursor("audit.read") as cur:
+            cur.execute(query, params)
+            rows = cur.fetchall()
         return [event_from_dict(row[0]) for row in rows]
 
     def close(self) -> None:
         """Close the sync connection (the async one is closed by ``aclose``)."""
-        with self._lock:
-            self._drop_connection()
+        self._db.close()
 
     async def aclose(self) -> None:
         """Close both connections."""
-        self.close()
-        if self._aconn is not None:
-            await self._aconn.close()
-            self._aconn = None
+        await self._db.aclose()
 
     def __repr__(self) -> str:
         return f"PostgresAuditSink(name={self._name!r}, table={self._table_name!r})"

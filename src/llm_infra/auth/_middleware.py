@@ -13,7 +13,6 @@ from llm_infra.audit import AuthenticationAttempt, AuthMethod, AuthorizationChec
 from llm_infra.auth import _codes
 from llm_infra.auth._apikey import parse_api_key
 from llm_infra.auth._identity import (
-    API_KEY_PREFIX,
     MAX_CREDENTIAL_LENGTH,
     Authenticator,
     CredentialKind,
@@ -119,9 +118,7 @@ def extract_credentials(headers: Iterable[tuple[bytes, bytes]]) -> Credentials |
     refused, token = _bearer_token(value)
     if refused:
         raise _reject(refused)
-    if token.reveal().startswith(API_KEY_PREFIX):
-        return Credentials.api_key(token)
-    return Credentials.bearer(token)
+    return Credentials.guess(token)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

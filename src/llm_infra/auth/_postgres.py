@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import builtins
-import re
-import threading
-from typing import TYPE_CHECKING, Any, final
+from typing import Any, final
 
 from llm_infra._internal._lazy import require
+from llm_infra.audit._postgres import PgConnections, table_identifier
 from llm_infra.auth._store import COLUMNS, ApiKeyRecord, _exists, record_to_row, row_to_record
-from llm_infra.errors import ConfigError
-from llm_infra.errors._foreign import postgres_error
 from llm_infra.secrets import Secret
-
-if TYPE_CHECKING:
-    import asyncio
-
-    import psycopg
-
-_IDENT = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 
 
 @final
@@ -41,25 +31,14 @@ class PostgresKeyStore:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_aconn", "_alock", "_conn", "_dsn", "_lock", "_table", "_table_name", "_timeout")
+    __slots__ = ("_db", "_table", "_table_name")
 
     def __init__(
         self, dsn: str | Secret[str], *, table: str = "llm_infra_api_keys", connect_timeout: float = 5.0
     ) -> None:
-        sql = require("psycopg.sql", "postgres")
-        parts = table.split(".") if isinstance(table, str) else []
-        if not 1 <= len(parts) <= 2 or not all(_IDENT.match(p) for p in parts):
-            raise ConfigError(
-                "a table name must be [schema.]name with letters, digits and underscores", key="table"
-            )
-        self._table = sql.Identifier(*parts)
+        self._table = table_identifier(table)
         self._table_name = table
-        self._dsn: Secret[str] = dsn if isinstance(dsn, Secret) else Secret(dsn)
-        self._timeout = connect_timeout
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection[Any] | None = None
-        self._aconn: psycopg.AsyncConnection[Any] | None = None
-        self._alock: asyncio.Lock | None = None
+        self._db = PgConnections(dsn, connect_timeout=connect_timeout, ddl=self._ddl, area="auth")
 
     # -- SQL -----------------------------------------------------------------------------------
 
@@ -100,38 +79,15 @@ class PostgresKeyStore:
         row = record_to_row(record)
         return tuple(row[c] for c in COLUMNS)
 
-    def _connect_timeout(self) -> int:
-        return max(1, int(self._timeout))
-
     # -- sync ----------------------------------------------------------------------------------
-
-    def _connection(self) -> psycopg.Connection[Any]:
-        import psycopg
-
-        if self._conn is None or self._conn.closed:
-            conn = psycopg.connect(self._dsn.reveal(), connect_timeout=self._connect_timeout())
-            with conn.transaction():
-                conn.execute(self._ddl())
-            self._conn = conn
-        return self._conn
 
     def _execute(
         self, operation: str, query: Any, params: tuple[Any, ...]
     ) -> tuple[int, builtins.list[tuple[Any, ...]]]:
-        import psycopg
-
-        with self._lock:
-            try:
-                conn = self._connection()
-                with conn.transaction(), conn.cursor() as cur:
-                    cur.execute(query, params)
-                    rows = cur.fetchall() if cur.description is not None else []
-                    return cur.rowcount, rows
-            except psycopg.Error as exc:
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-                raise postgres_error(exc, f"keystore.{operation}", area="auth") from exc
+        with self._db.cursor(f"keystore.{operation}") as cur:
+            cur.execute(query, params)
+            rows = cur.fetchall() if cur.description is not None else []
+            return cur.rowcount, rows
 
     def put(self, record: ApiKeyRecord) -> None:
         """Store a new record (``AlreadyExistsError`` on a duplicate id)."""
@@ -166,46 +122,17 @@ class PostgresKeyStore:
 
     def close(self) -> None:
         """Close the sync connection."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._db.close()
 
     # -- async ---------------------------------------------------------------------------------
-
-    async def _aconnection(self) -> psycopg.AsyncConnection[Any]:
-        import psycopg
-
-        if self._aconn is None or self._aconn.closed:
-            aconn = await psycopg.AsyncConnection.connect(
-                self._dsn.reveal(), connect_timeout=self._connect_timeout()
-            )
-            async with aconn.transaction():
-                await aconn.execute(self._ddl())
-            self._aconn = aconn
-        return self._aconn
 
     async def _aexecute(
         self, operation: str, query: Any, params: tuple[Any, ...]
     ) -> tuple[int, builtins.list[tuple[Any, ...]]]:
-        import asyncio
-
-        import psycopg
-
-        if self._alock is None:
-            self._alock = asyncio.Lock()
-        async with self._alock:
-            try:
-                aconn = await self._aconnection()
-                async with aconn.transaction(), aconn.cursor() as cur:
-                    await cur.execute(query, params)
-                    rows = await cur.fetchall() if cur.description is not None else []
-                    return cur.rowcount, rows
-            except psycopg.Error as exc:
-                if self._aconn is not None:
-                    await self._aconn.close()
-                    self._aconn = None
-                raise postgres_error(exc, f"keystore.{operation}", area="auth") from exc
+        async with self._db.acursor(f"keystore.{operation}") as cur:
+            await cur.execute(query, params)
+            rows = await cur.fetchall() if cur.description is not None else []
+            return cur.rowcount, rows
 
     async def aput(self, record: ApiKeyRecord) -> None:
         """Async ``put``."""
@@ -240,10 +167,7 @@ class PostgresKeyStore:
 
     async def aclose(self) -> None:
         """Close both connections."""
-        self.close()
-        if self._aconn is not None:
-            await self._aconn.close()
-            self._aconn = None
+        await self._db.aclose()
 
     def drop_table(self) -> None:
         """Drop the table (tests and tear-down tooling)."""

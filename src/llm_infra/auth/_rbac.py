@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, final
 
@@ -40,6 +41,13 @@ def _policy_error(
     message: str, code: str = _codes.POLICY_INVALID, *, source: str | None = None
 ) -> ConfigError:
     return ConfigError(message, key="rbac", source=source, code=code)
+
+
+def _yaml_syntax(exc: Exception) -> str:
+    """``invalid YAML``, with the position of the fault when PyYAML gives one (never its text)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
+    return f"invalid YAML{where}"
 
 
 def _compile(pattern: object, role: str) -> str:
@@ -273,6 +281,23 @@ class RbacPolicy:
             raise
 
     @classmethod
+    def _parse(
+        cls,
+        text: str | bytes,
+        source: str | None,
+        load: Callable[[str], Any],
+        errors: tuple[type[Exception], ...],
+        describe: Callable[[Exception], str],
+    ) -> RbacPolicy:
+        """Decode ``text`` with ``load``; its ``errors`` become ``auth.policy_syntax`` (``describe``d)."""
+        body = cls._text(text, source)
+        try:
+            data = load(body)
+        except errors as exc:
+            raise _policy_error(describe(exc), _codes.POLICY_SYNTAX, source=source) from None
+        return cls.from_dict(data, source=source)
+
+    @classmethod
     def from_toml(cls, text: str | bytes, *, source: str | None = None) -> RbacPolicy:
         """Parse a TOML policy (``[roles.<name>]`` tables).
 
@@ -281,12 +306,8 @@ class RbacPolicy:
         """
         import tomllib
 
-        body = cls._text(text, source)
-        try:
-            data = tomllib.loads(body)
-        except (tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
-            raise _policy_error(f"invalid TOML: {exc}", _codes.POLICY_SYNTAX, source=source) from None
-        return cls.from_dict(data, source=source)
+        errors = (tomllib.TOMLDecodeError, RecursionError, ValueError)
+        return cls._parse(text, source, tomllib.loads, errors, lambda exc: f"invalid TOML: {exc}")
 
     @classmethod
     def from_yaml(cls, text: str | bytes, *, source: str | None = None) -> RbacPolicy:
@@ -297,16 +318,8 @@ class RbacPolicy:
         """
         import yaml
 
-        body = cls._text(text, source)
-        try:
-            data = yaml.safe_load(body)
-        except Exception as exc:  # noqa: BLE001 - PyYAML raises assorted types on hostile input
-            where = ""
-            mark = getattr(exc, "problem_mark", None)
-            if mark is not None:
-                where = f" at line {mark.line + 1}, column {mark.column + 1}"
-            raise _policy_error(f"invalid YAML{where}", _codes.POLICY_SYNTAX, source=source) from None
-        return cls.from_dict(data, source=source)
+        # Every exception: PyYAML raises assorted types on hostile input.
+        return cls._parse(text, source, yaml.safe_load, (Exception,), _yaml_syntax)
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str | None = None) -> RbacPolicy:
@@ -317,12 +330,9 @@ class RbacPolicy:
         """
         from llm_infra.json import loads
 
-        body = cls._text(text, source)
-        try:
-            data = loads(body, max_depth=64)
-        except InfraError as exc:
-            raise _policy_error(f"invalid JSON: {exc.message}", _codes.POLICY_SYNTAX, source=source) from None
-        return cls.from_dict(data, source=source)
+        return cls._parse(
+            text, source, partial(loads, max_depth=64), (InfraError,), lambda exc: f"invalid JSON: {exc}"
+        )
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> RbacPolicy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast, final
 
 from cryptography.exceptions import InvalidSignature
@@ -61,16 +62,27 @@ def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
     raise TypeError(f"expected bytes or str, got {type(data).__name__}")
 
 
+def _passes(check: Callable[[], object]) -> bool:
+    """Whether ``check()`` returns without raising ``CryptoError`` (the verifiers' ``is_valid``)."""
+    try:
+        check()
+    except CryptoError:
+        return False
+    return True
+
+
 _KeyT = TypeVar("_KeyT", bound=PublicKey | PrivateKey)
 _PubT = TypeVar("_PubT", bound=PublicKey)
 _PrivT = TypeVar("_PrivT", bound=PrivateKey)
 
 
 class _KeyHolder(Generic[_KeyT]):
-    """What every signer and verifier shares: one key and the exports of its public half."""
+    """What every signer and verifier shares: one key (of ``_key_type``) and its public exports."""
 
     __slots__ = ("_key",)
     _key: _KeyT
+    _key_type: ClassVar[type]
+    _label: ClassVar[str]
 
     def public_pem(self) -> bytes:
         """The public key as SubjectPublicKeyInfo PEM."""
@@ -87,13 +99,14 @@ class _KeyHolder(Generic[_KeyT]):
 class _PublicKeyHolder(_KeyHolder[_PubT]):
     __slots__ = ()
 
+    def __init__(self, public_key: KeyInput | _KeyHolder[Any]) -> None:
+        self._key = _checked(load_public_key(_unwrap(public_key)), self._key_type, self._label)
+
     public_key: readonly[_PubT] = readonly("_key", "The ``cryptography`` public key object.")
 
 
 class _PrivateKeyHolder(_KeyHolder[_PrivT]):
     __slots__ = ()
-    _key_type: ClassVar[type]
-    _label: ClassVar[str]
 
     def __init__(self, private_key: KeyInput, *, password: bytes | Secret[bytes] | None = None) -> None:
         self._key = _checked(load_private_key(private_key, password=password), self._key_type, self._label)
@@ -112,13 +125,9 @@ class _PrivateKeyHolder(_KeyHolder[_PrivT]):
         raise TypeError("a signer holds a private key and cannot be pickled")
 
 
-def _unwrap(value: object, verifier_type: type, signer_type: type) -> KeyInput:
-    """The key inside a verifier of ``verifier_type`` or a signer of ``signer_type``; else ``value``."""
-    if isinstance(value, verifier_type) and isinstance(value, _PublicKeyHolder):
-        return cast("KeyInput", value.public_key)
-    if isinstance(value, signer_type) and isinstance(value, _PrivateKeyHolder):
-        return cast("KeyInput", value.private_key)
-    return cast("KeyInput", value)
+def _unwrap(value: KeyInput | _KeyHolder[Any]) -> KeyInput:
+    """The key inside a verifier or signer; else ``value``."""
+    return cast("KeyInput", value._key) if isinstance(value, _KeyHolder) else value
 
 
 def _checked(key: PublicKey | PrivateKey, key_type: type, label: str) -> Any:
@@ -142,13 +151,11 @@ class Ed25519Verifier(_PublicKeyHolder[ed25519.Ed25519PublicKey]):
     """
 
     __slots__ = ()
+    _key_type = ed25519.Ed25519PublicKey
+    _label = "Ed25519"
 
     def __init__(self, public_key: KeyInput | Ed25519Signer | Ed25519Verifier) -> None:
-        self._key = _checked(
-            load_public_key(_unwrap(public_key, Ed25519Verifier, Ed25519Signer)),
-            ed25519.Ed25519PublicKey,
-            "Ed25519",
-        )
+        super().__init__(public_key)
 
     @classmethod
     def from_public_bytes(cls, raw: bytes) -> Ed25519Verifier:
@@ -183,11 +190,7 @@ class Ed25519Verifier(_PublicKeyHolder[ed25519.Ed25519PublicKey]):
 
     def is_valid(self, signature: bytes, data: bytes | str) -> bool:
         """Like ``verify`` but return ``False`` instead of raising."""
-        try:
-            self.verify(signature, data)
-        except CryptoError:
-            return False
-        return True
+        return _passes(lambda: self.verify(signature, data))
 
 
 @final
@@ -252,13 +255,11 @@ class EcdsaP256Verifier(_PublicKeyHolder[ec.EllipticCurvePublicKey]):
     """
 
     __slots__ = ()
+    _key_type = ec.EllipticCurvePublicKey
+    _label = "EC P-256"
 
     def __init__(self, public_key: KeyInput | EcdsaP256Signer | EcdsaP256Verifier) -> None:
-        self._key = _checked(
-            load_public_key(_unwrap(public_key, EcdsaP256Verifier, EcdsaP256Signer)),
-            ec.EllipticCurvePublicKey,
-            "EC P-256",
-        )
+        super().__init__(public_key)
 
     def verify(self, signature: bytes, data: bytes | str, *, encoding: SignatureEncoding = "raw") -> None:
         """Check that ``signature`` is a valid signature of ``data``.
@@ -290,11 +291,7 @@ class EcdsaP256Verifier(_PublicKeyHolder[ec.EllipticCurvePublicKey]):
 
     def is_valid(self, signature: bytes, data: bytes | str, *, encoding: SignatureEncoding = "raw") -> bool:
         """Like ``verify`` but return ``False`` instead of raising."""
-        try:
-            self.verify(signature, data, encoding=encoding)
-        except CryptoError:
-            return False
-        return True
+        return _passes(lambda: self.verify(signature, data, encoding=encoding))
 
 
 @final

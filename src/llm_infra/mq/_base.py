@@ -29,6 +29,7 @@ from llm_infra.mq._message import (
     DLQ_SUFFIX,
     Delivery,
     Message,
+    backend_error,
     check_headers,
     check_name,
     check_size,
@@ -171,6 +172,13 @@ class BrokerBase(abc.ABC):
     async def _close(self) -> None:  # pragma: no cover - backends override
         return None
 
+    @staticmethod
+    def _driver_error(  # pragma: no cover - server backends set their client's converter
+        exc: BaseException, operation: str, topic: str | None = None
+    ) -> MessageQueueError:
+        """Backend hook: a client library's exception as a ``MessageQueueError``."""
+        return backend_error("memory", exc, operation, topic, transient=False)
+
     # -- public API ----------------------------------------------------------------------------
     closed: readonly[bool] = readonly("_closed", "Whether ``close()`` was called.")
 
@@ -302,7 +310,12 @@ class BrokerBase(abc.ABC):
         self._closed = True
         for sub in list(self._subscriptions):
             await sub.aclose()
-        await self._close()
+        try:
+            await self._close()
+        except MessageQueueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a client's failure becomes MessageQueueError
+            raise self._driver_error(exc, "close") from None
 
     async def __aenter__(self) -> Self:
         return self

@@ -111,6 +111,7 @@ class NatsBroker(BrokerBase):
     """
 
     system = "nats"
+    _driver_error = staticmethod(_error)
 
     def __init__(
         self,
@@ -234,18 +235,13 @@ class NatsBroker(BrokerBase):
                     raise _error(exc, "delete", topic) from None
 
     async def _close(self) -> None:
-        try:
-            await self.nc.close()
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "close") from None
+        await self.nc.close()
 
 
 class _NatsSubscription(Subscription):
     broker: NatsBroker
 
-    def __init__(self, broker: NatsBroker, topic: str, group: str, consumer: str, prefetch: int) -> None:
-        super().__init__(broker, topic, group, consumer, prefetch)
-        self._psub: Any = None
+    _psub: Any = None
 
     async def _start(self) -> None:
         broker = self.broker

@@ -48,6 +48,7 @@ class RabbitMqBroker(BrokerBase):
     """
 
     system = "rabbitmq"
+    _driver_error = staticmethod(_error)
 
     def __init__(
         self, connection: Any, channel: Any, options: BrokerOptions | None = None, *, quorum: bool = True
@@ -212,10 +213,7 @@ class RabbitMqBroker(BrokerBase):
                 raise _error(exc, "delete", topic) from None
 
     async def _close(self) -> None:
-        try:
-            await self.connection.close()
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "close") from None
+        await self.connection.close()
 
 
 class _RabbitSubscription(Subscription):

@@ -87,6 +87,7 @@ class RedisStreamsBroker(BrokerBase):
     """
 
     system = "redis"
+    _driver_error = staticmethod(_error)
 
     def __init__(
         self,

@@ -126,7 +126,7 @@ def test_key_store_reconnects_after_the_connection_dies(store: PostgresKeyStore,
     """A killed backend connection fails one call with a retryable ExternalError; the next reconnects."""
     auth = ApiKeyAuthenticator(store)
     key = auth.create("dave")
-    pid = store._conn.info.backend_pid  # type: ignore[union-attr]
+    pid = store._db._conn.info.backend_pid  # type: ignore[union-attr]
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     with pytest.raises(ExternalError) as info:
