@@ -12,8 +12,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from llm_infra._internal._lazy import lazy_getattr as _lazy_getattr
 from llm_infra.resilience import is_testing as is_testing
 from llm_infra.resilience import set_testing as set_testing
 from llm_infra.testing._audit import AuditCapture as AuditCapture
@@ -31,21 +32,15 @@ if TYPE_CHECKING:
     from llm_infra.testing._vector import VectorStoreContract as VectorStoreContract
 
 # Imported on first use: they need the opentelemetry SDK and pytest, which plain users may lack.
-_LAZY = {
-    "capture_spans": "llm_infra.testing._otel",
-    "reset_otel": "llm_infra.testing._otel",
-    "VectorStoreContract": "llm_infra.testing._vector",
-    "BrokerContract": "llm_infra.testing._mq",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llm_infra.testing' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = _lazy_getattr(
+    __name__,
+    {
+        "capture_spans": "llm_infra.testing._otel",
+        "reset_otel": "llm_infra.testing._otel",
+        "VectorStoreContract": "llm_infra.testing._vector",
+        "BrokerContract": "llm_infra.testing._mq",
+    },
+)
 
 
 __all__ = [

@@ -17,8 +17,9 @@ _require("numpy", "vector")
 _require("faiss", "vector")
 del _require
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from llm_infra._internal._lazy import lazy_getattr as _lazy_getattr
 from llm_infra.vector._async import AsyncLocalVectorStore as AsyncLocalVectorStore
 from llm_infra.vector._async import open_async_store as open_async_store
 from llm_infra.vector._config import CompressionConfig as CompressionConfig
@@ -66,23 +67,12 @@ if TYPE_CHECKING:
     from llm_infra.vector._pgvector_async import AsyncPgVectorStore as AsyncPgVectorStore
 
 # Imported on first use: their modules need psycopg (the ``vector-pg`` extra).
-_LAZY = {
-    "PgVectorStore": "llm_infra.vector._pgvector",
-    "AsyncPgVectorStore": "llm_infra.vector._pgvector_async",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llm_infra.vector' has no attribute {name!r}")
-    import importlib
-
-    from llm_infra._internal._lazy import require
-
-    for dependency in ("psycopg", "psycopg_pool", "pgvector.psycopg"):
-        require(dependency, "vector-pg")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = _lazy_getattr(
+    __name__,
+    {"PgVectorStore": "llm_infra.vector._pgvector", "AsyncPgVectorStore": "llm_infra.vector._pgvector_async"},
+    needs=("psycopg", "psycopg_pool", "pgvector.psycopg"),
+    extra="vector-pg",
+)
 
 
 __all__ = [

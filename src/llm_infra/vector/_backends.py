@@ -15,34 +15,30 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from llm_infra.errors import (
-    AlreadyExistsError,
     BatchError,
     BatchResult,
     ConfigError,
     InfraError,
-    NotFoundError,
     ValidationError,
     VectorError,
 )
 from llm_infra.vector import _backend_codes as codes
 from llm_infra.vector._config import Distance, VectorStoreConfig
 from llm_infra.vector._types import StoreStats, VectorRecord
-from llm_infra.vector._validate import MAX_ID_LENGTH, MAX_K, check_id, dimension_mismatch, encode_metadata
+from llm_infra.vector._validate import (
+    MAX_ID_LENGTH,
+    MAX_K,
+    check_id,
+    dimension_mismatch,
+    encode_metadata,
+    exists_error,
+    invalid_vector,
+)
 
 if TYPE_CHECKING:
     from llm_infra.vector._protocols import VectorStore
 
 MAX_EF: Final = 100_000
-
-
-def invalid_vector(message: str, operation: str) -> VectorError:
-    """``vector.invalid_vector`` for ``operation``."""
-    return VectorError(message, operation=operation, code="vector.invalid_vector")
-
-
-def closed_error(operation: str) -> VectorError:
-    """The error of a call on a closed store."""
-    return VectorError("the vector store is closed", operation=operation, code=codes.CLOSED)
 
 
 def as_vector(value: object, dims: int, operation: str) -> np.ndarray:
@@ -141,23 +137,6 @@ class PreparedBatch:
             else:
                 batch.record_failure(name, err)
         return batch.finalize()
-
-
-def exists_error(ident: str) -> AlreadyExistsError:
-    """The error of inserting an id that exists."""
-    return AlreadyExistsError(
-        f"a vector with id {ident!r} already exists",
-        resource_type="vector",
-        resource_id=ident,
-        code="vector.already_exists",
-    )
-
-
-def not_found(ident: str) -> NotFoundError:
-    """The error of updating an unknown id."""
-    return NotFoundError(
-        f"no vector with id {ident!r}", resource_type="vector", resource_id=ident, code="vector.not_found"
-    )
 
 
 def prepare_batch(  # noqa: PLR0917 - the batch arguments of the store methods
@@ -319,20 +298,6 @@ def search_batch_of(
         return result
     ef = kwargs.pop("ef_search", None)
     return [store.search(v, k, filter, ef, **kwargs) for v in vectors]
-
-
-def check_snapshot_dest(dest: Any) -> None:
-    """A snapshot goes to a new or empty directory (as the embedded store's ``snapshot``)."""
-    from pathlib import Path
-
-    target = Path(dest)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise AlreadyExistsError(
-            f"snapshot destination {target} exists and is not empty",
-            resource_type="directory",
-            resource_id=str(target),
-            code="vector.snapshot_exists",
-        )
 
 
 def server_stats(

@@ -7,28 +7,43 @@ the signatures of the ``VectorStore`` / ``AsyncVectorStore`` protocols.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Unpack, cast
 
 from llm_infra._internal._attrs import AsyncClosing, Closing
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
-    from llm_infra.vector._filters import MetadataFilter
-    from llm_infra.vector._protocols import AsyncVectorStore, VectorStore
+    from llm_infra.vector._protocols import (
+        AsyncVectorStore,
+        BatchColumns,
+        BatchItems,
+        BatchSearchOptions,
+        Filter,
+        SearchOptions,
+        VectorStore,
+    )
     from llm_infra.vector._query import AsyncSearchQuery, SearchQuery
-    from llm_infra.vector._types import SearchResult, VectorRecord
+    from llm_infra.vector._types import SearchResult
 
 
 class SearchArgs(NamedTuple):
     """The options of one ``search``/``search_batch`` call, as the public methods received them."""
 
     k: int
-    filter: Any
-    ef_search: int | None
-    min_score: float | None
-    with_vectors: bool
+    filter: Any = None
+    ef_search: int | None = None
+    min_score: float | None = None
+    with_vectors: bool = False
     with_metadata: bool = True
+
+
+class Columns(NamedTuple):
+    """The ``BatchColumns`` of one batch call, in ``_batch``'s order (an unknown keyword is a TypeError)."""
+
+    ids: Sequence[str] | None = None
+    vectors: Any = None
+    metadatas: Sequence[Mapping[str, Any] | None] | None = None
 
 
 class StoreBase(Closing):
@@ -46,14 +61,7 @@ class StoreBase(Closing):
 
         def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]: ...
 
-    def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
+    def insert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Insert many vectors; bad items fail alone (with their id), the rest are written.
 
         Items are ``(id, vector)`` / ``(id, vector, metadata)`` tuples or ``VectorRecord``s;
@@ -68,29 +76,19 @@ class StoreBase(Closing):
             ValidationError: ``vector.invalid_batch`` when the arguments themselves are wrong
                 (``ids`` a string, lengths that disagree).
         """
-        return self._batch(items, ids, vectors, metadatas, upsert=False)
+        return self._batch(items, *Columns(**columns), upsert=False)
 
-    def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
+    def upsert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Like ``insert_batch`` but replaces existing ids (the last repeat of an id wins)."""
-        return self._batch(items, ids, vectors, metadatas, upsert=True)
+        return self._batch(items, *Columns(**columns), upsert=True)
 
     def search(
         self,
         vector: Any,
         k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        filter: Filter = None,
         ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
+        **options: Unpack[SearchOptions],
     ) -> list[SearchResult]:
         """The ``k`` best matches, best first (scores: higher is better for every distance).
 
@@ -107,19 +105,10 @@ class StoreBase(Closing):
             VectorError: ``vector.dimension_mismatch`` / ``vector.invalid_vector``.
             ValidationError: a malformed filter (the path is named) or a bad ``k``/``ef_search``.
         """
-        return self._search_one(
-            vector, SearchArgs(k, filter, ef_search, min_score, with_vectors, with_metadata)
-        )
+        return self._search_one(vector, SearchArgs(k, filter, ef_search, **options))
 
     def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
+        self, vectors: Any, k: int = 10, filter: Filter = None, **options: Unpack[BatchSearchOptions]
     ) -> list[list[SearchResult]]:
         """``search`` for many query vectors at once: one result list per query, in order.
 
@@ -136,7 +125,7 @@ class StoreBase(Closing):
             VectorError: ``vector.dimension_mismatch`` / ``vector.invalid_vector`` for any query.
             ValidationError: a malformed filter or a bad ``k``/``ef_search``.
         """
-        return self._search_many(vectors, SearchArgs(k, filter, ef_search, min_score, with_vectors))
+        return self._search_many(vectors, SearchArgs(k, filter, **options))
 
     def query(self, vector: Any) -> SearchQuery:
         """Start a fluent query: ``store.query(v).limit(5).where_eq("lang", "en").execute()``."""
@@ -160,56 +149,30 @@ class AsyncStoreBase(AsyncClosing):
 
         async def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]: ...
 
-    async def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
+    async def insert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Insert many; bad items fail alone (see ``LocalVectorStore.insert_batch``)."""
-        return await self._batch(items, ids, vectors, metadatas, upsert=False)
+        return await self._batch(items, *Columns(**columns), upsert=False)
 
-    async def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
+    async def upsert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Insert or replace many; the last repeat of an id wins."""
-        return await self._batch(items, ids, vectors, metadatas, upsert=True)
+        return await self._batch(items, *Columns(**columns), upsert=True)
 
     async def search(
         self,
         vector: Any,
         k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        filter: Filter = None,
         ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
+        **options: Unpack[SearchOptions],
     ) -> list[SearchResult]:
         """See ``StoreBase.search``."""
-        return await self._search_one(
-            vector, SearchArgs(k, filter, ef_search, min_score, with_vectors, with_metadata)
-        )
+        return await self._search_one(vector, SearchArgs(k, filter, ef_search, **options))
 
     async def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
+        self, vectors: Any, k: int = 10, filter: Filter = None, **options: Unpack[BatchSearchOptions]
     ) -> list[list[SearchResult]]:
         """See ``StoreBase.search_batch``."""
-        return await self._search_many(vectors, SearchArgs(k, filter, ef_search, min_score, with_vectors))
+        return await self._search_many(vectors, SearchArgs(k, filter, **options))
 
     def query(self, vector: Any) -> AsyncSearchQuery:
         """A fluent query whose ``execute()`` is awaitable: ``await store.query(v).limit(5).execute()``."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any, Final, Literal, Protocol, TypeAlias, cast
+from typing import Any, Final, Literal, Protocol, TypeAlias, TypedDict, Unpack
 
 from llm_infra.config import Key
 from llm_infra.config._casts import one_of
@@ -457,6 +457,19 @@ def _from_config(cls: type[VectorStoreConfig], cfg: ConfigSource, section: str) 
     return cls(**kwargs)
 
 
+class _HnswKeywords(TypedDict, total=False):
+    m: int | None
+    ef_construction: int | None
+    ef_search: int | None
+
+
+class _CompressionKeywords(TypedDict, total=False):
+    tier: Tier | None
+    rescore: bool | None
+    rescore_factor: int | None
+    memory_budget_mb: float | None
+
+
 class VectorStoreConfigBuilder:
     """Fluent builder for ``VectorStoreConfig``; ``build()`` validates.
 
@@ -484,53 +497,27 @@ class VectorStoreConfigBuilder:
         return self
 
     def hnsw(
-        self,
-        config: HnswConfig | None = None,
-        /,
-        *,
-        m: int | None = None,
-        ef_construction: int | None = None,
-        ef_search: int | None = None,
+        self, config: HnswConfig | None = None, /, **keywords: Unpack[_HnswKeywords]
     ) -> VectorStoreConfigBuilder:
         """Optional: graph parameters, as an ``HnswConfig`` or as keywords."""
-        base = config or cast("HnswConfig", self._values.get("hnsw", HnswConfig()))
-        changes = {
-            k: v
-            for k, v in (("m", m), ("ef_construction", ef_construction), ("ef_search", ef_search))
-            if v is not None
-        }
-        self._values["hnsw"] = replace(base, **changes)
+        self._values["hnsw"] = HnswConfig(**self._merged("hnsw", HnswConfig, config, keywords))
         return self
 
     def compression(
-        self,
-        config: CompressionConfig | None = None,
-        /,
-        *,
-        tier: Tier | None = None,
-        rescore: bool | None = None,
-        rescore_factor: int | None = None,
-        memory_budget_mb: float | None = None,
+        self, config: CompressionConfig | None = None, /, **keywords: Unpack[_CompressionKeywords]
     ) -> VectorStoreConfigBuilder:
         """Optional: compression, as a ``CompressionConfig`` or as keywords (validated by ``build``)."""
-        merged: dict[str, Any] = self._values.get("compression") or {}
-        if config is not None:
-            merged = {
-                "tier": config.tier,
-                "rescore": config.rescore,
-                "rescore_factor": config.rescore_factor,
-                "memory_budget_mb": config.memory_budget_mb,
-            }
-        for key, value in (
-            ("tier", tier),
-            ("rescore", rescore),
-            ("rescore_factor", rescore_factor),
-            ("memory_budget_mb", memory_budget_mb),
-        ):
-            if value is not None:
-                merged = {**merged, key: value}
-        self._values["compression"] = merged
+        self._values["compression"] = self._merged("compression", CompressionConfig, config, keywords)
         return self
+
+    def _merged(self, key: str, kind: type[Any], config: Any, keywords: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields of ``config`` (or else of the earlier call) with the keywords given (not None)."""
+        unknown = keywords.keys() - {f.name for f in fields(kind)}
+        if unknown:
+            raise TypeError(f"{key}() got an unexpected keyword argument {min(unknown)!r}")
+        base: Any = self._values.get(key, {}) if config is None else config
+        merged: dict[str, Any] = base if isinstance(base, dict) else asdict(base)
+        return merged | {name: value for name, value in keywords.items() if value is not None}
 
     def indexed_fields(self, *names: str) -> VectorStoreConfigBuilder:
         """Optional: metadata fields to index from the first write."""

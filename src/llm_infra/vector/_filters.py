@@ -166,51 +166,63 @@ class MetadataFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class Eq(MetadataFilter):
-    """The field equals ``value`` (a list-valued field: contains it)."""
+class _FieldFilter(MetadataFilter):
+    """A test of one field's value; a ``negated`` kind matches where the field is missing too."""
 
     field: str
-    value: Scalar
 
-    op: ClassVar[str] = "$eq"
+    negated: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         _check_field("field", self.field)
-        _check_scalar(self.field, self.value)
+
+    def _test(self, value: Any) -> bool:  # pragma: no cover - abstract
+        """Whether the field's (present) value passes."""
+        raise AssertionError("abstract")
+
+    def _operand(self) -> Any:  # pragma: no cover - abstract
+        """The operator's argument in the dict form."""
+        raise AssertionError("abstract")
 
     def matches(self, metadata: Mapping[str, Any] | None) -> bool:
         found, value = extract(metadata, self.field)
-        return found and _eq_any(value, scalar_key(self.value))
+        return (found and self._test(value)) != self.negated
 
     def to_dict(self) -> dict[str, Any]:
-        return {self.field: {"$eq": self.value}}
+        return {self.field: {self.op: self._operand()}}
 
     def fields(self) -> frozenset[str]:
         return frozenset((self.field,))
 
 
 @dataclass(frozen=True, slots=True)
-class Ne(MetadataFilter):
-    """Not ``Eq``: matches records where the field is missing too."""
-
-    field: str
+class _ScalarFilter(_FieldFilter):
     value: Scalar
-
-    op: ClassVar[str] = "$ne"
 
     def __post_init__(self) -> None:
         _check_field("field", self.field)
         _check_scalar(self.field, self.value)
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
-        found, value = extract(metadata, self.field)
-        return not (found and _eq_any(value, scalar_key(self.value)))
+    def _test(self, value: Any) -> bool:
+        return _eq_any(value, scalar_key(self.value))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {self.field: {"$ne": self.value}}
+    def _operand(self) -> Any:
+        return self.value
 
-    def fields(self) -> frozenset[str]:
-        return frozenset((self.field,))
+
+@dataclass(frozen=True, slots=True)
+class Eq(_ScalarFilter):
+    """The field equals ``value`` (a list-valued field: contains it)."""
+
+    op: ClassVar[str] = "$eq"
+
+
+@dataclass(frozen=True, slots=True)
+class Ne(_ScalarFilter):
+    """Not ``Eq``: matches records where the field is missing too."""
+
+    op: ClassVar[str] = "$ne"
+    negated: ClassVar[bool] = True
 
 
 def _as_values(path: str, values: object) -> tuple[Scalar, ...]:
@@ -220,58 +232,39 @@ def _as_values(path: str, values: object) -> tuple[Scalar, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class In(MetadataFilter):
-    """The field equals (or, for a list, contains) any of ``values``; ``In(f, [])`` matches nothing."""
-
-    field: str
+class _ValuesFilter(_FieldFilter):
     values: tuple[Scalar, ...]
+
+    def __post_init__(self) -> None:
+        _check_field("field", self.field)
+        object.__setattr__(self, "values", _as_values(self.field, self.values))
+
+    def _test(self, value: Any) -> bool:
+        return _in_any(value, self.values)
+
+    def _operand(self) -> Any:
+        return list(self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class In(_ValuesFilter):
+    """The field equals (or, for a list, contains) any of ``values``; ``In(f, [])`` matches nothing."""
 
     op: ClassVar[str] = "$in"
 
-    def __post_init__(self) -> None:
-        _check_field("field", self.field)
-        object.__setattr__(self, "values", _as_values(self.field, self.values))
-
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
-        found, value = extract(metadata, self.field)
-        return found and _in_any(value, self.values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {self.field: {"$in": list(self.values)}}
-
-    def fields(self) -> frozenset[str]:
-        return frozenset((self.field,))
-
 
 @dataclass(frozen=True, slots=True)
-class NotIn(MetadataFilter):
+class NotIn(_ValuesFilter):
     """Not ``In``: matches records where the field is missing too."""
 
-    field: str
-    values: tuple[Scalar, ...]
-
     op: ClassVar[str] = "$nin"
-
-    def __post_init__(self) -> None:
-        _check_field("field", self.field)
-        object.__setattr__(self, "values", _as_values(self.field, self.values))
-
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
-        found, value = extract(metadata, self.field)
-        return not (found and _in_any(value, self.values))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {self.field: {"$nin": list(self.values)}}
-
-    def fields(self) -> frozenset[str]:
-        return frozenset((self.field,))
+    negated: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)
-class Range(MetadataFilter):
+class Range(_FieldFilter):
     """A numeric interval; give at least one bound (``gt`` or ``gte``, ``lt`` or ``lte``)."""
 
-    field: str
     gt: float | int | None = None
     gte: float | int | None = None
     lt: float | int | None = None
@@ -304,10 +297,7 @@ class Range(MetadataFilter):
             hi = float(self.lte)
         return lo, lo_inc, hi, hi_inc
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
-        found, value = extract(metadata, self.field)
-        if not found:
-            return False
+    def _test(self, value: Any) -> bool:
         lo, lo_inc, hi, hi_inc = self.bounds()
 
         def inside(x: object) -> bool:
@@ -324,29 +314,18 @@ class Range(MetadataFilter):
         ops = {f"${name}": getattr(self, name) for name in ("gt", "gte", "lt", "lte")}
         return {self.field: {k: v for k, v in ops.items() if v is not None}}
 
-    def fields(self) -> frozenset[str]:
-        return frozenset((self.field,))
-
 
 @dataclass(frozen=True, slots=True)
-class Exists(MetadataFilter):
+class Exists(_FieldFilter):
     """The field is present (possibly ``null``); ``{"f": {"$exists": False}}`` is ``Not(Exists(f))``."""
-
-    field: str
 
     op: ClassVar[str] = "$exists"
 
-    def __post_init__(self) -> None:
-        _check_field("field", self.field)
+    def _test(self, value: Any) -> bool:
+        return True
 
-    def matches(self, metadata: Mapping[str, Any] | None) -> bool:
-        return extract(metadata, self.field)[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {self.field: {"$exists": True}}
-
-    def fields(self) -> frozenset[str]:
-        return frozenset((self.field,))
+    def _operand(self) -> Any:
+        return True
 
 
 def _flatten(cls: type[_Group], filters: Sequence[object]) -> tuple[MetadataFilter, ...]:

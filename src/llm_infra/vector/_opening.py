@@ -18,9 +18,9 @@ from llm_infra.fs._atomic import io_error
 from llm_infra.vector import _codes, _files
 from llm_infra.vector._config import Distance, VectorStoreConfig
 from llm_infra.vector._indexer import Indexer, WorkerControl
+from llm_infra.vector._payload import grow
 from llm_infra.vector._persist import Loaded
 from llm_infra.vector._points import DB_FILE, PointsTable
-from llm_infra.vector._slots import grow
 from llm_infra.vector._types import Progress
 
 logger = logging.getLogger("llm_infra.vector")

@@ -41,7 +41,8 @@ _LIST_CODE: Final = -2
 _OBJECT_CODE: Final = -3
 
 
-def _grow(arr: np.ndarray, size: int, fill: Any) -> np.ndarray:
+def grow(arr: np.ndarray, size: int, fill: Any) -> np.ndarray:
+    """``arr`` with room for ``size`` entries (doubling)."""
     if size <= arr.shape[0]:
         return arr
     new = np.full(max(size, 2 * arr.shape[0], 64), fill, dtype=arr.dtype)
@@ -81,9 +82,9 @@ class _Column:
         return code
 
     def reserve(self, size: int) -> None:
-        self.codes = _grow(self.codes, size, _MISSING_CODE)
-        self.nums = _grow(self.nums, size, np.nan)
-        self.present = _grow(self.present, size, False)
+        self.codes = grow(self.codes, size, _MISSING_CODE)
+        self.nums = grow(self.nums, size, np.nan)
+        self.present = grow(self.present, size, False)
 
     def set(self, slot: int, found: bool, value: Any) -> None:
         """Record the value of the field for ``slot`` (replacing any previous one)."""

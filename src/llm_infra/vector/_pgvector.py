@@ -23,9 +23,6 @@ from llm_infra.vector._backends import (
     as_matrix,
     as_vector,
     check_search,
-    check_snapshot_dest,
-    closed_error,
-    exists_error,
     prepare_batch,
     server_stats,
 )
@@ -33,8 +30,9 @@ from llm_infra.vector._base import SearchArgs, StoreBase
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection
+from llm_infra.vector._points import closed_error
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
-from llm_infra.vector._validate import check_id, encode_metadata
+from llm_infra.vector._validate import check_id, check_snapshot_dest, encode_metadata, exists_error
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult

@@ -20,10 +20,11 @@ from psycopg.types.json import Jsonb
 
 from llm_infra.errors import ConfigError, VectorError
 from llm_infra.vector import _backend_codes as codes
-from llm_infra.vector._backends import check_same, exists_error, not_found, score_of
+from llm_infra.vector._backends import check_same, score_of
 from llm_infra.vector._config import Distance, VectorStoreConfig
 from llm_infra.vector._filters import And, Eq, Exists, In, MetadataFilter, Ne, Not, NotIn, Or, Range
 from llm_infra.vector._types import SearchResult, VectorRecord, VerifyReport
+from llm_infra.vector._validate import exists_error, not_found
 
 REGISTRY: Final = "llm_infra_vector_collections"
 MAX_COLLECTION: Final = 48

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypedDict, Unpack, runtime_checkable
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -13,6 +13,42 @@ if TYPE_CHECKING:
     from llm_infra.vector._filters import MetadataFilter
     from llm_infra.vector._query import AsyncSearchQuery, SearchQuery
     from llm_infra.vector._types import Progress, SearchResult, StoreStats, VectorRecord, VerifyReport
+
+BatchItems: TypeAlias = "Iterable[VectorRecord | tuple[Any, ...]] | None"
+"""Batch items: ``(id, vector[, metadata])`` tuples or ``VectorRecord``s."""
+
+Filter: TypeAlias = "MetadataFilter | Mapping[str, Any] | None"
+"""A search filter: a ``MetadataFilter``, its dict form, or None."""
+
+
+class BatchColumns(TypedDict, total=False):
+    """The fast path of ``insert_batch``/``upsert_batch`` (instead of items), all by keyword."""
+
+    ids: Sequence[str] | None
+    vectors: Any
+    """An ``(n, dimensions)`` array (or a sequence of vectors) with one row per id."""
+    metadatas: Sequence[Mapping[str, Any] | None] | None
+
+
+class _ResultOptions(TypedDict, total=False):
+    min_score: float | None
+    """Drop results scoring below it (default None: keep all ``k``)."""
+    with_vectors: bool
+    """Include the stored vectors (default False)."""
+
+
+class SearchOptions(_ResultOptions, total=False):
+    """The keyword-only options of ``search``."""
+
+    with_metadata: bool
+    """Include metadata (default True)."""
+
+
+class BatchSearchOptions(_ResultOptions, total=False):
+    """The keyword-only options of ``search_batch``."""
+
+    ef_search: int | None
+    """Graph candidate list size for this call (default None: the store's)."""
 
 
 @runtime_checkable
@@ -33,25 +69,11 @@ class VectorStore(Protocol):
         """Insert or replace."""
         ...
 
-    def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
+    def insert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Insert many; bad items fail alone."""
         ...
 
-    def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
+    def upsert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Insert or replace many; bad items fail alone."""
         ...
 
@@ -71,25 +93,15 @@ class VectorStore(Protocol):
         self,
         vector: Any,
         k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        filter: Filter = None,
         ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
+        **options: Unpack[SearchOptions],
     ) -> list[SearchResult]:
         """The ``k`` best matches, best first."""
         ...
 
     def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
+        self, vectors: Any, k: int = 10, filter: Filter = None, **options: Unpack[BatchSearchOptions]
     ) -> list[list[SearchResult]]:
         """``search`` for each row of ``vectors`` (one result list per query; ``[]`` for none)."""
         ...
@@ -148,25 +160,11 @@ class AsyncVectorStore(Protocol):
         """Insert or replace."""
         ...
 
-    async def insert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
+    async def insert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Insert many; bad items fail alone."""
         ...
 
-    async def upsert_batch(
-        self,
-        items: Iterable[VectorRecord | tuple[Any, ...]] | None = None,
-        *,
-        ids: Sequence[str] | None = None,
-        vectors: Any = None,
-        metadatas: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> BatchResult:
+    async def upsert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Insert or replace many."""
         ...
 
@@ -186,25 +184,15 @@ class AsyncVectorStore(Protocol):
         self,
         vector: Any,
         k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
+        filter: Filter = None,
         ef_search: int | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        with_metadata: bool = True,
+        **options: Unpack[SearchOptions],
     ) -> list[SearchResult]:
         """The ``k`` best matches, best first."""
         ...
 
     async def search_batch(
-        self,
-        vectors: Any,
-        k: int = 10,
-        filter: MetadataFilter | Mapping[str, Any] | None = None,
-        *,
-        min_score: float | None = None,
-        with_vectors: bool = False,
-        ef_search: int | None = None,
+        self, vectors: Any, k: int = 10, filter: Filter = None, **options: Unpack[BatchSearchOptions]
     ) -> list[list[SearchResult]]:
         """``search`` for each row of ``vectors`` (one result list per query; ``[]`` for none)."""
         ...

@@ -25,19 +25,16 @@ from llm_infra.vector._backends import (
     as_vector,
     check_same,
     check_search,
-    check_snapshot_dest,
-    closed_error,
-    exists_error,
-    not_found,
     prepare_batch,
     server_stats,
 )
 from llm_infra.vector._base import SearchArgs, StoreBase
 from llm_infra.vector._config import Distance, VectorStoreConfig
 from llm_infra.vector._filters import parse_filter
+from llm_infra.vector._points import closed_error
 from llm_infra.vector._qdrant_filters import TOKENS, derive, path_key, to_qdrant
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
-from llm_infra.vector._validate import check_id, encode_metadata
+from llm_infra.vector._validate import check_id, check_snapshot_dest, encode_metadata, exists_error, not_found
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
@@ -395,43 +392,34 @@ class QdrantVectorStore(StoreBase):
 
     def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
         """The ``k`` best matches, best first (Qdrant plans filtered searches itself)."""
-        qfilter, params = self._request_parts(a)
-        k, _, _, min_score, with_vectors, with_metadata = a
-        q = as_vector(vector, self._dims, "search")
-        response = self._call(
-            "search",
-            self._client.query_points,
-            self._name,
-            query=q.tolist(),
-            query_filter=qfilter,
-            search_params=params,
-            limit=k,
-            with_payload=True,
-            with_vectors=with_vectors,
-        )
-        return self._hits(response.points, min_score, with_vectors, with_metadata)
+        parts = self._request_parts(a)
+        return self._query(as_vector(vector, self._dims, "search")[None], a, parts, "search")[0]
 
     def _search_many(self, vectors: Any, a: SearchArgs) -> list[list[SearchResult]]:
         """Many queries in one ``query_batch_points`` request; results equal per-query ``search``."""
-        qfilter, params = self._request_parts(a)
-        k, min_score, with_vectors = a.k, a.min_score, a.with_vectors
-        queries = as_matrix(vectors, self._dims, "search_batch")
+        parts = self._request_parts(a)
+        return self._query(as_matrix(vectors, self._dims, "search_batch"), a, parts, "search_batch")
+
+    def _query(
+        self, queries: np.ndarray, a: SearchArgs, parts: tuple[Any, Any], operation: str
+    ) -> list[list[SearchResult]]:
+        """One ``query_batch_points`` request for the rows of ``queries`` (none: no request)."""
         if len(queries) == 0:
             return []
-        m = self._models
+        qfilter, params = parts
         requests = [
-            m.QueryRequest(
+            self._models.QueryRequest(
                 query=q.tolist(),
                 filter=qfilter,
                 params=params,
-                limit=k,
+                limit=a.k,
                 with_payload=True,
-                with_vector=with_vectors,
+                with_vector=a.with_vectors,
             )
             for q in queries
         ]
-        responses = self._call("search_batch", self._client.query_batch_points, self._name, requests=requests)
-        return [self._hits(r.points, min_score, with_vectors, True) for r in responses]
+        responses = self._call(operation, self._client.query_batch_points, self._name, requests=requests)
+        return [self._hits(r.points, a.min_score, a.with_vectors, a.with_metadata) for r in responses]
 
     def scan(self, cursor: str | None = None, limit: int = 1000) -> tuple[list[VectorRecord], str | None]:
         """A page of records (with vectors) and the cursor of the next page (None at the end)."""

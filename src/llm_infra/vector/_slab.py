@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from types import TracebackType
+from collections.abc import Callable
 from typing import Any, cast
 
 import faiss as _faiss
@@ -13,32 +13,20 @@ import numpy as np
 faiss = cast("Any", _faiss)
 
 
-class _ReadGuard:
-    __slots__ = ("_lock",)
+class _Guard:
+    """``with lock.read:`` / ``with lock.write:``: one side of the lock as a context manager."""
 
-    def __init__(self, lock: RWLock) -> None:
-        self._lock = lock
+    __slots__ = ("_acquire", "_release")
+
+    def __init__(self, acquire: Callable[[], None], release: Callable[[], None]) -> None:
+        self._acquire = acquire
+        self._release = release
 
     def __enter__(self) -> None:
-        self._lock.acquire_read()
+        self._acquire()
 
     def __exit__(self, *exc: object) -> None:
-        self._lock.release_read()
-
-
-class _WriteGuard:
-    __slots__ = ("_lock",)
-
-    def __init__(self, lock: RWLock) -> None:
-        self._lock = lock
-
-    def __enter__(self) -> None:
-        self._lock.acquire_write()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._lock.release_write()
+        self._release()
 
 
 class RWLock:
@@ -51,8 +39,8 @@ class RWLock:
         self._readers = 0
         self._writer = False
         self._writers_waiting = 0
-        self.read = _ReadGuard(self)
-        self.write = _WriteGuard(self)
+        self.read = _Guard(self.acquire_read, self.release_read)
+        self.write = _Guard(self.acquire_write, self.release_write)
 
     def acquire_read(self) -> None:
         """Enter as a reader."""
@@ -195,39 +183,19 @@ class VectorSlab:
         self._len = self._buf.shape[0]
 
     def _by_idx(self, metric_l2: bool, slots: np.ndarray, q: np.ndarray) -> np.ndarray:
-        fn = faiss.fvec_L2sqr_by_idx if metric_l2 else faiss.fvec_inner_products_by_idx
         out = np.empty(slots.shape[0], dtype=np.float32)
         if slots.size == 0:
             return out
-        b = self.n_base
-        qp = faiss.swig_ptr(q)
-        in_base = slots < b
+        in_base = slots < self.n_base
         if in_base.all():
-            ids = np.ascontiguousarray(slots, dtype=np.int64)
-            fn(
-                faiss.swig_ptr(out),
-                qp,
-                faiss.swig_ptr(self.base),
-                faiss.swig_ptr(ids),
-                self.dims,
-                1,
-                ids.size,
-            )
+            rows, ids = self.base, slots
+        elif not in_base.any():
+            rows, ids = self._buf, slots + (self._off - self.n_base)
+        else:
+            out[in_base] = self._by_idx(metric_l2, slots[in_base], q)
+            out[~in_base] = self._by_idx(metric_l2, slots[~in_base], q)
             return out
-        if not in_base.any():
-            ids = np.ascontiguousarray(slots + (self._off - b), dtype=np.int64)
-            fn(
-                faiss.swig_ptr(out),
-                qp,
-                faiss.swig_ptr(self._buf),
-                faiss.swig_ptr(ids),
-                self.dims,
-                1,
-                ids.size,
-            )
-            return out
-        out[in_base] = self._by_idx(metric_l2, slots[in_base], q)
-        out[~in_base] = self._by_idx(metric_l2, slots[~in_base], q)
+        _scores_by_idx(out, rows, np.ascontiguousarray(ids, dtype=np.int64), q, metric_l2)
         return out
 
     def scores(self, slots: np.ndarray, q: np.ndarray, metric_l2: bool) -> np.ndarray:
@@ -250,6 +218,15 @@ class VectorSlab:
         return out
 
 
+def _scores_by_idx(
+    out: np.ndarray, rows: np.ndarray, ids: np.ndarray, q: np.ndarray, metric_l2: bool
+) -> None:
+    """faiss's per-row kernel: ``out[i]`` = the score of ``q`` with ``rows[ids[i]]`` (int64 ``ids``)."""
+    fn = faiss.fvec_L2sqr_by_idx if metric_l2 else faiss.fvec_inner_products_by_idx
+    ptr = faiss.swig_ptr
+    fn(ptr(out), ptr(q), ptr(rows), ptr(ids), rows.shape[1], 1, ids.size)
+
+
 def dense_scores(rows: np.ndarray, q: np.ndarray, metric_l2: bool) -> np.ndarray:
     """Like ``VectorSlab.scores`` over every row of the C-contiguous float32 ``rows``.
 
@@ -259,17 +236,7 @@ def dense_scores(rows: np.ndarray, q: np.ndarray, metric_l2: bool) -> np.ndarray
     q = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
     out = np.empty(rows.shape[0], dtype=np.float32)
     if rows.shape[0]:
-        ids = np.arange(rows.shape[0], dtype=np.int64)
-        fn = faiss.fvec_L2sqr_by_idx if metric_l2 else faiss.fvec_inner_products_by_idx
-        fn(
-            faiss.swig_ptr(out),
-            faiss.swig_ptr(q),
-            faiss.swig_ptr(rows),
-            faiss.swig_ptr(ids),
-            rows.shape[1],
-            1,
-            ids.size,
-        )
+        _scores_by_idx(out, rows, np.arange(rows.shape[0], dtype=np.int64), q, metric_l2)
     return out
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from llm_infra.vector._config import Distance, VectorStoreConfig
-from llm_infra.vector._payload import PayloadIndex
+from llm_infra.vector._payload import PayloadIndex, grow
 from llm_infra.vector._scan_cache import ScanCache
 from llm_infra.vector._slab import RWLock, VectorSlab
 from llm_infra.vector._types import SearchResult
@@ -96,15 +96,6 @@ def build_batch_results(
     return [
         build_results(ids, metas, slots, scores) for slots, scores in zip(slot_rows, score_rows, strict=True)
     ]
-
-
-def grow(arr: np.ndarray, size: int, fill: Any) -> np.ndarray:
-    """``arr`` with room for ``size`` entries (doubling)."""
-    if size <= arr.shape[0]:
-        return arr
-    new = np.full(max(size, 2 * arr.shape[0], 64), fill, dtype=arr.dtype)
-    new[: arr.shape[0]] = arr
-    return new
 
 
 class SlotState:

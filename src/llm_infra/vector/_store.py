@@ -27,12 +27,10 @@ from opentelemetry import trace
 
 from llm_infra._internal._attrs import readonly
 from llm_infra.errors import (
-    AlreadyExistsError,
     BatchError,
     BatchResult,
     ConfigError,
     InfraError,
-    NotFoundError,
     VectorError,
 )
 from llm_infra.vector import _backend_codes, _codes, _files
@@ -48,8 +46,11 @@ from llm_infra.vector._types import Progress, SearchResult, StoreStats, VectorRe
 from llm_infra.vector._validate import (
     check_id,
     check_search_args,
+    check_snapshot_dest,
     check_vector,
     encode_metadata,
+    exists_error,
+    not_found,
     prepare_batch,
     query_row,
     query_rows,
@@ -209,7 +210,7 @@ class LocalVectorStore(Opening, StoreBase):
                 order = []
                 for i, ident in enumerate(names):
                     if ident in self._id_to_slot or ident in seen:
-                        failures.append((i, _exists(ident)))
+                        failures.append((i, exists_error(ident)))
                     else:
                         seen.add(ident)
                         order.append(i)
@@ -287,12 +288,7 @@ class LocalVectorStore(Opening, StoreBase):
         with _TRACER.start_as_current_span("vector.update_metadata"), self._write_mutex:
             self._check_open("update_metadata")
             if key not in self._id_to_slot:
-                raise NotFoundError(
-                    f"no vector with id {key!r}",
-                    resource_type="vector",
-                    resource_id=key,
-                    code=_codes.NOT_FOUND,
-                )
+                raise not_found(key)
             with self._points.lock:
                 self._points.transaction(
                     [("UPDATE points SET metadata = ? WHERE id = ?", (text, key), False)], "update_metadata"
@@ -504,14 +500,7 @@ class LocalVectorStore(Opening, StoreBase):
             AlreadyExistsError: ``dest`` exists and is not an empty directory.
         """
         self._check_open("snapshot")
-        target = Path(dest)
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise AlreadyExistsError(
-                f"snapshot destination {target} exists and is not empty",
-                resource_type="directory",
-                resource_id=str(target),
-                code=_codes.SNAPSHOT_EXISTS,
-            )
+        target = check_snapshot_dest(dest)
         with _TRACER.start_as_current_span("vector.snapshot"), self._write_mutex:
             self._check_open("snapshot")
             target.mkdir(parents=True, exist_ok=True)
@@ -588,15 +577,6 @@ class LocalVectorStore(Opening, StoreBase):
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"count={self._live}"
         return f"LocalVectorStore({self._path_text!r}, dimensions={getattr(self, '_dims', '?')}, {state})"
-
-
-def _exists(ident: str) -> AlreadyExistsError:
-    return AlreadyExistsError(
-        f"a vector with id {ident!r} already exists",
-        resource_type="vector",
-        resource_id=ident,
-        code=_codes.ALREADY_EXISTS,
-    )
 
 
 def _row_missing(ident: str) -> VectorError:

@@ -8,13 +8,15 @@ returns one outcome per item, so a bad item fails alone.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import orjson
 
-from llm_infra.errors import InfraError, ValidationError, VectorError
+from llm_infra.errors import AlreadyExistsError, InfraError, NotFoundError, ValidationError, VectorError
 from llm_infra.vector import _codes
 from llm_infra.vector._slab import sq_norm, sq_norms
 from llm_infra.vector._types import VectorRecord
@@ -50,6 +52,36 @@ def dimension_mismatch(expected: int, actual: int, operation: str) -> VectorErro
 def invalid_vector(message: str, operation: str) -> VectorError:
     """A ``vector.invalid_vector`` error."""
     return VectorError(message, operation=operation, code=_codes.INVALID_VECTOR)
+
+
+def exists_error(ident: str) -> AlreadyExistsError:
+    """The error of inserting an id that exists."""
+    return AlreadyExistsError(
+        f"a vector with id {ident!r} already exists",
+        resource_type="vector",
+        resource_id=ident,
+        code=_codes.ALREADY_EXISTS,
+    )
+
+
+def check_snapshot_dest(dest: str | os.PathLike[str]) -> Path:
+    """``dest`` as a ``Path``: a snapshot goes to a new or empty directory."""
+    target = Path(dest)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise AlreadyExistsError(
+            f"snapshot destination {target} exists and is not empty",
+            resource_type="directory",
+            resource_id=str(target),
+            code=_codes.SNAPSHOT_EXISTS,
+        )
+    return target
+
+
+def not_found(ident: str) -> NotFoundError:
+    """The error of updating an unknown id."""
+    return NotFoundError(
+        f"no vector with id {ident!r}", resource_type="vector", resource_id=ident, code=_codes.NOT_FOUND
+    )
 
 
 def _valid_unicode(text: str) -> bool:
