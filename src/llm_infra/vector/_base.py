@@ -125,7 +125,7 @@ class StoreBase(Closing):
             VectorError: ``vector.dimension_mismatch`` / ``vector.invalid_vector`` for any query.
             ValidationError: a malformed filter or a bad ``k``/``ef_search``.
         """
-        return self._search_many(vectors, SearchArgs(k, filter, **options))
+        return self._search_many(vectors, batch_args(k, filter, options))
 
     def query(self, vector: Any) -> SearchQuery:
         """Start a fluent query: ``store.query(v).limit(5).where_eq("lang", "en").execute()``."""
@@ -172,13 +172,20 @@ class AsyncStoreBase(AsyncClosing):
         self, vectors: Any, k: int = 10, filter: Filter = None, **options: Unpack[BatchSearchOptions]
     ) -> list[list[SearchResult]]:
         """See ``StoreBase.search_batch``."""
-        return await self._search_many(vectors, SearchArgs(k, filter, **options))
+        return await self._search_many(vectors, batch_args(k, filter, options))
 
     def query(self, vector: Any) -> AsyncSearchQuery:
         """A fluent query whose ``execute()`` is awaitable: ``await store.query(v).limit(5).execute()``."""
         from llm_infra.vector._query import AsyncSearchQuery
 
         return AsyncSearchQuery(vector, store=cast("AsyncVectorStore", self))
+
+
+def batch_args(k: int, filter: Filter, options: BatchSearchOptions) -> SearchArgs:
+    """The ``SearchArgs`` of a ``search_batch`` call (``with_metadata`` is ``search``'s alone)."""
+    if "with_metadata" in options:
+        raise TypeError("search_batch() got an unexpected keyword argument 'with_metadata'")
+    return SearchArgs(k, filter, **options)
 
 
 def forward_search(store: Any, vector: Any, a: SearchArgs) -> list[SearchResult]:

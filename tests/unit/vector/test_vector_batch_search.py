@@ -148,3 +148,20 @@ def test_async_search_batch(tmp_path: Path) -> None:
             assert [hits[0].id for hits in batch] == ["0", "1", "2"]
 
     anyio.run(main)
+
+
+def test_search_batch_refuses_search_only_options_sync_and_async() -> None:
+    """Regression: with the options as a TypedDict, ``with_metadata`` slipped through at runtime."""
+    with _store() as store:
+        _fill(store, 8)
+        query = np.zeros((1, D), dtype=np.float32)
+        with pytest.raises(TypeError, match="with_metadata"):
+            store.search_batch(query, 3, with_metadata=False)  # type: ignore[call-arg]  # the point of the test
+
+    async def run() -> None:
+        config = VectorStoreConfig(collection="a", dimensions=D)
+        async with await open_async_store(":memory:", config) as astore:
+            with pytest.raises(TypeError, match="with_metadata"):
+                await astore.search_batch(query, 3, with_metadata=False)  # type: ignore[call-arg]  # the point
+
+    anyio.run(run)
