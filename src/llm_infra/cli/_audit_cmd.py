@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from llm_infra.cli import _codes
+from llm_infra.cli._options import AsJson, env_secret
 from llm_infra.cli._output import die, kv, print_json
 from llm_infra.cli._state import state
 from llm_infra.secrets import Secret
@@ -33,7 +33,7 @@ def verify(
     no_head: Annotated[
         bool, typer.Option("--no-head", help="Accept a missing .head file (truncation goes undetected).")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Verify every record's MAC, sequence and chain link, and the head; exit 1 at the first bad record.
 
@@ -48,10 +48,7 @@ def verify(
     path = path or st.audit_file()
     key: Secret[str] | Secret[bytes]
     if key_env is not None:
-        value = os.environ.get(key_env)
-        if not value:
-            raise die(_codes.MISSING_SECRET, f"environment variable {key_env} is not set")
-        key = Secret(value)
+        key = env_secret(key_env)
     elif key_file is not None:
         key = Secret(key_file.read_bytes().rstrip(b"\r\n"))
     else:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.markup import escape
 
+from llm_infra.cli._options import AsJson
 from llm_infra.cli._output import kv, out, print_json
 from llm_infra.cli._state import state
 from llm_infra.config import Config
@@ -69,7 +70,7 @@ def show(
         typer.Option("--explain", help="Show where each value comes from (file:line, env var, default)."),
     ] = False,
     reveal: Annotated[bool, typer.Option("--reveal", help="Show secret values (masked by default).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Print the effective configuration; secrets are masked unless --reveal.
 

@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from llm_infra.cli import _codes
+from llm_infra.cli._options import AsJson
 from llm_infra.cli._output import die, out, print_json, remediation_for
 from llm_infra.cli._state import State, state
 from llm_infra.errors import ExternalError, InfraError, IoError
@@ -183,7 +184,7 @@ def doctor(
     timeout: Annotated[
         float, typer.Option(min=0.1, max=30, help="Seconds allowed to reach each backend.")
     ] = 2.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Check the configuration, the data directory and every configured backend; print fixes.
 

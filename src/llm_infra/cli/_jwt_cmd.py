@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from llm_infra.cli import _codes
+from llm_infra.cli._options import env_secret
 from llm_infra.cli._output import die, err, print_json
 from llm_infra.cli._state import state
 from llm_infra.errors import InfraError
@@ -36,10 +36,7 @@ Audience = Annotated[str | None, typer.Option("--audience", help="aud (default: 
 
 def _key_material(alg: str, secret_env: str | None, key_file: Path | None) -> Any:
     if secret_env is not None:
-        value = os.environ.get(secret_env)
-        if not value:
-            raise die(_codes.MISSING_SECRET, f"environment variable {secret_env} is not set")
-        return Secret(value)
+        return env_secret(secret_env)
     if key_file is not None:
         data = key_file.read_bytes()
         if alg in _HMAC:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Final
 import typer
 
 from llm_infra.cli import _codes
+from llm_infra.cli._options import AsJson
 from llm_infra.cli._output import die, err, print_json, table
 from llm_infra.cli._state import State, state
 
@@ -105,7 +106,7 @@ def create(
         typer.Option("--expires-in", min=1, help="Lifetime in seconds (default: never expires)."),
     ] = None,
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Create a key; the full key is printed once (only its hash is stored).
 
@@ -144,7 +145,7 @@ def list_keys(
     subject: Annotated[str | None, typer.Option(help="Only this subject's keys.")] = None,
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """List keys (ids, subjects, roles, status; never the keys themselves).
 

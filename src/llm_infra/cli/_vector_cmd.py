@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import typer
 
 from llm_infra.cli import _codes
+from llm_infra.cli._options import AsJson
 from llm_infra.cli._output import ProgressFn, die, err, kv, lazy_progress, out, print_json, progress, table
 from llm_infra.cli._state import state
 from llm_infra.cli._vector_io import BadRow, Fields, count_rows, detect_format, read_rows
@@ -31,7 +32,6 @@ app = typer.Typer(
 _URL_SCHEMES = ("postgresql", "postgres", "qdrant", "qdrant+local")
 
 Store = Annotated[str, typer.Argument(help="Store directory, or a postgresql:// / qdrant:// URL.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _is_url(target: str) -> bool:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar, final
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -150,67 +151,41 @@ def one_of(*choices: str, aliases: Mapping[str, str] | None = None) -> OneOf:
     return OneOf(tuple(choices), dict(aliases or {}))
 
 
-def _range_name(kind: str, lo: float | None, hi: float | None) -> str:
-    """``int in [1, 65536]``, ``float in [-inf, 1.0]``: an open bound is shown as infinite."""
-    return f"{kind} in [{'-inf' if lo is None else repr(lo)}, {'inf' if hi is None else repr(hi)}]"
-
-
 def _outside(number: float, lo: float | None, hi: float | None) -> bool:
     return (lo is not None and number < lo) or (hi is not None and number > hi)
 
 
 @final
 @dataclass(frozen=True, slots=True)
-class IntRange:
-    """An ``int`` within ``[min, max]`` (either bound optional)."""
+class Range(Generic[N]):
+    """An ``int`` or a non-NaN ``float`` (``kind``) within ``[min, max]`` (either bound optional)."""
 
-    min: int | None = None
-    max: int | None = None
-
-    @property
-    def type_name(self) -> str:
-        """``int in [1, 65536]``."""
-        return _range_name("int", self.min, self.max)
-
-    def __call__(self, value: object) -> int:
-        number = to_int(value)
-        if _outside(number, self.min, self.max):
-            raise CastError(self.type_name, f"expected {self.type_name}, got {number}")
-        return number
-
-
-def int_range(min: int | None = None, max: int | None = None) -> IntRange:
-    """A cast accepting an ``int`` within ``[min, max]``."""
-    return IntRange(min, max)
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class FloatRange:
-    """A finite ``float`` within ``[min, max]`` (either bound optional)."""
-
-    min: float | None = None
-    max: float | None = None
+    kind: type[N]
+    min: N | None = None
+    max: N | None = None
 
     @property
     def type_name(self) -> str:
-        """``float in [0.0, 1.0]``."""
-        return _range_name(
-            "float",
-            None if self.min is None else float(self.min),
-            None if self.max is None else float(self.max),
-        )
+        """``int in [1, 65536]``, ``float in [-inf, 1.0]``: an open bound is shown as infinite."""
+        lo = "-inf" if self.min is None else repr(self.kind(self.min))
+        hi = "inf" if self.max is None else repr(self.kind(self.max))
+        return f"{self.kind.__name__} in [{lo}, {hi}]"
 
-    def __call__(self, value: object) -> float:
-        number = to_float(value)
-        if math.isnan(number) or _outside(number, self.min, self.max):
+    def __call__(self, value: object) -> N:
+        number: N = _STRICT[self.kind](value)
+        if (isinstance(number, float) and math.isnan(number)) or _outside(number, self.min, self.max):
             raise CastError(self.type_name, f"expected {self.type_name}, got {number!r}")
         return number
 
 
-def float_range(min: float | None = None, max: float | None = None) -> FloatRange:
+def int_range(min: int | None = None, max: int | None = None) -> Range[int]:
+    """A cast accepting an ``int`` within ``[min, max]``."""
+    return Range(int, min, max)
+
+
+def float_range(min: float | None = None, max: float | None = None) -> Range[float]:
     """A cast accepting a non-NaN ``float`` within ``[min, max]``."""
-    return FloatRange(min, max)
+    return Range(float, min, max)
 
 
 @final
@@ -283,7 +258,7 @@ str_map = StrMap()
 
 def reads_text(cast: object) -> bool:
     """Whether ``cast`` converts text itself (a scalar type): environment values then stay strings."""
-    if isinstance(cast, OneOf | IntRange | FloatRange):
+    if isinstance(cast, OneOf | Range):
         return True
     # Identity, not hashing: a cast may be an unhashable object.
     return any(cast is known for pair in _STRICT.items() for known in pair)

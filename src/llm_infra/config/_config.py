@@ -125,29 +125,13 @@ class Config:
     _info: LoadInfo
     _base: Path
 
-    def __init__(self, data: Mapping[str, object] | None = None, *, name: str = "mapping") -> None:
+    def __new__(cls, data: Mapping[str, object] | None = None, *, name: str = "mapping") -> Config:
         from llm_infra.config._sources import DictSource, EnvIndex, LoadContext
 
         layer = DictSource(data or {}, name=name).load(
             LoadContext(environ={}, keys={}, env_index=EnvIndex(()), secret_names=frozenset())
         )
-        built = Config._build((layer,), {}, LoadInfo())
-        self._init(built._tree, built._layers, built._keys, built._info, ())
-
-    def _init(
-        self,
-        tree: dict[str, object],
-        layers: tuple[Layer, ...],
-        keys: Mapping[str, Key[Any]],
-        info: LoadInfo,
-        base: Path,
-    ) -> None:
-        setter = object.__setattr__
-        setter(self, "_tree", tree)
-        setter(self, "_layers", layers)
-        setter(self, "_keys", keys)
-        setter(self, "_info", info)
-        setter(self, "_base", base)
+        return cls._build((layer,), {}, LoadInfo())
 
     @classmethod
     def _make(
@@ -158,8 +142,11 @@ class Config:
         info: LoadInfo,
         base: Path = (),
     ) -> Config:
-        self = cls.__new__(cls)
-        self._init(tree, layers, keys, info, base)
+        """The one constructor: every ``Config`` (``Config(data)`` too) is built here."""
+        self = object.__new__(cls)
+        state = {"_tree": tree, "_layers": layers, "_keys": keys, "_info": info, "_base": base}
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
         return self
 
     @classmethod

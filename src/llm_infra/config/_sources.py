@@ -10,7 +10,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import Any, ClassVar, Literal, NoReturn, Protocol, final
 
 from llm_infra.config import _codes as codes
@@ -85,56 +85,47 @@ class Origin:
 
 
 @final
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Layer:
-    """One loaded source: its tree (rooted at ``base``) and its provenance data."""
+    """One loaded source: its tree (rooted at ``base``) and its provenance data.
 
-    __slots__ = ("_env_vars", "_locator", "_refs", "base", "kind", "name", "path", "tree")
+    Attributes:
+        kind: the kind of ``Origin`` its values have.
+        name: the source's name.
+        tree: the values, a nested dict.
+        path: the file, for a file source.
+        locator: finds a key's line and column in the file.
+        env_vars: the environment variable that set each path, for an environment source.
+        refs: the ``${env:...}``/``${file:...}`` reference each resolved path was read from.
+        base: where ``tree`` sits in the whole configuration (a section's layer is rebased).
+    """
 
-    def __init__(
-        self,
-        kind: OriginKind,
-        name: str,
-        tree: dict[str, object],
-        *,
-        path: str | None = None,
-        locator: Locator | None = None,
-        env_vars: Mapping[Path, str] | None = None,
-        refs: Mapping[Path, str] | None = None,
-        base: Path = (),
-    ) -> None:
-        self.kind = kind
-        self.name = name
-        self.tree = tree
-        self.path = path
-        self.base = base
-        self._locator = locator
-        self._env_vars = env_vars or {}
-        self._refs = refs or {}
+    kind: OriginKind
+    name: str
+    tree: dict[str, object]
+    _: KW_ONLY
+    path: str | None = None
+    locator: Locator | None = None
+    env_vars: Mapping[Path, str] | None = None
+    refs: Mapping[Path, str] | None = None
+    base: Path = ()
 
     def rebase(self, prefix: Path, tree: dict[str, object]) -> Layer:
         """The same layer seen from a section: ``tree`` is its subtree at ``prefix``."""
-        return Layer(
-            self.kind,
-            self.name,
-            tree,
-            path=self.path,
-            locator=self._locator,
-            env_vars=self._env_vars,
-            refs=self._refs,
-            base=self.base + prefix,
-        )
+        return replace(self, tree=tree, base=self.base + prefix)
 
     def origin(self, path: Path) -> Origin:
         """The origin of the value at ``path`` (relative to this layer's tree)."""
         full = self.base + path
         line = column = None
-        if self._locator is not None:
-            found = self._locator.locate(full)
+        if self.locator is not None:
+            found = self.locator.locate(full)
             if found is not None:
                 line, column = found
+        env_vars = self.env_vars or {}
         env_var = None
         for end in range(len(full), 0, -1):
-            env_var = self._env_vars.get(full[:end])
+            env_var = env_vars.get(full[:end])
             if env_var is not None:
                 break
         return Origin(
@@ -144,7 +135,7 @@ class Layer:
             line=line,
             column=column,
             env_var=env_var,
-            reference=self._refs.get(full),
+            reference=(self.refs or {}).get(full),
         )
 
     def __repr__(self) -> str:

@@ -10,16 +10,38 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Literal, final
 from urllib.parse import unquote, urlsplit
 
+from llm_infra.config import (
+    OTEL_ENVIRONMENT,
+    OTEL_EXPORTER_OTLP_COMPRESSION,
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TIMEOUT_SECS,
+    OTEL_EXPORTER_STDOUT_PRETTY,
+    OTEL_METRICS_EXPORT_INTERVAL_SECS,
+    OTEL_SAMPLING_RATIO,
+)
 from llm_infra.errors import ConfigError
 from llm_infra.otel import _codes as codes
-from llm_infra.otel import _keys as keys
+from llm_infra.otel._keys import (
+    OTEL_BATCH_MAX_EXPORT_ATTEMPTS,
+    OTEL_BATCH_MAX_EXPORT_BATCH_SIZE,
+    OTEL_BATCH_MAX_QUEUE_SIZE,
+    OTEL_BATCH_RETRY_BACKOFF,
+    OTEL_BATCH_SCHEDULE_DELAY,
+    OTEL_ENABLED,
+    OTEL_LOGS_CAPTURE,
+    OTEL_METRICS_PROMETHEUS,
+    OTEL_PARENT_BASED,
+    OTEL_SHUTDOWN_TIMEOUT_SECS,
+    default_of,
+)
 from llm_infra.secrets import MASK, Secret
 
 ExporterKind = Literal["otlp", "console", "memory", "none"]
 OtlpProtocol = Literal["http/protobuf", "grpc"]
 Compression = Literal["none", "gzip", "deflate"]
 
-DEFAULT_OTLP_HTTP_ENDPOINT: str = keys.default(keys.OTEL_EXPORTER_OTLP_ENDPOINT)
+DEFAULT_OTLP_HTTP_ENDPOINT: str = default_of(OTEL_EXPORTER_OTLP_ENDPOINT)
 """OTLP over HTTP listens on 4318."""
 DEFAULT_OTLP_GRPC_ENDPOINT = "http://localhost:4317"
 """OTLP over gRPC listens on 4317."""
@@ -32,10 +54,10 @@ EXPORTED_SPANS_METRIC = "llm_infra.otel.spans.exported"
 GRPC_EXPORTER_PIP = "pip install opentelemetry-exporter-otlp-proto-grpc"
 _GRPC_MODULE = "opentelemetry.exporter.otlp.proto.grpc"
 _SIGNAL_SUFFIXES = ("/v1/traces", "/v1/metrics", "/v1/logs")
-_DEFAULT_PROTOCOL: OtlpProtocol = keys.default(keys.OTEL_EXPORTER_OTLP_PROTOCOL)
-_DEFAULT_TIMEOUT: float = keys.default(keys.OTEL_EXPORTER_OTLP_TIMEOUT_SECS)
-_DEFAULT_COMPRESSION: Compression = keys.default(keys.OTEL_EXPORTER_OTLP_COMPRESSION)
-_DEFAULT_PRETTY: bool = keys.default(keys.OTEL_EXPORTER_STDOUT_PRETTY)
+_DEFAULT_PROTOCOL: OtlpProtocol = default_of(OTEL_EXPORTER_OTLP_PROTOCOL)
+_DEFAULT_TIMEOUT: float = default_of(OTEL_EXPORTER_OTLP_TIMEOUT_SECS)
+_DEFAULT_COMPRESSION: Compression = default_of(OTEL_EXPORTER_OTLP_COMPRESSION)
+_DEFAULT_PRETTY: bool = default_of(OTEL_EXPORTER_STDOUT_PRETTY)
 
 # Standard OpenTelemetry environment variables honoured by ``OtelConfig()`` and ``from_config``.
 ENV_SDK_DISABLED = "OTEL_SDK_DISABLED"
@@ -281,11 +303,11 @@ class BatchSettings:
     .. versionadded:: 0.1.0
     """
 
-    max_queue_size: int = keys.default(keys.OTEL_BATCH_MAX_QUEUE_SIZE)
-    max_export_batch_size: int = keys.default(keys.OTEL_BATCH_MAX_EXPORT_BATCH_SIZE)
-    schedule_delay: float = keys.default(keys.OTEL_BATCH_SCHEDULE_DELAY)
-    max_export_attempts: int = keys.default(keys.OTEL_BATCH_MAX_EXPORT_ATTEMPTS)
-    retry_backoff: float = keys.default(keys.OTEL_BATCH_RETRY_BACKOFF)
+    max_queue_size: int = default_of(OTEL_BATCH_MAX_QUEUE_SIZE)
+    max_export_batch_size: int = default_of(OTEL_BATCH_MAX_EXPORT_BATCH_SIZE)
+    schedule_delay: float = default_of(OTEL_BATCH_SCHEDULE_DELAY)
+    max_export_attempts: int = default_of(OTEL_BATCH_MAX_EXPORT_ATTEMPTS)
+    retry_backoff: float = default_of(OTEL_BATCH_RETRY_BACKOFF)
 
     def __post_init__(self) -> None:
         for name in ("max_queue_size", "max_export_batch_size", "max_export_attempts"):
@@ -338,27 +360,27 @@ class OtelConfig:
     service_name: str = field(default_factory=lambda: env_default("service_name", ""))
     service_version: str | None = None
     namespace: str | None = None
-    environment: str = keys.default(keys.OTEL_ENVIRONMENT)
+    environment: str = default_of(OTEL_ENVIRONMENT)
     exporter: ExporterConfig = field(default_factory=lambda: env_default("exporter", None))
     sampling_ratio: float = field(
-        default_factory=lambda: env_default("sampling_ratio", keys.default(keys.OTEL_SAMPLING_RATIO))
+        default_factory=lambda: env_default("sampling_ratio", default_of(OTEL_SAMPLING_RATIO))
     )
     parent_based: bool = field(
-        default_factory=lambda: env_default("parent_based", keys.default(keys.OTEL_PARENT_BASED))
+        default_factory=lambda: env_default("parent_based", default_of(OTEL_PARENT_BASED))
     )
     resource_attributes: Mapping[str, AttributeValue] = field(
         default_factory=lambda: env_default("resource_attributes", {})
     )
     metric_export_interval: float = field(
         default_factory=lambda: env_default(
-            "metric_export_interval", keys.default(keys.OTEL_METRICS_EXPORT_INTERVAL_SECS)
+            "metric_export_interval", default_of(OTEL_METRICS_EXPORT_INTERVAL_SECS)
         )
     )
-    prometheus: bool = keys.default(keys.OTEL_METRICS_PROMETHEUS)
-    capture_logs: bool = keys.default(keys.OTEL_LOGS_CAPTURE)
+    prometheus: bool = default_of(OTEL_METRICS_PROMETHEUS)
+    capture_logs: bool = default_of(OTEL_LOGS_CAPTURE)
     batch: BatchSettings = field(default_factory=lambda: env_default("batch", None))
-    shutdown_timeout: float = keys.default(keys.OTEL_SHUTDOWN_TIMEOUT_SECS)
-    enabled: bool = field(default_factory=lambda: env_default("enabled", keys.default(keys.OTEL_ENABLED)))
+    shutdown_timeout: float = default_of(OTEL_SHUTDOWN_TIMEOUT_SECS)
+    enabled: bool = field(default_factory=lambda: env_default("enabled", default_of(OTEL_ENABLED)))
 
     def __post_init__(self) -> None:
         if not isinstance(self.service_name, str) or not self.service_name.strip():

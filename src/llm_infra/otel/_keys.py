@@ -1,7 +1,9 @@
 """The ``otel.*`` configuration keys: every OpenTelemetry setting and its one default.
 
 The service, exporter, sampling and metric keys are the shared ones of ``llm_infra.config``
-(``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_TIMEOUT_SECS``, ...); the keys below are the rest.
+(``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_TIMEOUT_SECS``, ...), which owns and exports them;
+the keys below are the rest. ``OTEL_KEYS`` lists both, and ``SETTING_KEYS`` names the ``OtelConfig``
+setting each scalar key sets.
 ``OtelConfig``, ``ExporterConfig`` and ``BatchSettings`` take their defaults from these keys,
 so a setting has the same default whether it comes from ``OtelConfig()``, ``load_config()``
 or ``ConfigLoader()``.
@@ -17,13 +19,11 @@ from llm_infra.config import (
     OTEL_EXPORTER_JAEGER_ENDPOINT,
     OTEL_EXPORTER_OTLP_COMPRESSION,
     OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_HEADERS,
     OTEL_EXPORTER_OTLP_PROTOCOL,
     OTEL_EXPORTER_OTLP_TIMEOUT_SECS,
     OTEL_EXPORTER_STDOUT_PRETTY,
     OTEL_EXPORTER_TYPE,
     OTEL_METRICS_EXPORT_INTERVAL_SECS,
-    OTEL_RESOURCE_ATTRIBUTES,
     OTEL_SAMPLING_RATIO,
     OTEL_SERVICE_NAME,
     OTEL_SERVICE_NAMESPACE,
@@ -78,37 +78,36 @@ OTEL_KEYS: tuple[Key[Any], ...] = (
 """Every ``otel.*`` key ``OtelConfig.from_config`` reads."""
 
 
-def default(key: Key[Any]) -> Any:
+SETTING_KEYS: dict[str, Key[Any]] = {
+    "service_name": OTEL_SERVICE_NAME,
+    "service_version": OTEL_SERVICE_VERSION,
+    "namespace": OTEL_SERVICE_NAMESPACE,
+    "environment": OTEL_ENVIRONMENT,
+    "sampling_ratio": OTEL_SAMPLING_RATIO,
+    "parent_based": OTEL_PARENT_BASED,
+    "metric_export_interval": OTEL_METRICS_EXPORT_INTERVAL_SECS,
+    "prometheus": OTEL_METRICS_PROMETHEUS,
+    "capture_logs": OTEL_LOGS_CAPTURE,
+    "enabled": OTEL_ENABLED,
+    "shutdown_timeout": OTEL_SHUTDOWN_TIMEOUT_SECS,
+    "batch.max_queue_size": OTEL_BATCH_MAX_QUEUE_SIZE,
+    "batch.max_export_batch_size": OTEL_BATCH_MAX_EXPORT_BATCH_SIZE,
+    "batch.schedule_delay": OTEL_BATCH_SCHEDULE_DELAY,
+    "batch.max_export_attempts": OTEL_BATCH_MAX_EXPORT_ATTEMPTS,
+    "batch.retry_backoff": OTEL_BATCH_RETRY_BACKOFF,
+    "exporter.kind": OTEL_EXPORTER_TYPE,
+    "exporter.endpoint": OTEL_EXPORTER_OTLP_ENDPOINT,
+    "exporter.protocol": OTEL_EXPORTER_OTLP_PROTOCOL,
+    "exporter.timeout": OTEL_EXPORTER_OTLP_TIMEOUT_SECS,
+    "exporter.compression": OTEL_EXPORTER_OTLP_COMPRESSION,
+    "exporter.pretty": OTEL_EXPORTER_STDOUT_PRETTY,
+    "exporter.jaeger_endpoint": OTEL_EXPORTER_JAEGER_ENDPOINT,
+}
+"""The key of each scalar setting ``OtelConfig`` is built from, by the field it sets (``batch.`` and
+``exporter.`` name a part of its ``BatchSettings`` and ``ExporterConfig``); the two tables, resource
+attributes and exporter headers, are read apart."""
+
+
+def default_of(key: Key[Any]) -> Any:
     """The default of ``key`` (typed ``Any`` for dataclass field defaults)."""
     return key.default
-
-
-__all__ = [
-    "OTEL_BATCH_MAX_EXPORT_ATTEMPTS",
-    "OTEL_BATCH_MAX_EXPORT_BATCH_SIZE",
-    "OTEL_BATCH_MAX_QUEUE_SIZE",
-    "OTEL_BATCH_RETRY_BACKOFF",
-    "OTEL_BATCH_SCHEDULE_DELAY",
-    "OTEL_ENABLED",
-    "OTEL_ENVIRONMENT",
-    "OTEL_EXPORTER_JAEGER_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_COMPRESSION",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_HEADERS",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_TIMEOUT_SECS",
-    "OTEL_EXPORTER_STDOUT_PRETTY",
-    "OTEL_EXPORTER_TYPE",
-    "OTEL_KEYS",
-    "OTEL_LOGS_CAPTURE",
-    "OTEL_METRICS_EXPORT_INTERVAL_SECS",
-    "OTEL_METRICS_PROMETHEUS",
-    "OTEL_PARENT_BASED",
-    "OTEL_RESOURCE_ATTRIBUTES",
-    "OTEL_SAMPLING_RATIO",
-    "OTEL_SERVICE_NAME",
-    "OTEL_SERVICE_NAMESPACE",
-    "OTEL_SERVICE_VERSION",
-    "OTEL_SHUTDOWN_TIMEOUT_SECS",
-    "default",
-]

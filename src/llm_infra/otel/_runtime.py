@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
@@ -96,17 +97,39 @@ class _Runtime:
 RUNTIME = _Runtime()
 
 
-class _PerName(Generic[_T]):
-    """Switch tracers or meters, cached per name/version/schema (those with attributes are not)."""
+class _Switched(Generic[_T]):
+    """Forwards to a delegate that is looked up again whenever the switch's generation moves.
 
-    __slots__ = ("_items", "_lock", "_make")
+    A subclass sets ``_generation = -1`` when built and says in ``_lookup`` how to find the delegate.
+    """
 
-    def __init__(self, make: Callable[[str, str | None, str | None, Attributes], _T]) -> None:
-        self._make = make
+    __slots__ = ("_generation", "_real")
+
+    _generation: int
+    _real: _T
+
+    @abstractmethod
+    def _lookup(self) -> _T:
+        """The delegate behind the switch as it is now."""
+
+    def _resolve(self) -> _T:
+        generation = RUNTIME.generation
+        if generation != self._generation:
+            self._real = self._lookup()
+            self._generation = generation
+        return self._real
+
+
+class _SwitchProvider(Generic[_T]):
+    """A switch provider: its tracers or meters, cached per name/version/schema (unless with attributes)."""
+
+    _make: Callable[[str, str | None, str | None, Attributes], _T]
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: dict[tuple[str, str | None, str | None], _T] = {}
 
-    def get(self, name: str, version: str | None, schema_url: str | None, attributes: Attributes) -> _T:
+    def _get(self, name: str, version: str | None, schema_url: str | None, attributes: Attributes) -> _T:
         if attributes:
             return self._make(name, version, schema_url, attributes)
         key = (name, version, schema_url)
@@ -117,39 +140,23 @@ class _PerName(Generic[_T]):
         return item
 
 
-def _fallback_tracer(args: tuple[Any, ...]) -> trace.Tracer:
-    tracer = trace.get_tracer_provider().get_tracer(*args)
-    # The global may be the switch itself, or a proxy delegating to it: that would loop.
-    return _NOOP_TRACER if isinstance(tracer, SwitchTracer) else tracer
-
-
-def _fallback_meter(args: tuple[Any, ...]) -> metrics.Meter:
-    meter = metrics.get_meter_provider().get_meter(*args)
-    return _NOOP_METER if isinstance(meter, SwitchMeter) else meter
-
-
 @final
-class SwitchTracer(trace.Tracer):
+class SwitchTracer(_Switched[trace.Tracer], trace.Tracer):
     """A tracer that delegates to the tracer of the provider currently behind the switch."""
 
-    __slots__ = ("_args", "_generation", "_real")
+    __slots__ = ("_args",)
 
     def __init__(
         self, name: str, version: str | None, schema_url: str | None, attributes: Attributes
     ) -> None:
         self._args = (name, version, schema_url, attributes)
         self._generation = -1
-        self._real: trace.Tracer = _NOOP_TRACER
 
-    def _resolve(self) -> trace.Tracer:
-        generation = RUNTIME.generation
-        if generation != self._generation:
-            provider = RUNTIME.tracer_provider
-            self._real = (
-                _fallback_tracer(self._args) if provider is None else provider.get_tracer(*self._args)
-            )
-            self._generation = generation
-        return self._real
+    def _lookup(self) -> trace.Tracer:
+        # With no SDK behind the switch, the process's global provider; that may be the switch itself,
+        # or a proxy delegating to it, which would loop.
+        tracer = (RUNTIME.tracer_provider or trace.get_tracer_provider()).get_tracer(*self._args)
+        return _NOOP_TRACER if isinstance(tracer, SwitchTracer) else tracer
 
     def start_span(  # noqa: PLR0917 - the OpenTelemetry API's signature
         self,
@@ -196,11 +203,10 @@ class SwitchTracer(trace.Tracer):
 
 
 @final
-class SwitchTracerProvider(trace.TracerProvider):
+class SwitchTracerProvider(_SwitchProvider[trace.Tracer], trace.TracerProvider):
     """The tracer provider ``init_otel`` installs as the process global (once)."""
 
-    def __init__(self) -> None:
-        self._tracers = _PerName(SwitchTracer)
+    _make = SwitchTracer
 
     def get_tracer(
         self,
@@ -210,9 +216,7 @@ class SwitchTracerProvider(trace.TracerProvider):
         attributes: Attributes = None,
     ) -> trace.Tracer:
         """A switchable tracer; tracers without attributes are cached per name/version/schema."""
-        return self._tracers.get(
-            instrumenting_module_name, instrumenting_library_version, schema_url, attributes
-        )
+        return self._get(instrumenting_module_name, instrumenting_library_version, schema_url, attributes)
 
 
 SWITCH_TRACER_PROVIDER = SwitchTracerProvider()
@@ -221,8 +225,8 @@ SWITCH_TRACER_PROVIDER = SwitchTracerProvider()
 # --- metrics ---------------------------------------------------------------------------------------
 
 
-class _SwitchInstrument:
-    __slots__ = ("_args", "_create", "_generation", "_kwargs", "_meter", "_real")
+class _SwitchInstrument(_Switched[Any]):
+    __slots__ = ("_args", "_create", "_kwargs", "_meter")
 
     def __init__(
         self, meter: SwitchMeter, create: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None
@@ -232,14 +236,9 @@ class _SwitchInstrument:
         self._args = args
         self._kwargs = kwargs or {}
         self._generation = -1
-        self._real: Any = None
 
-    def _resolve(self) -> Any:
-        generation = RUNTIME.generation
-        if generation != self._generation:
-            self._real = getattr(self._meter.resolve(), self._create)(*self._args, **self._kwargs)
-            self._generation = generation
-        return self._real
+    def _lookup(self) -> Any:
+        return getattr(self._meter._resolve(), self._create)(*self._args, **self._kwargs)
 
 
 @final
@@ -299,7 +298,7 @@ class _SwitchObservableGauge(_SwitchObservable, ObservableGauge):
 
 
 @final
-class SwitchMeter(metrics.Meter):
+class SwitchMeter(_Switched[metrics.Meter], metrics.Meter):
     """A meter whose instruments follow the meter provider currently behind the switch."""
 
     def __init__(
@@ -308,16 +307,10 @@ class SwitchMeter(metrics.Meter):
         super().__init__(name, version, schema_url)
         self._key = (name, version, schema_url, attributes)
         self._generation = -1
-        self._real: metrics.Meter = _NOOP_METER
 
-    def resolve(self) -> metrics.Meter:
-        """The real meter of the current delegate."""
-        generation = RUNTIME.generation
-        if generation != self._generation:
-            provider = RUNTIME.meter_provider
-            self._real = _fallback_meter(self._key) if provider is None else provider.get_meter(*self._key)
-            self._generation = generation
-        return self._real
+    def _lookup(self) -> metrics.Meter:
+        meter = (RUNTIME.meter_provider or metrics.get_meter_provider()).get_meter(*self._key)
+        return _NOOP_METER if isinstance(meter, SwitchMeter) else meter
 
     def _observable(
         self, cls: Callable[..., _SwitchObservable], create: str, args: tuple[Any, ...]
@@ -378,11 +371,10 @@ class SwitchMeter(metrics.Meter):
 
 
 @final
-class SwitchMeterProvider(metrics.MeterProvider):
+class SwitchMeterProvider(_SwitchProvider[metrics.Meter], metrics.MeterProvider):
     """The meter provider ``init_otel`` installs as the process global (once)."""
 
-    def __init__(self) -> None:
-        self._meters = _PerName(SwitchMeter)
+    _make = SwitchMeter
 
     def get_meter(
         self,
@@ -392,7 +384,7 @@ class SwitchMeterProvider(metrics.MeterProvider):
         attributes: Attributes = None,
     ) -> metrics.Meter:
         """A switchable meter; meters without attributes are cached per name/version/schema."""
-        return self._meters.get(name, version, schema_url, attributes)
+        return self._get(name, version, schema_url, attributes)
 
 
 SWITCH_METER_PROVIDER = SwitchMeterProvider()

@@ -1,9 +1,9 @@
 """Reading ``OtelConfig`` settings: the ``otel.*`` keys of a config, then the ``OTEL_*`` variables.
 
-Every setting is converted by its typed ``otel.*`` key (``llm_infra.otel._keys``), whose default
-is the only one; an ``OTEL_*`` value is converted by the same key (after its unit, milliseconds,
-is scaled). Only settings that a source actually sets are collected, so the dataclasses' defaults
-(which are the keys' defaults) apply to the rest.
+Every setting is converted by its typed ``otel.*`` key (from ``llm_infra.config`` or
+``llm_infra.otel._keys``), whose default is the only one; an ``OTEL_*`` value is converted by the
+same key (after its unit, milliseconds, is scaled). Only settings that a source actually sets are
+collected, so the dataclasses' defaults (which are the keys' defaults) apply to the rest.
 """
 
 from __future__ import annotations
@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llm_infra.config import Key
+from llm_infra.config import (
+    OTEL_EXPORTER_OTLP_COMPRESSION,
+    OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_TYPE,
+    OTEL_RESOURCE_ATTRIBUTES,
+    OTEL_SAMPLING_RATIO,
+    Key,
+)
 from llm_infra.errors import ConfigError
 from llm_infra.otel import _codes as codes
-from llm_infra.otel import _keys as keys
 from llm_infra.otel._config import (
     _DEFAULT_COMPRESSION,
     _DEFAULT_PRETTY,
@@ -43,6 +49,13 @@ from llm_infra.otel._config import (
     OtelConfig,
     cfg_get,
     parse_pairs,
+)
+from llm_infra.otel._keys import (
+    OTEL_BATCH_MAX_EXPORT_BATCH_SIZE,
+    OTEL_BATCH_MAX_QUEUE_SIZE,
+    OTEL_ENABLED,
+    SETTING_KEYS,
+    default_of,
 )
 from llm_infra.secrets import Secret
 
@@ -107,25 +120,18 @@ _SAMPLERS: dict[str, tuple[float | None, bool]] = {
     "parentbased_traceidratio": (None, True),
 }
 
-_SCALAR_FIELDS: tuple[tuple[str, Key[Any]], ...] = (
-    ("service_version", keys.OTEL_SERVICE_VERSION),
-    ("namespace", keys.OTEL_SERVICE_NAMESPACE),
-    ("environment", keys.OTEL_ENVIRONMENT),
-    ("sampling_ratio", keys.OTEL_SAMPLING_RATIO),
-    ("parent_based", keys.OTEL_PARENT_BASED),
-    ("metric_export_interval", keys.OTEL_METRICS_EXPORT_INTERVAL_SECS),
-    ("prometheus", keys.OTEL_METRICS_PROMETHEUS),
-    ("capture_logs", keys.OTEL_LOGS_CAPTURE),
-    ("enabled", keys.OTEL_ENABLED),
-    ("shutdown_timeout", keys.OTEL_SHUTDOWN_TIMEOUT_SECS),
+_ENV_NUMBERS: tuple[tuple[str, str, float], ...] = (
+    (ENV_METRIC_EXPORT_INTERVAL, "metric_export_interval", 1e-3),
+    (ENV_BSP_MAX_QUEUE_SIZE, "batch.max_queue_size", 1.0),
+    (ENV_BSP_MAX_EXPORT_BATCH_SIZE, "batch.max_export_batch_size", 1.0),
+    (ENV_BSP_SCHEDULE_DELAY, "batch.schedule_delay", 1e-3),
+    (ENV_OTLP_TIMEOUT, "exporter.timeout", 1e-3),
 )
-_BATCH_FIELDS: tuple[tuple[str, Key[Any]], ...] = (
-    ("max_queue_size", keys.OTEL_BATCH_MAX_QUEUE_SIZE),
-    ("max_export_batch_size", keys.OTEL_BATCH_MAX_EXPORT_BATCH_SIZE),
-    ("schedule_delay", keys.OTEL_BATCH_SCHEDULE_DELAY),
-    ("max_export_attempts", keys.OTEL_BATCH_MAX_EXPORT_ATTEMPTS),
-    ("retry_backoff", keys.OTEL_BATCH_RETRY_BACKOFF),
-)
+"""The numeric ``OTEL_*`` variables: the setting each sets (converted by its key) and its unit's scale."""
+
+_ENV_BACKED = ("sampling_ratio", "parent_based", "metric_export_interval", "enabled")
+"""The ``OtelConfig`` fields whose dataclass default reads ``os.environ``."""
+
 _EXPORTER_KINDS = {"stdout": "console", "console": "console", "logging": "console"}
 
 
@@ -138,37 +144,16 @@ def _read(cfg: Any, key: Key[Any]) -> Any:
 def _settings_from_config(cfg: Any) -> dict[str, Any]:
     """The settings ``cfg`` sets (only those), each converted by its ``otel.*`` key."""
     out: dict[str, Any] = {}
-    name = _read(cfg, keys.OTEL_SERVICE_NAME)
-    if name:
-        out["service_name"] = name
-    for field_name, key in _SCALAR_FIELDS:
+    for name, key in SETTING_KEYS.items():
         value = _read(cfg, key)
         if value is not None:
-            out[field_name] = value
-    resource = cfg_get(cfg, keys.OTEL_RESOURCE_ATTRIBUTES.name)
+            out[name] = value
+    resource = cfg_get(cfg, OTEL_RESOURCE_ATTRIBUTES.name)
     if resource is not None:
-        out["resource_attributes"] = _mapping(resource, keys.OTEL_RESOURCE_ATTRIBUTES.name)
-    for field_name, key in _BATCH_FIELDS:
-        value = _read(cfg, key)
-        if value is not None:
-            out[f"batch.{field_name}"] = value
-    kind = _read(cfg, keys.OTEL_EXPORTER_TYPE)
-    if kind is not None:
-        out["exporter.kind"] = kind
-    for field_name, key in (
-        ("endpoint", keys.OTEL_EXPORTER_OTLP_ENDPOINT),
-        ("protocol", keys.OTEL_EXPORTER_OTLP_PROTOCOL),
-        ("timeout", keys.OTEL_EXPORTER_OTLP_TIMEOUT_SECS),
-        ("compression", keys.OTEL_EXPORTER_OTLP_COMPRESSION),
-        ("pretty", keys.OTEL_EXPORTER_STDOUT_PRETTY),
-        ("jaeger_endpoint", keys.OTEL_EXPORTER_JAEGER_ENDPOINT),
-    ):
-        value = _read(cfg, key)
-        if value is not None:
-            out[f"exporter.{field_name}"] = value
-    headers = cfg_get(cfg, keys.OTEL_EXPORTER_OTLP_HEADERS.name, reveal=False)
+        out["resource_attributes"] = _mapping(resource, OTEL_RESOURCE_ATTRIBUTES.name)
+    headers = cfg_get(cfg, OTEL_EXPORTER_OTLP_HEADERS.name, reveal=False)
     if headers is not None:
-        out["exporter.headers"] = _mapping(headers, keys.OTEL_EXPORTER_OTLP_HEADERS.name)
+        out["exporter.headers"] = _mapping(headers, OTEL_EXPORTER_OTLP_HEADERS.name)
     return out
 
 
@@ -195,25 +180,18 @@ def _settings_from_env(env: Mapping[str, str], resource: dict[str, Any]) -> dict
         out["parent_based"] = parent
         if fixed is None:
             arg = env.get(ENV_TRACES_SAMPLER_ARG, "1.0")
-            out["sampling_ratio"] = _setting(keys.OTEL_SAMPLING_RATIO, arg, ENV_TRACES_SAMPLER_ARG)
+            out["sampling_ratio"] = _setting(OTEL_SAMPLING_RATIO, arg, ENV_TRACES_SAMPLER_ARG)
         else:
             out["sampling_ratio"] = fixed
-    interval = _env_number(env, ENV_METRIC_EXPORT_INTERVAL, keys.OTEL_METRICS_EXPORT_INTERVAL_SECS, 1e-3)
-    if interval is not None:
-        out["metric_export_interval"] = interval
-    if env.get(ENV_SDK_DISABLED) and _setting(keys.OTEL_ENABLED, env[ENV_SDK_DISABLED], ENV_SDK_DISABLED):
+    if env.get(ENV_SDK_DISABLED) and _setting(OTEL_ENABLED, env[ENV_SDK_DISABLED], ENV_SDK_DISABLED):
         out["enabled"] = False
-    for var, field_name, key, scale in (
-        (ENV_BSP_MAX_QUEUE_SIZE, "max_queue_size", keys.OTEL_BATCH_MAX_QUEUE_SIZE, 1.0),
-        (ENV_BSP_MAX_EXPORT_BATCH_SIZE, "max_export_batch_size", keys.OTEL_BATCH_MAX_EXPORT_BATCH_SIZE, 1.0),
-        (ENV_BSP_SCHEDULE_DELAY, "schedule_delay", keys.OTEL_BATCH_SCHEDULE_DELAY, 1e-3),
-    ):
-        value = _env_number(env, var, key, scale)
+    for var, name, scale in _ENV_NUMBERS:
+        value = _env_number(env, var, SETTING_KEYS[name], scale)
         if value is not None:
-            out[f"batch.{field_name}"] = value
+            out[name] = value
     kind = env.get(ENV_TRACES_EXPORTER, "").split(",")[0].strip().lower()
     if kind:
-        out["exporter.kind"] = _setting(keys.OTEL_EXPORTER_TYPE, kind, ENV_TRACES_EXPORTER)
+        out["exporter.kind"] = _setting(OTEL_EXPORTER_TYPE, kind, ENV_TRACES_EXPORTER)
     protocol = env.get(ENV_OTLP_PROTOCOL, "").strip().lower()
     if protocol:
         out["exporter.protocol"] = protocol
@@ -227,19 +205,16 @@ def _settings_from_env(env: Mapping[str, str], resource: dict[str, Any]) -> dict
             out[f"exporter.{name}"] = env[var]
     if env.get(ENV_OTLP_HEADERS):
         out["exporter.env_headers"] = parse_pairs(env[ENV_OTLP_HEADERS], ENV_OTLP_HEADERS)
-    timeout = _env_number(env, ENV_OTLP_TIMEOUT, keys.OTEL_EXPORTER_OTLP_TIMEOUT_SECS, 1e-3)
-    if timeout is not None:
-        out["exporter.timeout"] = timeout
     compression = env.get(ENV_OTLP_COMPRESSION, "").strip().lower()
     if compression:
         out["exporter.compression"] = _setting(
-            keys.OTEL_EXPORTER_OTLP_COMPRESSION, compression, ENV_OTLP_COMPRESSION
+            OTEL_EXPORTER_OTLP_COMPRESSION, compression, ENV_OTLP_COMPRESSION
         )
     return out
 
 
 def _build_exporter(settings: Mapping[str, Any]) -> ExporterConfig:
-    kind = settings.get("exporter.kind", keys.default(keys.OTEL_EXPORTER_TYPE))
+    kind = settings.get("exporter.kind", default_of(OTEL_EXPORTER_TYPE))
     kind = _EXPORTER_KINDS.get(kind, kind)
     if kind == "console":
         return ExporterConfig.console(settings.get("exporter.pretty", _DEFAULT_PRETTY))
@@ -285,11 +260,11 @@ def _build_exporter(settings: Mapping[str, Any]) -> ExporterConfig:
 
 
 def _build_batch(settings: Mapping[str, Any]) -> BatchSettings:
-    values = {name: settings[f"batch.{name}"] for name, _ in _BATCH_FIELDS if f"batch.{name}" in settings}
+    values = {name.removeprefix("batch."): v for name, v in settings.items() if name.startswith("batch.")}
     if "max_export_batch_size" not in values:
         # A small queue implies smaller batches; an explicit pair is validated as given.
-        queue = values.get("max_queue_size", keys.default(keys.OTEL_BATCH_MAX_QUEUE_SIZE))
-        values["max_export_batch_size"] = min(queue, keys.default(keys.OTEL_BATCH_MAX_EXPORT_BATCH_SIZE))
+        queue = values.get("max_queue_size", default_of(OTEL_BATCH_MAX_QUEUE_SIZE))
+        values["max_export_batch_size"] = min(queue, default_of(OTEL_BATCH_MAX_EXPORT_BATCH_SIZE))
     return BatchSettings(**values)
 
 
@@ -311,17 +286,9 @@ def fields_from(cfg: Any, env: Mapping[str, str]) -> dict[str, Any]:
     # from an injected environment never falls back to the process's own.
     fields.setdefault("service_name", "")
     fields.setdefault("resource_attributes", {})
-    for name, key in _ENV_BACKED:
-        fields.setdefault(name, keys.default(key))
+    for name in _ENV_BACKED:
+        fields.setdefault(name, default_of(SETTING_KEYS[name]))
     return fields
-
-
-_ENV_BACKED: tuple[tuple[str, Key[Any]], ...] = (
-    ("sampling_ratio", keys.OTEL_SAMPLING_RATIO),
-    ("parent_based", keys.OTEL_PARENT_BASED),
-    ("metric_export_interval", keys.OTEL_METRICS_EXPORT_INTERVAL_SECS),
-    ("enabled", keys.OTEL_ENABLED),
-)
 
 
 def build(cls: type[OtelConfig], cfg: Any, env: Mapping[str, str], overrides: dict[str, Any]) -> OtelConfig:
