@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, Literal, TypeVar, cast, final
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, cast, final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -71,18 +73,37 @@ def _passes(check: Callable[[], object]) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class _Scheme:
+    """One signature algorithm: its name in errors, its key types and how to make a private key."""
+
+    label: str
+    public_type: type[PublicKey]
+    private_type: type[PrivateKey]
+    generate: Callable[[], PrivateKey]
+
+
+_ED25519 = _Scheme(
+    "Ed25519", ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey, ed25519.Ed25519PrivateKey.generate
+)
+_P256 = _Scheme(
+    "EC P-256",
+    ec.EllipticCurvePublicKey,
+    ec.EllipticCurvePrivateKey,
+    partial(ec.generate_private_key, ec.SECP256R1()),
+)
+
 _KeyT = TypeVar("_KeyT", bound=PublicKey | PrivateKey)
 _PubT = TypeVar("_PubT", bound=PublicKey)
 _PrivT = TypeVar("_PrivT", bound=PrivateKey)
 
 
 class _KeyHolder(Generic[_KeyT]):
-    """What every signer and verifier shares: one key (of ``_key_type``) and its public exports."""
+    """What every signer and verifier shares: one key (of its ``_scheme``) and its public exports."""
 
     __slots__ = ("_key",)
     _key: _KeyT
-    _key_type: ClassVar[type]
-    _label: ClassVar[str]
+    _scheme: ClassVar[_Scheme]
 
     def public_pem(self) -> bytes:
         """The public key as SubjectPublicKeyInfo PEM."""
@@ -96,11 +117,14 @@ class _KeyHolder(Generic[_KeyT]):
         return f"{type(self).__name__}(thumbprint={jwk_thumbprint(self._key)!r})"
 
 
-class _PublicKeyHolder(_KeyHolder[_PubT]):
+class _PublicKeyHolder(_KeyHolder[_PubT], Generic[_PubT, _PrivT]):
+    """A verifier of public keys ``_PubT``: built from a key, or from a signer or verifier of the scheme."""
+
     __slots__ = ()
 
-    def __init__(self, public_key: KeyInput | _KeyHolder[Any]) -> None:
-        self._key = _checked(load_public_key(_unwrap(public_key)), self._key_type, self._label)
+    def __init__(self, public_key: KeyInput | _KeyHolder[_PubT] | _KeyHolder[_PrivT]) -> None:
+        scheme = self._scheme
+        self._key = _checked(load_public_key(_unwrap(public_key)), scheme.public_type, scheme.label)
 
     public_key: readonly[_PubT] = readonly("_key", "The ``cryptography`` public key object.")
 
@@ -109,7 +133,15 @@ class _PrivateKeyHolder(_KeyHolder[_PrivT]):
     __slots__ = ()
 
     def __init__(self, private_key: KeyInput, *, password: bytes | Secret[bytes] | None = None) -> None:
-        self._key = _checked(load_private_key(private_key, password=password), self._key_type, self._label)
+        scheme = self._scheme
+        self._key = _checked(
+            load_private_key(private_key, password=password), scheme.private_type, scheme.label
+        )
+
+    @classmethod
+    def generate(cls) -> Self:
+        """A signer with a fresh random key."""
+        return cls(cls._scheme.generate())
 
     private_key: readonly[_PrivT] = readonly("_key", "The ``cryptography`` private key object.")
 
@@ -137,12 +169,12 @@ def _checked(key: PublicKey | PrivateKey, key_type: type, label: str) -> Any:
 
 
 @final
-class Ed25519Verifier(_PublicKeyHolder[ed25519.Ed25519PublicKey]):
+class Ed25519Verifier(_PublicKeyHolder[ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey]):
     """Verify Ed25519 signatures (RFC 8032) with one public key.
 
     Args:
-        public_key: an ``Ed25519PublicKey`` (or private key), SubjectPublicKeyInfo PEM, or an
-            ``OKP``/``Ed25519`` JWK.
+        public_key: an ``Ed25519PublicKey`` (or private key), SubjectPublicKeyInfo PEM, an
+            ``OKP``/``Ed25519`` JWK, or an ``Ed25519Signer``/``Ed25519Verifier``.
 
     Raises:
         CryptoError: ``crypto.invalid_key`` if the key is not an Ed25519 key.
@@ -151,11 +183,7 @@ class Ed25519Verifier(_PublicKeyHolder[ed25519.Ed25519PublicKey]):
     """
 
     __slots__ = ()
-    _key_type = ed25519.Ed25519PublicKey
-    _label = "Ed25519"
-
-    def __init__(self, public_key: KeyInput | Ed25519Signer | Ed25519Verifier) -> None:
-        super().__init__(public_key)
+    _scheme = _ED25519
 
     @classmethod
     def from_public_bytes(cls, raw: bytes) -> Ed25519Verifier:
@@ -208,13 +236,7 @@ class Ed25519Signer(_PrivateKeyHolder[ed25519.Ed25519PrivateKey]):
     """
 
     __slots__ = ()
-    _key_type = ed25519.Ed25519PrivateKey
-    _label = "Ed25519"
-
-    @classmethod
-    def generate(cls) -> Ed25519Signer:
-        """A signer with a fresh random key."""
-        return cls(ed25519.Ed25519PrivateKey.generate())
+    _scheme = _ED25519
 
     @classmethod
     def from_private_bytes(cls, raw: bytes | Secret[bytes]) -> Ed25519Signer:
@@ -241,12 +263,12 @@ def _check_encoding(encoding: str) -> None:
 
 
 @final
-class EcdsaP256Verifier(_PublicKeyHolder[ec.EllipticCurvePublicKey]):
+class EcdsaP256Verifier(_PublicKeyHolder[ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey]):
     """Verify ECDSA P-256/SHA-256 signatures, raw (r||s, 64 bytes) or DER.
 
     Args:
-        public_key: an ``EllipticCurvePublicKey`` on P-256 (or private key), PEM, or an ``EC``
-            JWK with ``crv`` ``P-256``.
+        public_key: an ``EllipticCurvePublicKey`` on P-256 (or private key), PEM, an ``EC``
+            JWK with ``crv`` ``P-256``, or an ``EcdsaP256Signer``/``EcdsaP256Verifier``.
 
     Raises:
         CryptoError: ``crypto.invalid_key`` if the key is not a P-256 key.
@@ -255,11 +277,7 @@ class EcdsaP256Verifier(_PublicKeyHolder[ec.EllipticCurvePublicKey]):
     """
 
     __slots__ = ()
-    _key_type = ec.EllipticCurvePublicKey
-    _label = "EC P-256"
-
-    def __init__(self, public_key: KeyInput | EcdsaP256Signer | EcdsaP256Verifier) -> None:
-        super().__init__(public_key)
+    _scheme = _P256
 
     def verify(self, signature: bytes, data: bytes | str, *, encoding: SignatureEncoding = "raw") -> None:
         """Check that ``signature`` is a valid signature of ``data``.
@@ -310,13 +328,7 @@ class EcdsaP256Signer(_PrivateKeyHolder[ec.EllipticCurvePrivateKey]):
     """
 
     __slots__ = ()
-    _key_type = ec.EllipticCurvePrivateKey
-    _label = "EC P-256"
-
-    @classmethod
-    def generate(cls) -> EcdsaP256Signer:
-        """A signer with a fresh random key."""
-        return cls(ec.generate_private_key(ec.SECP256R1()))
+    _scheme = _P256
 
     def verifier(self) -> EcdsaP256Verifier:
         """The matching verifier."""

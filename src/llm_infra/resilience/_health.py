@@ -160,6 +160,22 @@ def _reason(error: BaseException | str | None) -> str:
     return type(error).__qualname__
 
 
+@dataclass(frozen=True, slots=True)
+class _Thresholds:
+    """A ``HealthChecker``'s consecutive-outcome thresholds, validated once."""
+
+    degraded_after: int
+    unhealthy_after: int
+    recover_after: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.degraded_after <= self.unhealthy_after or self.recover_after < 1:
+            raise ConfigError(
+                "HealthChecker needs 1 <= degraded_after <= unhealthy_after and recover_after >= 1",
+                code=_codes.INVALID_HEALTH_CHECKER,
+            )
+
+
 @final
 class HealthChecker:
     """Turns a stream of successes and failures into a ``HealthStatus``.
@@ -178,17 +194,10 @@ class HealthChecker:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = (
-        "_clock",
-        "_degraded_after",
-        "_failures",
-        "_lock",
-        "_recover_after",
-        "_status",
-        "_successes",
-        "_unhealthy_after",
-        "name",
-    )
+    __slots__ = ("_clock", "_failures", "_lock", "_status", "_successes", "_thresholds", "name")
+    _failures: int
+    _successes: int
+    _status: HealthStatus
 
     def __init__(
         self,
@@ -199,20 +208,11 @@ class HealthChecker:
         recover_after: int = 1,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        if degraded_after < 1 or unhealthy_after < degraded_after or recover_after < 1:
-            raise ConfigError(
-                "HealthChecker needs 1 <= degraded_after <= unhealthy_after and recover_after >= 1",
-                code=_codes.INVALID_HEALTH_CHECKER,
-            )
+        self._thresholds = _Thresholds(degraded_after, unhealthy_after, recover_after)
         self.name = name
-        self._degraded_after = degraded_after
-        self._unhealthy_after = unhealthy_after
-        self._recover_after = recover_after
         self._clock = clock
         self._lock = threading.Lock()
-        self._failures = 0
-        self._successes = 0
-        self._status = _HEALTHY
+        self.reset()
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.time(), UTC)
@@ -222,7 +222,7 @@ class HealthChecker:
         with self._lock:
             self._failures = 0
             self._successes += 1
-            if not self._status.is_healthy and self._successes >= self._recover_after:
+            if not self._status.is_healthy and self._successes >= self._thresholds.recover_after:
                 self._status = _HEALTHY
             return self._status
 
@@ -232,9 +232,9 @@ class HealthChecker:
         with self._lock:
             self._successes = 0
             self._failures += 1
-            if self._failures >= self._unhealthy_after:
+            if self._failures >= self._thresholds.unhealthy_after:
                 target = HealthState.UNHEALTHY
-            elif self._failures >= self._degraded_after:
+            elif self._failures >= self._thresholds.degraded_after:
                 target = HealthState.DEGRADED
             else:
                 return self._status

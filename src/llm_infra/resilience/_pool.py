@@ -6,6 +6,7 @@ import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Generic, TypeVar, final
 
@@ -25,6 +26,25 @@ class _Waiter:
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.granted = False
+
+
+@dataclass(frozen=True, slots=True)
+class _PoolSpec(Generic[T]):
+    """A ``ResourcePool``'s settings, validated once."""
+
+    factory: Callable[[], T | Awaitable[T]]
+    max_size: int
+    dispose: Callable[[T], object] | None
+    check: Callable[[T], bool] | None
+    retry_after: float
+
+    def __post_init__(self) -> None:
+        if self.max_size < 1:
+            raise ConfigError("ResourcePool.max_size must be >= 1", key="max_size", code=_codes.INVALID_POOL)
+        if self.retry_after < 0:
+            raise ConfigError(
+                "ResourcePool.retry_after must be >= 0", key="retry_after", code=_codes.INVALID_POOL
+            )
 
 
 @final
@@ -63,17 +83,7 @@ class ResourcePool(Generic[T], AsyncClosing):
         retry_after: float = 1.0,
         name: str = "resource_pool",
     ) -> None:
-        if max_size < 1:
-            raise ConfigError("ResourcePool.max_size must be >= 1", key="max_size", code=_codes.INVALID_POOL)
-        if retry_after < 0:
-            raise ConfigError(
-                "ResourcePool.retry_after must be >= 0", key="retry_after", code=_codes.INVALID_POOL
-            )
-        self._factory = factory
-        self._max_size = max_size
-        self._dispose_fn = dispose
-        self._check = check
-        self._retry_after = retry_after
+        self._spec = _PoolSpec(factory, max_size, dispose, check, retry_after)
         self.name = name
         self._idle: deque[T] = deque()
         self._waiters: deque[_Waiter] = deque()
@@ -81,7 +91,7 @@ class ResourcePool(Generic[T], AsyncClosing):
         self._closed = False
         self._discarded: set[int] = set()
 
-    max_size: readonly[int] = readonly("_max_size", "The most items out at once.")
+    max_size: readonly[int] = readonly("_spec.max_size", "The most items out at once.")
 
     in_use: readonly[int] = readonly("_out", "Permits held (items lent out, or being created).")
 
@@ -125,7 +135,7 @@ class ResourcePool(Generic[T], AsyncClosing):
     async def _take_permit(self, timeout: float | None) -> None:
         if self._closed:
             raise self._closed_error()
-        if self._out < self._max_size and not self._waiters:
+        if self._out < self._spec.max_size and not self._waiters:
             self._out += 1
             return
         waiter = _Waiter()
@@ -148,10 +158,10 @@ class ResourcePool(Generic[T], AsyncClosing):
             raise self._closed_error()
         raise ExternalError(
             f"timed out after {timeout} s waiting for an item of pool {self.name!r} "
-            f"(max_size={self._max_size})",
+            f"(max_size={self._spec.max_size})",
             service="resource_pool",
             operation="acquire",
-            retry_after=self._retry_after,
+            retry_after=self._spec.retry_after,
             code=_codes.POOL_TIMEOUT,
         )
 
@@ -165,7 +175,7 @@ class ResourcePool(Generic[T], AsyncClosing):
 
     async def _create(self) -> T:
         try:
-            made = self._factory()
+            made = self._spec.factory()
             item: T = await made if inspect.isawaitable(made) else made
         except InfraError:
             raise
@@ -179,11 +189,12 @@ class ResourcePool(Generic[T], AsyncClosing):
         return item
 
     async def _dispose(self, item: T) -> None:
-        if self._dispose_fn is None:
+        dispose = self._spec.dispose
+        if dispose is None:
             return
         with anyio.CancelScope(shield=True):
             try:
-                result = self._dispose_fn(item)
+                result = dispose(item)
                 if inspect.isawaitable(result):
                     await result
             except Exception:  # disposal must not mask the caller's outcome
@@ -191,10 +202,11 @@ class ResourcePool(Generic[T], AsyncClosing):
 
     async def _get(self, timeout: float | None) -> T:
         await self._take_permit(timeout)
+        check = self._spec.check
         try:
             while self._idle:
                 item = self._idle.pop()
-                if self._check is None or self._check(item):
+                if check is None or check(item):
                     return item
                 await self._dispose(item)
             return await self._create()
@@ -226,7 +238,7 @@ class ResourcePool(Generic[T], AsyncClosing):
     def __repr__(self) -> str:
         return (
             f"ResourcePool({self.name!r}, in_use={self._out}, idle={len(self._idle)}, "
-            f"max_size={self._max_size})"
+            f"max_size={self._spec.max_size})"
         )
 
 
