@@ -14,13 +14,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Protocol, Self, TypedDict, Unpack, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, TypedDict, Unpack, runtime_checkable
 
 import anyio
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from llm_infra._internal._attrs import readonly
+from llm_infra._internal._attrs import AsyncClosing, readonly
 from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import ConfigError, InfraError, MessageQueueError
 from llm_infra.ids import ulid
@@ -146,6 +146,31 @@ def default_consumer_name() -> str:
     return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
+@dataclass(slots=True)
+class _Converting:
+    """The context manager of ``BrokerBase._converting`` (a class: it runs on every ack)."""
+
+    convert: Callable[[BaseException, str, str | None], MessageQueueError]
+    operation: str
+    topic: str | None
+    ignore: Callable[[Exception], bool] | None
+    undo: Callable[[], object] | None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        if not isinstance(exc, Exception) or isinstance(exc, MessageQueueError):
+            return None  # no failure, a MessageQueueError already, or a cancellation: unchanged
+        if self.ignore is not None and self.ignore(exc):
+            return True
+        if self.undo is not None:
+            self.undo()
+        raise self.convert(exc, self.operation, self.topic) from None
+
+
 class BrokerBase(abc.ABC):
     """Shared publish path and bookkeeping; backends implement ``_send`` and ``_subscription``."""
 
@@ -178,6 +203,23 @@ class BrokerBase(abc.ABC):
     ) -> MessageQueueError:
         """Backend hook: a client library's exception as a ``MessageQueueError``."""
         return backend_error("memory", exc, operation, topic, transient=False)
+
+    @classmethod
+    def _converting(
+        cls,
+        operation: str,
+        topic: str | None = None,
+        *,
+        ignore: Callable[[Exception], bool] | None = None,
+        undo: Callable[[], object] | None = None,
+    ) -> _Converting:
+        """``with`` block raising a client library's failure as ``MessageQueueError`` (``_driver_error``).
+
+        A ``MessageQueueError`` passes unchanged; a failure that ``ignore`` accepts ends the block
+        quietly (so the block must not be one that returns a value); ``undo`` runs before the
+        converted error is raised.
+        """
+        return _Converting(cls._driver_error, operation, topic, ignore, undo)
 
     # -- public API ----------------------------------------------------------------------------
     closed: readonly[bool] = readonly("_closed", "Whether ``close()`` was called.")
@@ -310,12 +352,8 @@ class BrokerBase(abc.ABC):
         self._closed = True
         for sub in list(self._subscriptions):
             await sub.aclose()
-        try:
+        with self._converting("close"):
             await self._close()
-        except MessageQueueError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a client's failure becomes MessageQueueError
-            raise self._driver_error(exc, "close") from None
 
     async def __aenter__(self) -> Self:
         return self
@@ -326,29 +364,43 @@ class BrokerBase(abc.ABC):
         await self.close()
 
 
-class Subscription(AsyncIterator[Delivery]):
+@dataclass(eq=False)
+class Subscription(AsyncClosing, AsyncIterator[Delivery]):
     """Deliveries of one topic to one group member: an async context manager and async iterator.
 
     Backends implement ``_start``, ``_fetch``, ``_ack``, ``_requeue``, ``_touch``, ``_release``
-    and ``_stop``. The loop here enforces the prefetch bound, drops expired messages, dead-letters
-    messages delivered more than ``max_deliveries`` times, and backs off on connection errors.
+    and ``_stop``, and set up state of their own in ``_setup``. The loop here enforces the
+    prefetch bound, drops expired messages, dead-letters messages delivered more than
+    ``max_deliveries`` times, and backs off on connection errors.
+
+    Attributes:
+        broker: the broker that made the subscription.
+        topic: the topic consumed.
+        group: the consumer group this subscription is a member of.
+        consumer: this member's name.
+        prefetch: the most deliveries held unsettled at a time.
     """
 
-    def __init__(self, broker: BrokerBase, topic: str, group: str, consumer: str, prefetch: int) -> None:
-        self.broker = broker
-        self.topic = topic
-        self.group = group
-        self.consumer = consumer
-        self.prefetch = prefetch
+    broker: BrokerBase
+    topic: str
+    group: str
+    consumer: str
+    prefetch: int
+
+    def __post_init__(self) -> None:
         self._buffer: deque[Delivery] = deque()
         self._unsettled: dict[Delivery, float] = {}
         self._settled_event = anyio.Event()
         self._waiting = False
         self._started = False
         self._closed = False
-        self._attrs = {"messaging.destination.name": topic, "messaging.consumer.group.name": group}
+        self._attrs = {"messaging.destination.name": self.topic, "messaging.consumer.group.name": self.group}
+        self._setup()
 
     # -- backend hooks -------------------------------------------------------------------------
+    def _setup(self) -> None:
+        """Backend hook: set up the backend's own state (the subscription's fields are set)."""
+
     async def _start(self) -> None:  # pragma: no cover - backends override
         return None
 
@@ -410,11 +462,6 @@ class Subscription(AsyncIterator[Delivery]):
     async def __aenter__(self) -> Self:
         await self._ensure_started()
         return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def _ensure_started(self) -> None:
         if self._closed:
@@ -532,7 +579,7 @@ class Subscription(AsyncIterator[Delivery]):
         finally:
             self.broker._subscriptions.discard(self)
 
-    closed: readonly[bool] = readonly("_closed", "Whether ``aclose()`` was called.")
+    closed: ClassVar[readonly[bool]] = readonly("_closed", "Whether ``aclose()`` was called.")
 
 
 def subscription_span(delivery: Delivery, system: str, group: str) -> span | contextlib.nullcontext[None]:

@@ -45,6 +45,11 @@ def _error(exc: BaseException, operation: str, topic: str | None = None) -> Mess
     return backend_error("nats", exc, operation, topic, transient=transient)
 
 
+def _named(exc: BaseException, name: str) -> bool:
+    """Whether ``exc`` is the client library's exception class ``name`` (not imported eagerly)."""
+    return type(exc).__name__ == name
+
+
 def _safe(name: str) -> str:
     if not _UNSAFE.search(name):
         return name
@@ -151,10 +156,9 @@ class NatsBroker(BrokerBase):
         client_options.setdefault("connect_timeout", 2)
         client_options.setdefault("error_cb", quiet)
         wait = float(client_options.pop("initial_connect_timeout", 5.0))
-        try:  # the client retries forever once connected; the first connection is bounded
+        # The client retries forever once connected; the first connection is bounded.
+        with cls._converting("connect"):
             nc = await asyncio.wait_for(nats.connect(url, allow_reconnect=True, **client_options), wait)
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "connect") from None
         broker = cls(nc, options, stream_max_msgs=stream_max_msgs, max_ack_pending=max_ack_pending)
         broker.clock = clock or broker.clock
         return broker
@@ -178,17 +182,13 @@ class NatsBroker(BrokerBase):
             max_msgs=self.stream_max_msgs,
             duplicate_window=self.options.dedup_window,
         )
-        try:
+        with self._converting("create stream", topic):
             try:
                 await self.js.stream_info(name)
             except Exception as exc:
-                if type(exc).__name__ != "NotFoundError":
+                if not _named(exc, "NotFoundError"):
                     raise
                 await self.js.add_stream(config)
-        except MessageQueueError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "create stream", topic) from None
         self._streams.add(name)
         return name
 
@@ -207,7 +207,7 @@ class NatsBroker(BrokerBase):
             headers = original.headers or {}
             return str(headers.get(_H_ID) or headers.get("Nats-Msg-Id") or message.id)
 
-        try:
+        with self._converting("publish", topic, undo=lambda: self._streams.discard(stream)):
             if len(messages) == 1:
                 return [await one(messages[0], dedup[0])]
             ids: list[str] = []
@@ -216,9 +216,6 @@ class NatsBroker(BrokerBase):
                 chunk = pairs[start : start + _PUBLISH_WINDOW]
                 ids.extend(await asyncio.gather(*(one(m, k) for m, k in chunk)))
             return ids
-        except Exception as exc:  # noqa: BLE001
-            self._streams.discard(stream)
-            raise _error(exc, "publish", topic) from None
 
     def _subscription(self, topic: str, group: str, consumer: str, prefetch: int) -> Subscription:
         return _NatsSubscription(self, topic, group, consumer, prefetch)
@@ -228,11 +225,8 @@ class NatsBroker(BrokerBase):
         for name in (topic, topic + ".dlq"):
             stream = self.stream_name(name)
             self._streams.discard(stream)
-            try:
+            with self._converting("delete", topic, ignore=lambda exc: _named(exc, "NotFoundError")):
                 await self.js.delete_stream(stream)
-            except Exception as exc:  # noqa: BLE001
-                if type(exc).__name__ != "NotFoundError":
-                    raise _error(exc, "delete", topic) from None
 
     async def _close(self) -> None:
         await self.nc.close()
@@ -257,48 +251,40 @@ class _NatsSubscription(Subscription):
             max_ack_pending=broker.max_ack_pending,
             filter_subject=self.topic,
         )
-        try:
+        with broker._converting("subscribe", self.topic, undo=lambda: broker._streams.discard(stream)):
             try:  # create, or update ack_wait/max_deliver of an existing group: the newest wins
                 await broker.js.add_consumer(stream, config)
             except Exception as exc:
-                if type(exc).__name__ != "BadRequestError":
+                if not _named(exc, "BadRequestError"):
                     raise
                 await broker.js.consumer_info(stream, durable)  # not updatable: keep the old one
             self._psub = await broker.js.pull_subscribe_bind(durable=durable, stream=stream)
-        except Exception as exc:  # noqa: BLE001
-            broker._streams.discard(stream)
-            raise _error(exc, "subscribe", self.topic) from None
 
     async def _fetch(self, count: int) -> list[Delivery]:
         try:
             raw = await self._psub.fetch(batch=count, timeout=self.broker.options.poll_interval)
         except Exception as exc:  # noqa: BLE001
-            if type(exc).__name__ == "TimeoutError" and self.broker.nc.is_connected:
+            if _named(exc, "TimeoutError") and self.broker.nc.is_connected:
                 return []
-            if type(exc).__name__ == "NotFoundError":  # consumer or stream deleted: recreate
+            if _named(exc, "NotFoundError"):  # consumer or stream deleted: recreate
                 await self._start()
                 return []
             raise _error(exc, "fetch", self.topic) from None
         return [self.make_delivery(_decode(self.topic, m), m) for m in raw]
 
     async def _ack(self, delivery: Delivery) -> None:
-        try:
+        with self.broker._converting(
+            "ack", self.topic, ignore=lambda exc: _named(exc, "MsgAlreadyAckdError")
+        ):
             await delivery.handle.ack()
-        except Exception as exc:  # noqa: BLE001
-            if type(exc).__name__ != "MsgAlreadyAckdError":
-                raise _error(exc, "ack", self.topic) from None
 
     async def _requeue(self, delivery: Delivery, delay: float | None) -> None:
-        try:
+        with self.broker._converting("nack", self.topic):
             await delivery.handle.nak(delay=delay or None)
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "nack", self.topic) from None
 
     async def _touch(self, delivery: Delivery) -> None:
-        try:
+        with self.broker._converting("in_progress", self.topic):
             await delivery.handle.in_progress()
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "in_progress", self.topic) from None
 
     async def _release(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
@@ -306,7 +292,5 @@ class _NatsSubscription(Subscription):
 
     async def _stop(self) -> None:
         if self._psub is not None:
-            try:
+            with self.broker._converting("close", self.topic):
                 await self._psub.unsubscribe()
-            except Exception as exc:  # noqa: BLE001
-                raise _error(exc, "close", self.topic) from None

@@ -74,11 +74,9 @@ class RabbitMqBroker(BrokerBase):
         """Connect (robustly: the client reconnects and restores consumers by itself)."""
         aio_pika = require("aio_pika", "rabbitmq")
         client_options.setdefault("timeout", 5)
-        try:
+        with cls._converting("connect"):
             connection = await aio_pika.connect_robust(url, **client_options)
             channel = await connection.channel(publisher_confirms=True)
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "connect") from None
         broker = cls(connection, channel, options, quorum=quorum)
         broker.clock = clock or broker.clock
         return broker
@@ -150,10 +148,8 @@ class RabbitMqBroker(BrokerBase):
         now = self.timer.monotonic()
         if len(self._dedup) > 100_000:
             self._dedup = {k: v for k, v in self._dedup.items() if v[1] > now}
-        try:
+        with self._converting("publish", topic):
             exchange = await self.exchange(topic)
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "publish", topic) from None
         commands = require("pamqp.commands", "rabbitmq")
 
         async def one(message: Message, marker: str | None) -> str:
@@ -182,15 +178,10 @@ class RabbitMqBroker(BrokerBase):
                 self._dedup[f"{topic}\0{marker}"] = (message.id, now + self.options.dedup_window)
             return message.id
 
-        try:
+        with self._converting("publish", topic, undo=lambda: self._exchanges.pop(topic, None)):
             if len(messages) == 1:  # no task per message for the common case
                 return [await one(messages[0], dedup[0])]
             return list(await asyncio.gather(*(one(m, k) for m, k in zip(messages, dedup, strict=True))))
-        except MessageQueueError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            self._exchanges.pop(topic, None)
-            raise _error(exc, "publish", topic) from None
 
     def _subscription(self, topic: str, group: str, consumer: str, prefetch: int) -> Subscription:
         return _RabbitSubscription(self, topic, group, consumer, prefetch)
@@ -199,18 +190,14 @@ class RabbitMqBroker(BrokerBase):
         """Delete the exchanges of ``topic`` and ``<topic>.dlq`` (queues must be deleted per group)."""
         for name in (topic, topic + DLQ_SUFFIX):
             self._exchanges.pop(name, None)
-            try:
+            with self._converting("delete", topic):
                 await self.channel.exchange_delete(_exchange(name))
-            except Exception as exc:  # noqa: BLE001
-                raise _error(exc, "delete", topic) from None
 
     async def delete_group(self, topic: str, group: str) -> None:
         """Delete the queues of ``group`` on ``topic`` (and its dead-letter queue)."""
         for name in (_queue(topic, group), _queue(topic + DLQ_SUFFIX, group)):
-            try:
+            with self._converting("delete", topic):
                 await self.channel.queue_delete(name)
-            except Exception as exc:  # noqa: BLE001
-                raise _error(exc, "delete", topic) from None
 
     async def _close(self) -> None:
         await self.connection.close()
@@ -219,8 +206,7 @@ class RabbitMqBroker(BrokerBase):
 class _RabbitSubscription(Subscription):
     broker: RabbitMqBroker
 
-    def __init__(self, broker: RabbitMqBroker, topic: str, group: str, consumer: str, prefetch: int) -> None:
-        super().__init__(broker, topic, group, consumer, prefetch)
+    def _setup(self) -> None:
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._channel: Any = None
         self._queue: Any = None
@@ -229,13 +215,11 @@ class _RabbitSubscription(Subscription):
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _start(self) -> None:
-        try:
+        with self.broker._converting("subscribe", self.topic):
             self._channel = await self.broker.connection.channel()
             await self._channel.set_qos(prefetch_count=self.prefetch)
             self._queue = await self.broker.declare_group(self._channel, self.topic, self.group)
             self._tag = await self._queue.consume(self._inbox.put, no_ack=False, consumer_tag=self.consumer)
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "subscribe", self.topic) from None
 
     def _decode(self, raw: Any) -> Message:
         headers: dict[str, Any] = dict(raw.headers or {})
@@ -308,20 +292,16 @@ class _RabbitSubscription(Subscription):
 
     async def _ack(self, delivery: Delivery) -> None:
         self._disarm(delivery)
-        try:
+        with self.broker._converting("ack", self.topic):
             await delivery.handle.ack()
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "ack", self.topic) from None
 
     async def _requeue(self, delivery: Delivery, delay: float | None) -> None:
         self._disarm(delivery)
         if delay:
             self._spawn(self._nack_raw(delivery, requeue=True, delay=delay))
             return
-        try:
+        with self.broker._converting("nack", self.topic):
             await delivery.handle.nack(requeue=True)
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "nack", self.topic) from None
 
     async def _touch(self, delivery: Delivery) -> None:
         if delivery in self._timers:
@@ -338,7 +318,7 @@ class _RabbitSubscription(Subscription):
         self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
-        try:
+        with self.broker._converting("close", self.topic):
             if self._queue is not None and self._tag is not None:
                 await self._queue.cancel(self._tag)
             while not self._inbox.empty():
@@ -347,5 +327,3 @@ class _RabbitSubscription(Subscription):
                 )
             if self._channel is not None:
                 await self._channel.close()
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "close", self.topic) from None

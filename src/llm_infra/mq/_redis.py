@@ -137,7 +137,7 @@ class RedisStreamsBroker(BrokerBase):
         key = self.stream(topic)
         window_ms = str(int(self.options.dedup_window * 1000))
         maxlen = self.maxlen
-        try:
+        with self._converting("publish", topic):
             if len(messages) == 1 and dedup[0] is None:
                 await self.client.xadd(key, _encode(messages[0]), maxlen=maxlen, approximate=True)
                 return [messages[0].id]
@@ -159,8 +159,6 @@ class RedisStreamsBroker(BrokerBase):
                         *flat,
                     )
             results = await pipe.execute()
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "publish", topic) from None
         return [
             m.id if marker is None else (r.decode() if isinstance(r, bytes) else str(r))
             for m, marker, r in zip(messages, dedup, results, strict=True)
@@ -171,10 +169,8 @@ class RedisStreamsBroker(BrokerBase):
 
     async def delete_topic(self, topic: str) -> None:
         """Delete the streams of ``topic`` and ``<topic>.dlq`` (their groups go with them)."""
-        try:
+        with self._converting("delete", topic):
             await self.client.delete(self.stream(topic), self.stream(topic + ".dlq"))
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "delete", topic) from None
 
     async def _close(self) -> None:
         await self.client.aclose()
@@ -183,24 +179,18 @@ class RedisStreamsBroker(BrokerBase):
 class _RedisSubscription(Subscription):
     broker: RedisStreamsBroker
 
-    def __init__(
-        self, broker: RedisStreamsBroker, topic: str, group: str, consumer: str, prefetch: int
-    ) -> None:
-        super().__init__(broker, topic, group, consumer, prefetch)
-        self.key = broker.stream(topic)
+    def _setup(self) -> None:
+        ack_wait = self.broker.options.ack_wait
+        self.key = self.broker.stream(self.topic)
         self._cursor = b"0-0"
         self._last_claim = float("-inf")
         self._claim_now = True
-        self._ack_wait_ms = max(1, int(broker.options.ack_wait * 1000))
-        self._claim_every = min(broker.options.ack_wait / 4, 1.0)
+        self._ack_wait_ms = max(1, int(ack_wait * 1000))
+        self._claim_every = min(ack_wait / 4, 1.0)
 
     async def _start(self) -> None:
-        client = self.broker.client
-        try:
-            await client.xgroup_create(self.key, self.group, id="0", mkstream=True)
-        except Exception as exc:  # noqa: BLE001
-            if "BUSYGROUP" not in str(exc):
-                raise _error(exc, "subscribe", self.topic) from None
+        with self.broker._converting("subscribe", self.topic, ignore=lambda exc: "BUSYGROUP" in str(exc)):
+            await self.broker.client.xgroup_create(self.key, self.group, id="0", mkstream=True)
 
     async def _claim(self, count: int) -> list[Delivery]:
         client = self.broker.client
@@ -254,18 +244,14 @@ class _RedisSubscription(Subscription):
             raise _error(exc, "fetch", self.topic) from None
 
     async def _ack(self, delivery: Delivery) -> None:
-        try:
+        with self.broker._converting("ack", self.topic):
             await self.broker.client.xack(self.key, self.group, delivery.handle)
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "ack", self.topic) from None
 
     async def _set_idle(self, ids: list[Any], idle_ms: int) -> None:
-        try:
+        with self.broker._converting("nack", self.topic):
             await self.broker.client.xclaim(
                 self.key, self.group, self.consumer, 0, ids, idle=idle_ms, justid=True
             )
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "nack", self.topic) from None
 
     async def _requeue(self, delivery: Delivery, delay: float | None) -> None:
         idle = self._ack_wait_ms - int((delay or 0) * 1000)
@@ -282,11 +268,9 @@ class _RedisSubscription(Subscription):
 
     async def _stop(self) -> None:
         client = self.broker.client
-        try:
+        with self.broker._converting("close", self.topic):
             mine = await client.xpending_range(
                 self.key, self.group, min="-", max="+", count=1, consumername=self.consumer
             )
             if not mine:
                 await client.xgroup_delconsumer(self.key, self.group, self.consumer)
-        except Exception as exc:  # noqa: BLE001
-            raise _error(exc, "close", self.topic) from None
