@@ -27,7 +27,7 @@ from llm_infra.vector._backends import (
     prepare_batch,
     server_stats,
 )
-from llm_infra.vector._base import SearchArgs, StoreBase
+from llm_infra.vector._base import Columns, SearchArgs, StoreBase
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection, Step, Stmt, check_extension
@@ -178,12 +178,12 @@ class _PgBase:
         return flt, self._coll.config.hnsw.ef_search if ef_search is None else ef_search
 
     def _batch_op(
-        self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
+        self, items: Any, columns: Columns, *, upsert: bool
     ) -> tuple[str, PreparedBatch, list[int], Op | None]:
         """The checked batch and the write of its good items (None when there is none)."""
         op = "upsert_batch" if upsert else "insert_batch"
         self._check(op)
-        prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
+        prepared = prepare_batch(items, columns, self.dimensions, op)
         good = prepared.good(upsert=upsert)
         if not good:
             return op, prepared, good, None
@@ -298,8 +298,8 @@ class PgVectorStore(_PgBase, StoreBase):
         key, vec, meta = self._one(id, vector, metadata, "upsert")
         self._run(self._coll.write_one(key, vec, meta, upsert=True), "upsert")
 
-    def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
-        op, prepared, good, write = self._batch_op(items, ids, vectors, metadatas, upsert=upsert)
+    def _batch(self, items: Any, columns: Columns, *, upsert: bool) -> BatchResult:
+        op, prepared, good, write = self._batch_op(items, columns, upsert=upsert)
         written = self._run(write, op) if write is not None else ()
         return self._batch_done(prepared, good, written, upsert=upsert)
 

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Unpack, final
 
-from llm_infra.vector._base import AsyncStoreBase, SearchArgs
+from llm_infra.vector._base import AsyncStoreBase, Columns, SearchArgs
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._pgvector import PgOptions, _Drive, _modules, _Opening, _PgBase, _write_snapshot
 from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection, check_extension
@@ -91,10 +91,8 @@ class AsyncPgVectorStore(_PgBase, AsyncStoreBase):
         key, vec, meta = self._one(id, vector, metadata, "upsert")
         await self._run(self._coll.write_one(key, vec, meta, upsert=True), "upsert")
 
-    async def _batch(
-        self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
-    ) -> BatchResult:
-        op, prepared, good, write = self._batch_op(items, ids, vectors, metadatas, upsert=upsert)
+    async def _batch(self, items: Any, columns: Columns, *, upsert: bool) -> BatchResult:
+        op, prepared, good, write = self._batch_op(items, columns, upsert=upsert)
         written = await self._run(write, op) if write is not None else ()
         return self._batch_done(prepared, good, written, upsert=upsert)
 

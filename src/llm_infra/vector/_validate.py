@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import orjson
@@ -20,6 +20,9 @@ from llm_infra.errors import AlreadyExistsError, InfraError, NotFoundError, Vali
 from llm_infra.vector import _codes
 from llm_infra.vector._slab import sq_norm, sq_norms
 from llm_infra.vector._types import VectorRecord
+
+if TYPE_CHECKING:
+    from llm_infra.vector._base import Columns
 
 MAX_ID_LENGTH: Final = 512
 MAX_METADATA_BYTES: Final = 1 << 20
@@ -441,13 +444,8 @@ def _matrix_from_array(
     return mat, errors
 
 
-def prepare_batch(  # noqa: PLR0917 - the batch call's arguments, passed through
-    items: Iterable[VectorRecord | tuple[Any, ...]] | None,
-    ids: Sequence[str] | None,
-    vectors: Any,
-    metadatas: Sequence[Mapping[str, Any] | None] | None,
-    dims: int,
-    op: str,
+def prepare_batch(
+    items: Iterable[VectorRecord | tuple[Any, ...]] | None, columns: Columns, dims: int, op: str
 ) -> PreparedBatch:
     """Validate a batch item by item (see ``PreparedBatch``).
 
@@ -455,6 +453,7 @@ def prepare_batch(  # noqa: PLR0917 - the batch call's arguments, passed through
         ValidationError: only for arguments that make the whole call meaningless (both forms
             given, ``ids`` not a sequence, lengths that disagree); item problems are returned.
     """
+    ids, vectors, metadatas = columns
     if items is not None:
         if ids is not None or vectors is not None or metadatas is not None:
             raise ValidationError(
