@@ -16,7 +16,7 @@ from typing import Any, TypeVar, final
 import anyio.to_thread
 
 from llm_infra.errors import BatchResult
-from llm_infra.vector._base import AsyncStoreBase, SearchArgs, forward_search, forward_search_batch
+from llm_infra.vector._base import AsyncStoreBase, Columns, SearchArgs, forward_search, forward_search_batch
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._store import LocalVectorStore
 from llm_infra.vector._types import Progress, SearchResult, StoreStats, VectorRecord, VerifyReport
@@ -57,11 +57,9 @@ class AsyncLocalVectorStore(AsyncStoreBase):
         """See ``LocalVectorStore.upsert``."""
         await _offload(partial(self.sync.upsert, id, vector, metadata))
 
-    async def _batch(
-        self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
-    ) -> BatchResult:
+    async def _batch(self, items: Any, columns: Columns, *, upsert: bool) -> BatchResult:
         write = self.sync.upsert_batch if upsert else self.sync.insert_batch
-        return await _offload(partial(write, items, ids=ids, vectors=vectors, metadatas=metadatas))
+        return await _offload(partial(write, items, **columns._asdict()))
 
     async def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]:
         return await _offload(partial(forward_search, self.sync, vector, a))

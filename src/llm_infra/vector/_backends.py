@@ -7,7 +7,7 @@ Every backend validates input exactly like the embedded store (same messages and
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -36,6 +36,7 @@ from llm_infra.vector._validate import (
 )
 
 if TYPE_CHECKING:
+    from llm_infra.vector._base import Columns
     from llm_infra.vector._protocols import VectorStore
 
 MAX_EF: Final = 100_000
@@ -139,15 +140,11 @@ class PreparedBatch:
         return batch.finalize()
 
 
-def prepare_batch(  # noqa: PLR0917 - the batch arguments of the store methods
-    items: Iterable[VectorRecord | tuple[Any, ...]] | None,
-    ids: Sequence[str] | None,
-    vectors: Any,
-    metadatas: Sequence[Mapping[str, Any] | None] | None,
-    dims: int,
-    operation: str,
+def prepare_batch(
+    items: Iterable[VectorRecord | tuple[Any, ...]] | None, columns: Columns, dims: int, operation: str
 ) -> PreparedBatch:
     """Validate a batch item by item (bad items fail alone, as in the embedded store)."""
+    ids, vectors, metadatas = columns
     raw: list[tuple[object, object, object]] = []
     errors: list[InfraError | None] = []
     if items is not None:

@@ -39,7 +39,7 @@ class SearchArgs(NamedTuple):
 
 
 class Columns(NamedTuple):
-    """The ``BatchColumns`` of one batch call, in ``_batch``'s order (an unknown keyword is a TypeError)."""
+    """The ``BatchColumns`` of one batch call, as ``_batch`` takes them (an unknown keyword: TypeError)."""
 
     ids: Sequence[str] | None = None
     vectors: Any = None
@@ -53,9 +53,7 @@ class StoreBase(Closing):
 
     if TYPE_CHECKING:
 
-        def _batch(
-            self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
-        ) -> BatchResult: ...
+        def _batch(self, items: Any, columns: Columns, *, upsert: bool) -> BatchResult: ...
 
         def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]: ...
 
@@ -76,11 +74,11 @@ class StoreBase(Closing):
             ValidationError: ``vector.invalid_batch`` when the arguments themselves are wrong
                 (``ids`` a string, lengths that disagree).
         """
-        return self._batch(items, *Columns(**columns), upsert=False)
+        return self._batch(items, Columns(**columns), upsert=False)
 
     def upsert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Like ``insert_batch`` but replaces existing ids (the last repeat of an id wins)."""
-        return self._batch(items, *Columns(**columns), upsert=True)
+        return self._batch(items, Columns(**columns), upsert=True)
 
     def search(
         self,
@@ -141,9 +139,7 @@ class AsyncStoreBase(AsyncClosing):
 
     if TYPE_CHECKING:
 
-        async def _batch(
-            self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
-        ) -> BatchResult: ...
+        async def _batch(self, items: Any, columns: Columns, *, upsert: bool) -> BatchResult: ...
 
         async def _search_one(self, vector: Any, a: SearchArgs) -> list[SearchResult]: ...
 
@@ -151,11 +147,11 @@ class AsyncStoreBase(AsyncClosing):
 
     async def insert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Insert many; bad items fail alone (see ``LocalVectorStore.insert_batch``)."""
-        return await self._batch(items, *Columns(**columns), upsert=False)
+        return await self._batch(items, Columns(**columns), upsert=False)
 
     async def upsert_batch(self, items: BatchItems = None, **columns: Unpack[BatchColumns]) -> BatchResult:
         """Insert or replace many; the last repeat of an id wins."""
-        return await self._batch(items, *Columns(**columns), upsert=True)
+        return await self._batch(items, Columns(**columns), upsert=True)
 
     async def search(
         self,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, final
 
 from llm_infra._internal._attrs import readonly
 from llm_infra._internal._lazy import require
@@ -26,15 +27,17 @@ from llm_infra.vector._backends import (
     prepare_batch,
     server_stats,
 )
-from llm_infra.vector._base import SearchArgs, StoreBase
+from llm_infra.vector._base import Columns, SearchArgs, StoreBase
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
-from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection
+from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection, Step, Stmt, check_extension
 from llm_infra.vector._points import closed_error
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
 from llm_infra.vector._validate import check_id, check_snapshot_dest, encode_metadata, exists_error
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from llm_infra.errors import BatchResult
     from llm_infra.vector._types import Progress
 
@@ -46,54 +49,98 @@ def _modules() -> tuple[Any, Any, Any]:
     return psycopg, pool, pgv
 
 
-def _collection_of(config: VectorStoreConfig | None, collection: str | None) -> VectorStoreConfig:
-    if config is not None:
-        return config
-    if collection is None:
-        raise VectorError(
-            "pass a VectorStoreConfig (to create) or collection= (to open an existing collection)",
-            operation="open",
-            code=codes.COLLECTION_MISSING,
-        )
-    # A placeholder: open() replaces it with the stored config (or fails when there is none).
-    return VectorStoreConfig(collection=collection, dimensions=1)
+class PgOptions(TypedDict, total=False):
+    """The keyword-only options of ``PgVectorStore`` and ``AsyncPgVectorStore.open``."""
+
+    collection: str | None
+    """The collection to open when no config is given."""
+    pool_size: int
+    """Maximum pooled connections (default 4)."""
+    create_extension: bool
+    """Run ``CREATE EXTENSION IF NOT EXISTS vector`` when it is missing (default True)."""
 
 
-def _missing_collection(name: str) -> VectorError:
-    return VectorError(
-        f"no postgres collection {name!r}; pass a VectorStoreConfig to create it",
-        operation="open",
-        code=codes.COLLECTION_MISSING,
-    )
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """One open of a store: its config and ``PgOptions``, with their defaults."""
+
+    config: VectorStoreConfig | None
+    collection: str | None = None
+    pool_size: int = 4
+    create_extension: bool = True
+
+    def target(self) -> PgCollection:
+        """The collection to open (``PgCollection.open`` replaces a name-only placeholder config)."""
+        if self.config is not None:
+            return PgCollection(self.config)
+        if self.collection is None:
+            raise VectorError(
+                "pass a VectorStoreConfig (to create) or collection= (to open an existing collection)",
+                operation="open",
+                code=codes.COLLECTION_MISSING,
+            )
+        return PgCollection(VectorStoreConfig(collection=self.collection, dimensions=1))
 
 
-def _extension_error(exc: BaseException | None) -> VectorError:
-    err = VectorError(
-        "the pgvector extension is not installed in this database",
-        operation="open",
-        code=codes.PG_EXTENSION_MISSING,
-        remediation=[
-            "run CREATE EXTENSION vector; as a superuser in this database",
-            "or install pgvector on the server (https://github.com/pgvector/pgvector#installation)",
-        ],
-    )
-    if exc is not None:
-        err.__cause__ = exc
-    return err
+class _Drive:
+    """One run of an ``Op`` by a driver, and the translation of the driver's errors.
+
+    Iterating yields the steps to execute; the driver puts each step's result in ``reply``, and
+    ``value`` is the op's result once the steps run out. As a context manager around the driver's
+    connection, it turns a psycopg (or pool) error into the failed statement's ``on_error`` or
+    else the ``InfraError`` of ``operation``; an ``InfraError`` raised by the op passes unchanged.
+    """
+
+    def __init__(self, op: Op, operation: str, driver_error: type[Exception]) -> None:
+        self._op = op
+        self._operation = operation
+        self._driver_error = driver_error
+        self._step: Step | None = None
+        self.reply: Any = None
+        self.value: Any = None
+
+    def __iter__(self) -> Iterator[Step]:
+        return self
+
+    def __next__(self) -> Step:
+        reply, self.reply = self.reply, None
+        try:
+            self._step = self._op.send(reply)
+        except StopIteration as stop:
+            self._step, self.value = None, stop.value
+            raise StopIteration from None
+        return self._step
+
+    def __enter__(self) -> _Drive:
+        return self
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not isinstance(exc, Exception) or isinstance(exc, InfraError):
+            return
+        # psycopg's errors, and the pool's PoolTimeout and friends
+        if isinstance(exc, self._driver_error) or type(exc).__module__.startswith("psycopg"):
+            on_error = self._step.on_error if isinstance(self._step, Stmt) else None
+            raise (on_error or self._driver_failure)(exc) from exc
+
+    def _driver_failure(self, exc: Exception) -> InfraError:
+        return postgres_error(exc, self._operation, area="vector")
 
 
-_CHECK_EXTENSION = "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
-
-
-def _iterative(version: str) -> bool:
-    parts = [int(p) for p in version.split(".")[:2] if p.isdigit()]
-    return tuple(parts) >= (0, 8)
-
-
-def _translate(exc: Exception, operation: str) -> InfraError:
-    if isinstance(exc, InfraError):
-        return exc
-    return postgres_error(exc, operation, area="vector")
+def _execute(cur: Any, drive: _Drive) -> Any:
+    """Run the steps of ``drive`` on a psycopg cursor; the op's result."""
+    for step in drive:
+        if isinstance(step, Copy):
+            with cur.copy(step.query) as copy:
+                copy.set_types(list(step.types))
+                for row in step.rows:
+                    copy.write_row(row)
+            continue
+        cur.execute(step.query, step.params)
+        if step.fetch != "none":
+            drive.reply = cur.fetchone() if step.fetch == "one" else cur.fetchall()
+    return drive.value
 
 
 class _PgBase:
@@ -101,12 +148,16 @@ class _PgBase:
 
     _coll: PgCollection
     _closed: bool
+    _psycopg: Any
 
     config: readonly[VectorStoreConfig] = readonly("_coll.config", "The collection's config.")
 
     dimensions: readonly[int] = readonly("_coll.config.dimensions", "Vector length.")
 
     table: readonly[str] = readonly("_coll.table_name", "The Postgres table holding the collection.")
+
+    def _drive(self, op: Op, operation: str) -> _Drive:
+        return _Drive(op, operation, self._psycopg.Error)
 
     def _check(self, operation: str) -> None:
         if self._closed:
@@ -127,12 +178,12 @@ class _PgBase:
         return flt, self._coll.config.hnsw.ef_search if ef_search is None else ef_search
 
     def _batch_op(
-        self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
+        self, items: Any, columns: Columns, *, upsert: bool
     ) -> tuple[str, PreparedBatch, list[int], Op | None]:
         """The checked batch and the write of its good items (None when there is none)."""
         op = "upsert_batch" if upsert else "insert_batch"
         self._check(op)
-        prepared = prepare_batch(items, ids, vectors, metadatas, self.dimensions, op)
+        prepared = prepare_batch(items, columns, self.dimensions, op)
         good = prepared.good(upsert=upsert)
         if not good:
             return op, prepared, good, None
@@ -204,79 +255,36 @@ class PgVectorStore(_PgBase, StoreBase):
     """
 
     def __init__(
-        self,
-        dsn: str,
-        config: VectorStoreConfig | None = None,
-        *,
-        collection: str | None = None,
-        pool_size: int = 4,
-        create_extension: bool = True,
+        self, dsn: str, config: VectorStoreConfig | None = None, **options: Unpack[PgOptions]
     ) -> None:
         self._closed = True
-        psycopg, pool_mod, pgv = _modules()
-        self._psycopg = psycopg
-        self._coll = PgCollection(_collection_of(config, collection))
-        try:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                row = conn.execute(_CHECK_EXTENSION).fetchone()
-                if row is None and create_extension:
-                    try:
-                        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                    except psycopg.Error as exc:
-                        raise _extension_error(exc) from exc
-                    row = conn.execute(_CHECK_EXTENSION).fetchone()
-                if row is None:
-                    raise _extension_error(None)
-                self._coll.iterative = _iterative(str(row[0]))
-        except psycopg.Error as exc:
-            raise postgres_error(exc, "open", area="vector") from exc
+        opening = _Opening(config, **options)
+        self._psycopg, pool_mod, pgv = _modules()
+        self._coll = opening.target()
+        with (
+            self._drive(check_extension(opening.create_extension), "open") as drive,
+            self._psycopg.connect(dsn, autocommit=True) as conn,
+            conn.cursor() as cur,
+        ):
+            self._coll.iterative = _execute(cur, drive)
         self._pool = pool_mod.ConnectionPool(
-            dsn, min_size=1, max_size=pool_size, configure=pgv.register_vector, open=True
+            dsn, min_size=1, max_size=opening.pool_size, configure=pgv.register_vector, open=True
         )
         self._closed = False
         try:
-            if config is None:
-                self._require_existing()
             self._run(self._coll.open(config), "open")
         except BaseException:
             self.close()
             raise
 
-    def _require_existing(self) -> None:
-        if not self._run(_exists(self._coll), "open"):
-            raise _missing_collection(self._coll.config.collection)
-
     def _run(self, op: Op, operation: str) -> Any:
-        try:
-            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                result: Any = None
-                while True:
-                    try:
-                        step = op.send(result)
-                    except StopIteration as stop:
-                        return stop.value
-                    if isinstance(step, Copy):
-                        with cur.copy(step.query) as copy:
-                            copy.set_types(list(step.types))
-                            for row in step.rows:
-                                copy.write_row(row)
-                        result = None
-                        continue
-                    cur.execute(step.query, step.params)
-                    if step.fetch == "one":
-                        result = cur.fetchone()
-                    elif step.fetch == "all":
-                        result = cur.fetchall()
-                    else:
-                        result = None
-        except InfraError:
-            raise
-        except self._psycopg.Error as exc:
-            raise _translate(exc, operation) from exc
-        except Exception as exc:  # the pool's PoolTimeout and friends
-            if type(exc).__module__.startswith("psycopg"):
-                raise _translate(exc, operation) from exc
-            raise
+        with (
+            self._drive(op, operation) as drive,
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
+            return _execute(cur, drive)
 
     # ------------------------------------------------------------------ writes
 
@@ -290,8 +298,8 @@ class PgVectorStore(_PgBase, StoreBase):
         key, vec, meta = self._one(id, vector, metadata, "upsert")
         self._run(self._coll.write_one(key, vec, meta, upsert=True), "upsert")
 
-    def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
-        op, prepared, good, write = self._batch_op(items, ids, vectors, metadatas, upsert=upsert)
+    def _batch(self, items: Any, columns: Columns, *, upsert: bool) -> BatchResult:
+        op, prepared, good, write = self._batch_op(items, columns, upsert=upsert)
         written = self._run(write, op) if write is not None else ()
         return self._batch_done(prepared, good, written, upsert=upsert)
 
@@ -398,10 +406,3 @@ class PgVectorStore(_PgBase, StoreBase):
             return
         self._closed = True
         self._pool.close()
-
-
-def _exists(coll: PgCollection) -> Op:
-    from llm_infra.vector._pgvector_sql import registry_lookup
-
-    row = yield from registry_lookup("1", coll.config.collection)
-    return row is not None

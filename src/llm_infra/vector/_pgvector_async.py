@@ -8,31 +8,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Unpack, final
 
-from llm_infra.errors import InfraError
-from llm_infra.errors._foreign import postgres_error
-from llm_infra.vector._base import AsyncStoreBase, SearchArgs
+from llm_infra.vector._base import AsyncStoreBase, Columns, SearchArgs
 from llm_infra.vector._config import VectorStoreConfig
-from llm_infra.vector._pgvector import (
-    _CHECK_EXTENSION,
-    _collection_of,
-    _exists,
-    _extension_error,
-    _iterative,
-    _missing_collection,
-    _modules,
-    _PgBase,
-    _translate,
-    _write_snapshot,
-)
-from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection
+from llm_infra.vector._pgvector import PgOptions, _Drive, _modules, _Opening, _PgBase, _write_snapshot
+from llm_infra.vector._pgvector_sql import Copy, Op, PgCollection, check_extension
 from llm_infra.vector._types import SearchResult, StoreStats, VectorRecord, VerifyReport
 from llm_infra.vector._validate import check_id, encode_metadata
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
     from llm_infra.vector._types import Progress
+
+
+async def _execute(cur: Any, drive: _Drive) -> Any:
+    """Run the steps of ``drive`` on a psycopg async cursor; the op's result."""
+    for step in drive:
+        if isinstance(step, Copy):
+            async with cur.copy(step.query) as copy:
+                copy.set_types(list(step.types))
+                for row in step.rows:
+                    await copy.write_row(row)
+            continue
+        await cur.execute(step.query, step.params)
+        if step.fetch != "none":
+            drive.reply = await (cur.fetchone() if step.fetch == "one" else cur.fetchall())
+    return drive.value
 
 
 @final
@@ -52,80 +54,32 @@ class AsyncPgVectorStore(_PgBase, AsyncStoreBase):
 
     @classmethod
     async def open(
-        cls,
-        dsn: str,
-        config: VectorStoreConfig | None = None,
-        *,
-        collection: str | None = None,
-        pool_size: int = 4,
-        create_extension: bool = True,
+        cls, dsn: str, config: VectorStoreConfig | None = None, **options: Unpack[PgOptions]
     ) -> AsyncPgVectorStore:
         """Open (or create) the collection; see ``PgVectorStore`` for the arguments and errors."""
+        opening = _Opening(config, **options)
         psycopg, pool_mod, pgv = _modules()
-        coll = PgCollection(_collection_of(config, collection))
-        try:
+        coll = opening.target()
+        with _Drive(check_extension(opening.create_extension), "open", psycopg.Error) as drive:
             conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
-            async with conn:
-                row = await (await conn.execute(_CHECK_EXTENSION)).fetchone()
-                if row is None and create_extension:
-                    try:
-                        await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                    except psycopg.Error as exc:
-                        raise _extension_error(exc) from exc
-                    row = await (await conn.execute(_CHECK_EXTENSION)).fetchone()
-                if row is None:
-                    raise _extension_error(None)
-                coll.iterative = _iterative(str(row[0]))
-        except psycopg.Error as exc:
-            raise postgres_error(exc, "open", area="vector") from exc
+            async with conn, conn.cursor() as cur:
+                coll.iterative = await _execute(cur, drive)
         pool = pool_mod.AsyncConnectionPool(
-            dsn, min_size=1, max_size=pool_size, configure=pgv.register_vector_async, open=False
+            dsn, min_size=1, max_size=opening.pool_size, configure=pgv.register_vector_async, open=False
         )
         await pool.open()
         store = cls(pool, coll, psycopg)
         try:
-            cfg = await store._run(coll.open(config), "open") if config is not None else None
-            if cfg is None:
-                existing = await store._run(_exists(coll), "open")
-                if not existing:
-                    raise _missing_collection(coll.config.collection)
-                await store._run(coll.open(None), "open")
+            await store._run(coll.open(config), "open")
         except BaseException:
             await store.aclose()
             raise
         return store
 
     async def _run(self, op: Op, operation: str) -> Any:
-        try:
+        with self._drive(op, operation) as drive:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                result: Any = None
-                while True:
-                    try:
-                        step = op.send(result)
-                    except StopIteration as stop:
-                        return stop.value
-                    if isinstance(step, Copy):
-                        async with cur.copy(step.query) as copy:
-                            copy.set_types(list(step.types))
-                            for row in step.rows:
-                                await copy.write_row(row)
-                        result = None
-                        continue
-                    await cur.execute(step.query, step.params)
-                    if step.fetch == "one":
-                        result = await cur.fetchone()
-                    elif step.fetch == "all":
-                        result = await cur.fetchall()
-                    else:
-                        result = None
-        except InfraError:
-            raise
-        except self._psycopg.Error as exc:
-            raise _translate(exc, operation) from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("psycopg"):
-                raise _translate(exc, operation) from exc
-            raise
+                return await _execute(cur, drive)
 
     async def insert(self, id: str, vector: Any, metadata: Mapping[str, Any] | None = None) -> None:
         """Insert a new vector."""
@@ -137,10 +91,8 @@ class AsyncPgVectorStore(_PgBase, AsyncStoreBase):
         key, vec, meta = self._one(id, vector, metadata, "upsert")
         await self._run(self._coll.write_one(key, vec, meta, upsert=True), "upsert")
 
-    async def _batch(
-        self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool
-    ) -> BatchResult:
-        op, prepared, good, write = self._batch_op(items, ids, vectors, metadatas, upsert=upsert)
+    async def _batch(self, items: Any, columns: Columns, *, upsert: bool) -> BatchResult:
+        op, prepared, good, write = self._batch_op(items, columns, upsert=upsert)
         written = await self._run(write, op) if write is not None else ()
         return self._batch_done(prepared, good, written, upsert=upsert)
 

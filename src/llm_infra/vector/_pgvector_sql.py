@@ -10,7 +10,7 @@ in expression indexes) are quoted with ``sql.Literal``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeAlias
 
@@ -18,7 +18,7 @@ import numpy as np
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from llm_infra.errors import ConfigError, VectorError
+from llm_infra.errors import ConfigError, InfraError, VectorError
 from llm_infra.vector import _backend_codes as codes
 from llm_infra.vector._backends import check_same, score_of
 from llm_infra.vector._config import Distance, VectorStoreConfig
@@ -40,6 +40,8 @@ class Stmt:
     query: sql.Composable
     params: Sequence[Any] | None = None
     fetch: Literal["none", "one", "all"] = "none"
+    on_error: Callable[[Exception], InfraError] | None = None
+    """The error a driver raises when this statement fails (None: the operation's driver error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,44 @@ def registry_lookup(column: str, collection: str) -> Op:
     query = sql.SQL("SELECT {} FROM {} WHERE name = %s").format(sql.SQL(column), sql.Identifier(REGISTRY))
     row = yield Stmt(query, [collection], "one")
     return row
+
+
+def missing_collection(name: str) -> VectorError:
+    """``vector.collection_missing``: opening a collection that does not exist without a config."""
+    return VectorError(
+        f"no postgres collection {name!r}; pass a VectorStoreConfig to create it",
+        operation="open",
+        code=codes.COLLECTION_MISSING,
+    )
+
+
+def extension_error(exc: Exception | None) -> VectorError:
+    """``vector.pg_extension_missing`` (caused by ``exc``, the failed ``CREATE EXTENSION``, if any)."""
+    err = VectorError(
+        "the pgvector extension is not installed in this database",
+        operation="open",
+        code=codes.PG_EXTENSION_MISSING,
+        remediation=[
+            "run CREATE EXTENSION vector; as a superuser in this database",
+            "or install pgvector on the server (https://github.com/pgvector/pgvector#installation)",
+        ],
+    )
+    err.__cause__ = exc
+    return err
+
+
+def check_extension(create: bool) -> Op:
+    """Check (or with ``create``, install) the pgvector extension; returns whether its HNSW scans
+    are iterative (pgvector 0.8+). Runs on an autocommit connection, before any pool."""
+    check = Stmt(sql.SQL("SELECT extversion FROM pg_extension WHERE extname = 'vector'"), fetch="one")
+    row = yield check
+    if row is None and create:
+        yield Stmt(sql.SQL("CREATE EXTENSION IF NOT EXISTS vector"), on_error=extension_error)
+        row = yield check
+    if row is None:
+        raise extension_error(None)
+    version = [int(p) for p in str(row[0]).split(".")[:2] if p.isdigit()]
+    return tuple(version) >= (0, 8)
 
 
 def to_numpy(value: Any) -> np.ndarray:
@@ -250,9 +290,11 @@ class PgCollection:
         return steps
 
     def open(self, given: VectorStoreConfig | None) -> Op:
-        """Register or check the collection; returns the config in force."""
+        """Register or check the collection (it must exist without ``given``); returns the config in force."""
         row = yield from registry_lookup("config", self.config.collection)
         cfg = self.config
+        if row is None and given is None:
+            raise missing_collection(cfg.collection)
         if row is not None:
             stored = VectorStoreConfig.from_dict(row[0])
             if given is not None:

@@ -28,7 +28,7 @@ from llm_infra.vector._backends import (
     prepare_batch,
     server_stats,
 )
-from llm_infra.vector._base import SearchArgs, StoreBase
+from llm_infra.vector._base import Columns, SearchArgs, StoreBase
 from llm_infra.vector._config import Distance, VectorStoreConfig
 from llm_infra.vector._filters import parse_filter
 from llm_infra.vector._points import closed_error
@@ -290,11 +290,11 @@ class QdrantVectorStore(StoreBase):
         key = check_id(id)
         self._upsert_points([(key, vec, encode_metadata(metadata)[1])], "upsert")
 
-    def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
+    def _batch(self, items: Any, columns: Columns, *, upsert: bool) -> BatchResult:
         op = "upsert_batch" if upsert else "insert_batch"
         if self._closed:
             raise closed_error(op)
-        prepared = prepare_batch(items, ids, vectors, metadatas, self._dims, op)
+        prepared = prepare_batch(items, columns, self._dims, op)
         good = prepared.good(upsert=upsert)
         if not upsert and good:
             existing: set[str] = set()

@@ -18,7 +18,7 @@ from llm_infra._internal._clock import SYSTEM_CLOCK, Clock
 from llm_infra.errors import CircuitOpenError, InfraError
 from llm_infra.resilience import Capabilities, CircuitBreaker, CircuitState, HealthChecker, HealthStatus
 from llm_infra.vector._backends import search_batch_of
-from llm_infra.vector._base import SearchArgs, StoreBase, forward_search
+from llm_infra.vector._base import Columns, SearchArgs, StoreBase, forward_search
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
@@ -179,11 +179,11 @@ class ResilientVectorStore(StoreBase):
         """Upsert into the primary (and the fallback when mirroring)."""
         self._write("upsert", id, vector, metadata)
 
-    def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
+    def _batch(self, items: Any, columns: Columns, *, upsert: bool) -> BatchResult:
         """Write many into the primary (and the fallback when mirroring)."""
         items = list(items) if items is not None else None
         name = "upsert_batch" if upsert else "insert_batch"
-        result: BatchResult = self._write(name, items, ids=ids, vectors=vectors, metadatas=metadatas)
+        result: BatchResult = self._write(name, items, **columns._asdict())
         return result
 
     def delete(self, id: str) -> bool:

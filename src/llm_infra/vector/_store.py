@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, final
 
@@ -34,7 +34,7 @@ from llm_infra.errors import (
     VectorError,
 )
 from llm_infra.vector import _backend_codes, _codes, _files
-from llm_infra.vector._base import SearchArgs, StoreBase
+from llm_infra.vector._base import Columns, SearchArgs, StoreBase
 from llm_infra.vector._config import VectorStoreConfig
 from llm_infra.vector._filters import MetadataFilter, parse_filter
 from llm_infra.vector._indexer import WorkerControl
@@ -148,16 +148,14 @@ class LocalVectorStore(Opening, StoreBase):
     def _batch(
         self,
         items: Iterable[VectorRecord | tuple[Any, ...]] | None,
-        ids: Sequence[str] | None,
-        vectors: Any,
-        metadatas: Sequence[Mapping[str, Any] | None] | None,
+        columns: Columns,
         *,
         upsert: bool,
     ) -> BatchResult:
         op = "upsert_batch" if upsert else "insert_batch"
         self._check_open(op)
         with _TRACER.start_as_current_span(f"vector.{op}") as span:
-            names, mat, metas, errors = prepare_batch(items, ids, vectors, metadatas, self._dims, op)
+            names, mat, metas, errors = prepare_batch(items, columns, self._dims, op)
             total = len(names)
             if span.is_recording():
                 span.set_attribute("vector.batch_size", total)

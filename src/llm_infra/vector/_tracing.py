@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 from llm_infra.errors import InfraError
 from llm_infra.otel import counter, histogram, span
 from llm_infra.vector._backends import search_batch_of
-from llm_infra.vector._base import SearchArgs, StoreBase, forward_search
+from llm_infra.vector._base import Columns, SearchArgs, StoreBase, forward_search
 
 if TYPE_CHECKING:
     from llm_infra.errors import BatchResult
@@ -93,16 +93,16 @@ class TracingVectorStore(StoreBase):
         call = lambda: getattr(self.store, name)(id, vector, metadata)  # noqa: E731 - looked up when traced
         self._traced(name, call, id=id, vector_length=length, has_metadata=has_metadata)
 
-    def _batch(self, items: Any, ids: Any, vectors: Any, metadatas: Any, *, upsert: bool) -> BatchResult:
+    def _batch(self, items: Any, columns: Columns, *, upsert: bool) -> BatchResult:
         name = "upsert_batch" if upsert else "insert_batch"
         items = list(items) if items is not None else None
-        size = len(items) if items is not None else (len(ids) if ids is not None else None)
+        size = len(items) if items is not None else (len(columns.ids) if columns.ids is not None else None)
         fn = getattr(self.store, name)
         result: BatchResult = self._traced(
             name,
-            lambda: fn(items, ids=ids, vectors=vectors, metadatas=metadatas),
+            lambda: fn(items, **columns._asdict()),
             batch_size=size,
-            has_metadata=metadatas is not None or None,
+            has_metadata=columns.metadatas is not None or None,
         )
         return result
 

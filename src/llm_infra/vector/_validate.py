@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import orjson
@@ -20,6 +20,9 @@ from llm_infra.errors import AlreadyExistsError, InfraError, NotFoundError, Vali
 from llm_infra.vector import _codes
 from llm_infra.vector._slab import sq_norm, sq_norms
 from llm_infra.vector._types import VectorRecord
+
+if TYPE_CHECKING:
+    from llm_infra.vector._base import Columns
 
 MAX_ID_LENGTH: Final = 512
 MAX_METADATA_BYTES: Final = 1 << 20
@@ -84,6 +87,14 @@ def not_found(ident: str) -> NotFoundError:
     )
 
 
+def wrong_type(where: str, value: object, must_be: str, *, expected: str, code: str) -> ValidationError:
+    """``<where> must be <must_be>, got <type of value>`` (``actual`` is that type's name)."""
+    actual = type(value).__name__
+    return ValidationError(
+        f"{where} must be {must_be}, got {actual}", field=where, expected=expected, actual=actual, code=code
+    )
+
+
 def _valid_unicode(text: str) -> bool:
     if text.isascii():
         return True
@@ -109,13 +120,7 @@ def check_id(value: object, where: str = "id") -> str:
     if id_ok(value):
         return value  # type: ignore[return-value]  # id_ok checked the type
     if not isinstance(value, str):
-        raise ValidationError(
-            f"{where} must be a string, got {type(value).__name__}",
-            field=where,
-            expected="str",
-            actual=type(value).__name__,
-            code=_codes.INVALID_ID,
-        )
+        raise wrong_type(where, value, "a string", expected="str", code=_codes.INVALID_ID)
     if value and len(value) <= MAX_ID_LENGTH and "\x00" not in value:
         if type(value) is not str:
             return check_id(str.__str__(value), where)
@@ -137,12 +142,8 @@ def check_id(value: object, where: str = "id") -> str:
 def check_ids(ids: object, where: str = "ids") -> list[object]:
     """``ids`` as a list; a ``str``/``bytes`` (a common slip for ``[id]``) or a non-sequence is refused."""
     if isinstance(ids, str | bytes | bytearray | Mapping) or not isinstance(ids, Iterable):
-        raise ValidationError(
-            f"{where} must be a sequence of ids, got {type(ids).__name__}",
-            field=where,
-            expected="sequence of str",
-            actual=type(ids).__name__,
-            code=_codes.INVALID_BATCH,
+        raise wrong_type(
+            where, ids, "a sequence of ids", expected="sequence of str", code=_codes.INVALID_BATCH
         )
     return list(ids)
 
@@ -210,13 +211,7 @@ def encode_metadata(metadata: object) -> Encoded:
     if metadata is None:
         return None, None
     if not isinstance(metadata, Mapping):
-        raise ValidationError(
-            f"metadata must be a dict, got {type(metadata).__name__}",
-            field="metadata",
-            expected="dict",
-            actual=type(metadata).__name__,
-            code=_codes.INVALID_METADATA,
-        )
+        raise wrong_type("metadata", metadata, "a dict", expected="dict", code=_codes.INVALID_METADATA)
     try:
         plain: dict[str, Any] = _plain(dict(metadata), "metadata", 0)
         text = orjson.dumps(plain).decode()
@@ -449,13 +444,8 @@ def _matrix_from_array(
     return mat, errors
 
 
-def prepare_batch(  # noqa: PLR0917 - the batch call's arguments, passed through
-    items: Iterable[VectorRecord | tuple[Any, ...]] | None,
-    ids: Sequence[str] | None,
-    vectors: Any,
-    metadatas: Sequence[Mapping[str, Any] | None] | None,
-    dims: int,
-    op: str,
+def prepare_batch(
+    items: Iterable[VectorRecord | tuple[Any, ...]] | None, columns: Columns, dims: int, op: str
 ) -> PreparedBatch:
     """Validate a batch item by item (see ``PreparedBatch``).
 
@@ -463,6 +453,7 @@ def prepare_batch(  # noqa: PLR0917 - the batch call's arguments, passed through
         ValidationError: only for arguments that make the whole call meaningless (both forms
             given, ``ids`` not a sequence, lengths that disagree); item problems are returned.
     """
+    ids, vectors, metadatas = columns
     if items is not None:
         if ids is not None or vectors is not None or metadatas is not None:
             raise ValidationError(

@@ -12,6 +12,7 @@ import pytest
 from llm_infra.errors import AlreadyExistsError, ConfigError, ExternalError, ValidationError, VectorError
 from llm_infra.vector import CompressionConfig, Distance, VectorRecord, VectorStoreConfig, open_store
 from llm_infra.vector._backends import as_matrix, as_vector, open_backend, prepare_batch, search_batch_of
+from llm_infra.vector._base import Columns
 
 qdrant_client = pytest.importorskip("qdrant_client")
 
@@ -36,25 +37,23 @@ def test_as_vector_rejects_bad_input() -> None:
 
 def test_prepare_batch_argument_errors() -> None:
     with pytest.raises(ValidationError) as info:
-        prepare_batch([("a", [1.0])], ["a"], None, None, 1, "insert_batch")
+        prepare_batch([("a", [1.0])], Columns(["a"]), 1, "insert_batch")
     assert info.value.code == "vector.invalid_batch"
     with pytest.raises(ValidationError) as info:
-        prepare_batch(None, ["a"], None, None, 1, "insert_batch")
+        prepare_batch(None, Columns(["a"]), 1, "insert_batch")
     assert info.value.code == "vector.invalid_batch"
     with pytest.raises(ValidationError) as info:
-        prepare_batch(None, ["a"], np.ones((1, 1)), [None, None], 1, "insert_batch")
+        prepare_batch(None, Columns(["a"], np.ones((1, 1)), [None, None]), 1, "insert_batch")
     assert info.value.code == "vector.invalid_batch"
     with pytest.raises(ValidationError) as info:
-        prepare_batch(None, ["a", "b"], np.ones((1, 1)), None, 1, "insert_batch")
+        prepare_batch(None, Columns(["a", "b"], np.ones((1, 1))), 1, "insert_batch")
     assert info.value.code == "vector.invalid_batch"
-    odd = prepare_batch(None, ["a"], [[object()]], None, 1, "insert_batch")
+    odd = prepare_batch(None, Columns(["a"], [[object()]]), 1, "insert_batch")
     assert odd.errors[0] is not None
     assert odd.errors[0].code == "vector.invalid_vector"
     prepared = prepare_batch(
         ["junk", VectorRecord(id="r", vector=None), ("", [1.0]), (5, [1.0])],
-        None,
-        None,
-        None,
+        Columns(),
         1,
         "insert_batch",
     )
