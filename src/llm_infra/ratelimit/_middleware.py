@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import final
 from urllib.parse import quote
 
-from llm_infra._internal._asgi import ASGIApp, Message, Receive, Scope, Send
+from llm_infra._internal._asgi import ASGIApp, HttpMiddleware, Message, Receive, Scope, Send
 from llm_infra.errors import ConfigError, RateLimitedError
 from llm_infra.errors._problem import send_problem
 from llm_infra.ratelimit import _codes
@@ -163,7 +163,7 @@ def rate_limit_headers(decision: Decision, period: float) -> list[tuple[bytes, b
 
 
 @final
-class RateLimitMiddleware:
+class RateLimitMiddleware(HttpMiddleware):
     """Refuse HTTP requests over a limit with ``429`` problem+json and ``Retry-After``.
 
     Every response carries ``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset`` and
@@ -194,7 +194,7 @@ class RateLimitMiddleware:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_app", "_cost", "_exempt", "_key", "_limiter", "_on_limited", "_require_identity")
+    __slots__ = ("_cost", "_exempt", "_key", "_limiter", "_on_limited", "_require_identity")
 
     def __init__(
         self,
@@ -214,7 +214,7 @@ class RateLimitMiddleware:
                 key="ipv6_prefix",
                 code=_codes.INVALID,
             )
-        self._app = app
+        super().__init__(app)
         self._limiter = limiter
         self._key = key or functools.partial(request_key, ipv6_prefix=ipv6_prefix)
         self._cost = cost
@@ -222,9 +222,9 @@ class RateLimitMiddleware:
         self._exempt = frozenset(exempt_paths)
         self._require_identity = require_identity
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection."""
-        if scope["type"] != "http" or route_path(scope) in self._exempt:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Limit one HTTP request."""
+        if route_path(scope) in self._exempt:
             await self._app(scope, receive, send)
             return
         if self._require_identity:
