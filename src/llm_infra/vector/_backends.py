@@ -1,7 +1,10 @@
 """Shared plumbing of the remote backends (pgvector, Qdrant): validation, batches, URL dispatch.
 
-Every backend validates input exactly like the embedded store (same messages and codes), so
-``VectorStoreContract`` holds for all of them; only the engine calls differ.
+Every backend validates input like the embedded store (the same messages and codes for what
+both check), so ``VectorStoreContract`` holds for all of them; only the engine calls differ.
+Known differences: the embedded store also refuses a vector whose squared norm overflows
+float32 (it normalises in float32; the engines here compute in their own precision) and refuses
+a whole batch given as an object-dtype array, where the backends report each bad item.
 """
 
 from __future__ import annotations
